@@ -1,0 +1,1 @@
+"""The edges of arbflow: sources, venue parsers and sinks. Never imports ``flows``."""
