@@ -1,0 +1,168 @@
+"""Validated settings: a TOML file, then ``ARBFLOW__SECTION__KEY`` environment overrides.
+
+A wrong key or value fails at start with a message naming it. Secrets never live in these files: they come only from
+the environment. Defaults follow the design doc ("5.1 arbitrage system"); fractions there are basis points here
+(``min_spread 0.003`` -> ``min_net_edge_bps = 30``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENV_PREFIX = "ARBFLOW__"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message says which key and what to change."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VenueConfig(_Section):
+    """Per-venue trading costs."""
+
+    taker_fee_bps: float = Field(10.0, ge=0, le=1000)  # design doc fee_rate 0.001
+
+
+class SimulatorConfig(_Section):
+    """Deterministic synthetic market (see connectors/simulator.py)."""
+
+    seed: int = 7
+    venues: list[str] = ["binance", "okx", "htx"]
+    symbols: list[str] = ["BTC/USDT", "ETH/USDT"]
+    duration_s: float = Field(600.0, gt=0)
+    rate_hz: float = Field(5.0, gt=0)  # quotes per second per venue per symbol
+    cross_opportunities: int = Field(6, ge=0)  # injected above the threshold
+    fee_eaten_opportunities: int = Field(3, ge=0)  # positive gross edge that fees eat (must not signal)
+    opportunity_duration_s: float = Field(3.0, gt=0)
+    anomaly_rate: float = Field(0.002, ge=0, lt=0.5)
+
+
+class SourceConfig(_Section):
+    """Where quotes come from."""
+
+    kind: Literal["sample", "replay", "simulator"] = "sample"
+    paths: list[str] = []  # replay: Parquet or CSV files in the capture format (globs allowed)
+    batch_rows: int = Field(20_000, ge=1)  # micro-batch size: throughput comes from batches
+    speed: float = Field(0.0, ge=0)  # 0 = as fast as possible, 1.0 = real time, 10 = 10x
+    sample_dir: str = "samples/binance-spot-2024-08-08"
+
+
+class CleaningConfig(_Section):
+    """QingXi: what a clean quote is."""
+
+    symbols: list[str] = ["BTC/USDT", "ETH/USDT", "ETH/BTC"]
+    max_latency_ms: float = Field(5000.0, gt=0)  # ts_recv - ts_exchange beyond this = stale (collector timeout)
+    outlier_bps: float = Field(500.0, gt=0)  # mid vs rolling median of the venue's own recent mids
+    outlier_window: int = Field(21, ge=3)
+
+
+class CrossConfig(_Section):
+    """CeLue cross-exchange arbitrage."""
+
+    min_net_edge_bps: float = 30.0  # design doc min_spread 0.003
+    max_quote_age_ms: float = Field(1000.0, gt=0)  # receive-clock age of the older leg
+    max_skew_ms: float = Field(500.0, ge=0)  # |event time A - event time B|
+    max_position_usdt: float = Field(50_000.0, gt=0)  # design doc max_exposure
+    hedge_ratio: float = Field(1.0, gt=0)
+    rebalance_threshold: float = Field(0.1, ge=0, le=1)
+
+
+class WindowsConfig(_Section):
+    """Windowed statistics."""
+
+    stats_window_s: float = Field(60.0, gt=0)
+
+
+class SinksConfig(_Section):
+    """Outputs: a Parquet lake, with a DuckDB file of views over it."""
+
+    data_dir: str = "data"
+    write_quotes_clean: bool = True
+    write_spreads: bool = False  # one row per evaluated venue pair per update: large
+
+
+class QualityConfig(_Section):
+    """Great Expectations gate."""
+
+    suites_dir: str = ""  # empty = the suites shipped in the quality package
+
+
+class Settings(_Section):
+    """Everything a run needs."""
+
+    source: SourceConfig = SourceConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+    venues: dict[str, VenueConfig] = {
+        "binance": VenueConfig(taker_fee_bps=10.0),
+        "okx": VenueConfig(taker_fee_bps=10.0),
+        "htx": VenueConfig(taker_fee_bps=20.0),
+    }
+    cleaning: CleaningConfig = CleaningConfig()
+    cross: CrossConfig = CrossConfig()
+    windows: WindowsConfig = WindowsConfig()
+    sinks: SinksConfig = SinksConfig()
+    quality: QualityConfig = QualityConfig()
+
+    @model_validator(mode="after")
+    def _venues_have_fees(self) -> Settings:
+        missing = sorted(set(self.simulator.venues) - set(self.venues)) if self.source.kind != "replay" else []
+        if missing:
+            msg = f"simulator.venues names {missing} but [venues.<name>] has no taker_fee_bps for them"
+            raise ValueError(msg)
+        return self
+
+    def fee_bps(self, exchange: str) -> float:
+        """Taker fee of a venue; a venue without a fee entry is a configuration error, not a free venue."""
+        try:
+            return self.venues[exchange].taker_fee_bps
+        except KeyError:
+            msg = f"no [venues.{exchange}] taker_fee_bps in the configuration"
+            raise ConfigError(msg) from None
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """``ARBFLOW__CROSS__MIN_NET_EDGE_BPS=25`` overrides ``[cross] min_net_edge_bps``; values parse as TOML."""
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return data
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read, override and validate; raise ConfigError naming the offending key."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        msg = f"config file {path} does not exist"
+        raise ConfigError(msg) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"config file {path} is not valid TOML: {exc}"
+        raise ConfigError(msg) from None
+    data = _apply_env(data, dict(os.environ) if environ is None else environ)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        msg = f"invalid configuration in {path} (or ARBFLOW__ env overrides): {problems}"
+        raise ConfigError(msg) from None
