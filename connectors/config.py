@@ -96,6 +96,44 @@ class QualityConfig(_Section):
     suites_dir: str = ""  # empty = the suites shipped in the quality package
 
 
+class ApiConfig(_Section):
+    """HTTP API (ops/api.py). Keys come only from the environment (ARBFLOW_API_KEYS), never from this file."""
+
+    host: str = "127.0.0.1"  # the container sets 0.0.0.0
+    port: int = Field(8080, ge=1, le=65535)
+    rate_limit_per_min: int = Field(100, ge=1)  # per API key, sliding 60 s window
+    cors_origins: list[str] = []  # empty = CORS off
+
+
+class LoggingConfig(_Section):
+    """Structured JSON logs and the pipeline_logs retention per level (design doc: DEBUG 1 d ... FATAL 365 d)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    retention_days: dict[str, int] = {"DEBUG": 1, "INFO": 7, "WARNING": 30, "ERROR": 90, "CRITICAL": 365}
+
+    @model_validator(mode="after")
+    def _every_level_kept_somehow(self) -> LoggingConfig:
+        levels = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+        if set(self.retention_days) != levels or min(self.retention_days.values()) < 1:
+            msg = f"logging.retention_days needs exactly {sorted(levels)} with days >= 1, got {self.retention_days}"
+            raise ValueError(msg)
+        return self
+
+
+class MonitorConfig(_Section):
+    """System monitor alert thresholds (design doc) and supervisor restart policy (3 retries, 5 s, x2)."""
+
+    max_response_time_ms: float = Field(1000.0, gt=0)
+    max_error_rate: float = Field(0.01, ge=0, le=1)
+    max_cpu_pct: float = Field(80.0, gt=0, le=100)
+    max_memory_pct: float = Field(85.0, gt=0, le=100)
+    max_disk_pct: float = Field(90.0, gt=0, le=100)
+    heartbeat_timeout_s: float = Field(30.0, gt=0)  # a module silent for longer is unhealthy
+    restart_retries: int = Field(3, ge=0)
+    restart_initial_delay_s: float = Field(5.0, ge=0)
+    restart_backoff: float = Field(2.0, ge=1)
+
+
 class Settings(_Section):
     """Everything a run needs."""
 
@@ -111,6 +149,9 @@ class Settings(_Section):
     windows: WindowsConfig = WindowsConfig()
     sinks: SinksConfig = SinksConfig()
     quality: QualityConfig = QualityConfig()
+    api: ApiConfig = ApiConfig()
+    logging: LoggingConfig = LoggingConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     @model_validator(mode="after")
     def _venues_have_fees(self) -> Settings:
