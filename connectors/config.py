@@ -134,6 +134,48 @@ class MonitorConfig(_Section):
     restart_backoff: float = Field(2.0, ge=1)
 
 
+class TriangularConfig(_Section):
+    """CeLue triangular arbitrage, keyed by exchange (flows/triangular.py)."""
+
+    enabled: bool = True
+    exchanges: list[str] = ["binance"]
+    # "<leg1>-<leg2>-<leg3>": the start asset is shared by the first and last market; both directions are evaluated
+    paths: list[str] = ["BTC/USDT-ETH/BTC-ETH/USDT", "BTC/USDT-BNB/BTC-BNB/USDT"]
+    discover: bool = True  # also every 3-cycle found in the venue's market metadata
+    start_assets: list[str] = ["USDT", "BTC", "ETH", "BNB"]  # a discovered cycle starts at the first one it holds
+    min_net_edge_bps: float = 20.0  # design doc min_profit_threshold 0.002
+    max_position_usdt: float = Field(10_000.0, gt=0)  # design doc max_position_size
+    execution_timeout_ms: float = Field(500.0, gt=0)  # a signal expires this long after its triggering update
+    slippage_tolerance_bps: float = Field(10.0, ge=0)  # depth sizing: worst VWAP slippage per leg
+    taker_fee_bps: float | None = Field(None, ge=0, le=1000)  # per leg; None = the venue's [venues.X] taker fee
+    max_quote_age_ms: float = Field(1000.0, gt=0)  # receive-clock age of the oldest leg
+    max_skew_ms: float = Field(500.0, ge=0)  # spread of the legs' event times
+
+
+class MarketMakingConfig(_Section):
+    """Paper market making around mid (flows/market_making.py); disabled by default as in the design doc."""
+
+    enabled: bool = False
+    exchanges: list[str] = ["binance"]
+    symbols: list[str] = ["BTC/USDT", "ETH/USDT"]
+    spread_bps: float = Field(20.0, gt=0)  # design doc spread 0.002: distance between the best bid and best ask
+    order_amount_quote: float = Field(1000.0, gt=0)  # per order, quote currency
+    refresh_ms: float = Field(10_000.0, gt=0)
+    inventory_target: float = Field(0.5, ge=0, le=1)  # base share of the inventory's value
+    orders_per_side: int = Field(5, ge=1)
+    level_step_bps: float = Field(5.0, gt=0)  # distance between consecutive orders of one side
+    max_inventory_skew_bps: float = Field(20.0, ge=0)  # quote shift when the inventory is all base or all quote
+
+
+class EpisodesConfig(_Section):
+    """Opportunity episodes (session windows per strategy and route) and the spread z-score (flows/episodes.py)."""
+
+    gap_timeout_ms: float = Field(1000.0, gt=0)  # an edge silent for longer ends its episode
+    min_duration_ms: float = Field(250.0, ge=0)  # shorter episodes are reported as blips
+    zscore_window_s: float = Field(60.0, gt=0)  # sliding window of each cross-exchange spread
+    zscore_slide_s: float = Field(10.0, gt=0)
+
+
 class Settings(_Section):
     """Everything a run needs."""
 
@@ -152,6 +194,9 @@ class Settings(_Section):
     api: ApiConfig = ApiConfig()
     logging: LoggingConfig = LoggingConfig()
     monitor: MonitorConfig = MonitorConfig()
+    triangular: TriangularConfig = TriangularConfig()
+    market_making: MarketMakingConfig = MarketMakingConfig()
+    episodes: EpisodesConfig = EpisodesConfig()
 
     @model_validator(mode="after")
     def _venues_have_fees(self) -> Settings:
