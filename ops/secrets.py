@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +84,9 @@ def save_credentials(
         {name: {"api_key": c.api_key, "secret": c.secret, "password": c.password} for name, c in credentials.items()},
         sort_keys=True,
     ).encode("utf-8")
-    ciphertext = AESGCM(_derive_key(passphrase, salt, iterations)).encrypt(nonce, plaintext, _header_aad(iterations, salt))
+    ciphertext = AESGCM(_derive_key(passphrase, salt, iterations)).encrypt(
+        nonce, plaintext, _header_aad(iterations, salt)
+    )
     doc = {
         "format": FORMAT,
         "kdf": "pbkdf2-sha256",
