@@ -1,0 +1,135 @@
+"""Inventory and PnL of the paper book: balances per venue and asset, reservations, realized PnL and fees.
+
+Accounting (so that the reconciliation ``equity = start_equity + realized - fees + unrealized`` is exact):
+
+* Every execution ends flat per asset across venues: a hedged arbitrage buys and sells the same base quantity, and
+  whatever is left unhedged is unwound. Its realized PnL is therefore the quote-currency cash flow of its legs before
+  fees (sell proceeds minus buy costs); fees are booked separately.
+* So the total holding of each asset never changes; unrealized PnL is the revaluation of that inventory since the
+  first mark: ``sum_a Q_a * (mark_a - start_mark_a)``.
+* Only symbols quoted in the valuation currency are traded (cash = valuation currency); the engine blocks others.
+
+State is plain dicts and floats (picklable for bytewax snapshots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """``"BTC/USDT"`` -> ``("BTC", "USDT")``; a malformed symbol is a ValueError naming it."""
+    base, sep, quote = symbol.partition("/")
+    if not sep or not base or not quote:
+        msg = f"risk: symbol {symbol!r} is not a ccxt unified BASE/QUOTE symbol"
+        raise ValueError(msg)
+    return base, quote.split(":")[0]
+
+
+@dataclass
+class Ledger:
+    """Balances, reservations and PnL accumulators of the paper book."""
+
+    valuation: str
+    start_balances: dict[str, dict[str, float]]
+    balances: dict[str, dict[str, float]] = field(default_factory=dict)
+    reserved: dict[str, dict[str, float]] = field(default_factory=dict)
+    start_marks: dict[str, float] = field(default_factory=dict)  # asset -> valuation price at the first mark
+    realized_pnl: float = 0.0  # valuation currency, before fees
+    fees: float = 0.0  # valuation currency
+
+    def __post_init__(self) -> None:
+        if not self.balances:
+            self.balances = {v: dict(a) for v, a in self.start_balances.items()}
+
+    def assets(self) -> list[str]:
+        """Every asset held (or once held) anywhere, sorted."""
+        return sorted({a for bal in self.balances.values() for a in bal} | {self.valuation})
+
+    def balance(self, exchange: str, asset: str) -> float:
+        """Current balance (0 for an unfunded venue or asset)."""
+        return self.balances.get(exchange, {}).get(asset, 0.0)
+
+    def available(self, exchange: str, asset: str) -> float:
+        """Balance not reserved by admitted, not yet executed signals."""
+        return self.balance(exchange, asset) - self.reserved.get(exchange, {}).get(asset, 0.0)
+
+    def reserve(self, exchange: str, asset: str, amount: float) -> None:
+        """Earmark (``amount`` > 0) or release (< 0) balance for an admitted signal."""
+        venue = self.reserved.setdefault(exchange, {})
+        venue[asset] = venue.get(asset, 0.0) + amount
+
+    def trade(self, exchange: str, symbol: str, side: str, qty: float, px: float, fee_quote: float) -> None:
+        """Apply one fill to the venue's balances; fee paid in the quote currency."""
+        base, quote = split_symbol(symbol)
+        venue = self.balances.setdefault(exchange, {})
+        sign = 1.0 if side == "buy" else -1.0
+        venue[base] = venue.get(base, 0.0) + sign * qty
+        venue[quote] = venue.get(quote, 0.0) - sign * qty * px - fee_quote
+
+    def book(self, realized_quote: float, fees_quote: float) -> None:
+        """Add one execution's realized PnL (before fees) and fees."""
+        self.realized_pnl += realized_quote
+        self.fees += fees_quote
+
+    def marks_complete(self, marks: Mapping[str, float]) -> bool:
+        """True when every held asset has a valuation price (``marks`` maps asset -> price)."""
+        return all(a in marks for a in self.assets())
+
+    def open(self, marks: Mapping[str, float]) -> None:
+        """Fix the starting marks (first valuation) of every asset."""
+        for asset in self.assets():
+            self.start_marks.setdefault(asset, marks[asset])
+
+    def totals(self) -> dict[str, float]:
+        """Holding per asset summed over venues."""
+        out: dict[str, float] = {}
+        for bal in self.balances.values():
+            for asset, qty in bal.items():
+                out[asset] = out.get(asset, 0.0) + qty
+        return out
+
+    def equity(self, marks: Mapping[str, float]) -> float:
+        """Value of all balances at ``marks``."""
+        return sum(qty * marks[a] for a, qty in self.totals().items())
+
+    def start_equity(self) -> float:
+        """Value of the starting balances at the starting marks."""
+        return sum(qty * self.start_marks[a] for bal in self.start_balances.values() for a, qty in bal.items())
+
+    def unrealized(self, marks: Mapping[str, float]) -> float:
+        """Revaluation of the (constant) holdings since the starting marks."""
+        return sum(qty * (marks[a] - self.start_marks[a]) for a, qty in self.totals().items())
+
+    def positions(self, marks: Mapping[str, float]) -> dict[tuple[str, str], float]:
+        """Position taken by trading per (venue, non-cash asset): (balance - start balance) * mark."""
+        out: dict[tuple[str, str], float] = {}
+        for venue, bal in self.balances.items():
+            for asset, qty in bal.items():
+                if asset != self.valuation:
+                    start = self.start_balances.get(venue, {}).get(asset, 0.0)
+                    out[(venue, asset)] = (qty - start) * marks[asset]
+        return out
+
+    def gross_exposure(self, marks: Mapping[str, float]) -> float:
+        """Value of all non-cash holdings, absolute, summed over venues (market risk carried)."""
+        return sum(
+            abs(qty) * marks[a] for bal in self.balances.values() for a, qty in bal.items() if a != self.valuation
+        )
+
+    def net_exposure(self, marks: Mapping[str, float]) -> float:
+        """Net position added by trading, valued (0 while every execution is hedged or unwound)."""
+        return sum(self.positions(marks).values())
+
+    def imbalance(self, asset: str) -> float:
+        """Largest drift of a venue's share of ``asset`` from its starting share (0..1)."""
+        total = sum(b.get(asset, 0.0) for b in self.balances.values())
+        total0 = sum(b.get(asset, 0.0) for b in self.start_balances.values())
+        if total <= 0 or total0 <= 0:
+            return 0.0
+        venues = set(self.balances) | set(self.start_balances)
+        return max(
+            abs(self.balance(v, asset) / total - self.start_balances.get(v, {}).get(asset, 0.0) / total0)
+            for v in venues
+        )

@@ -1,0 +1,98 @@
+"""Risk limits from config: utilization, severity, risk level, and alert cooldown (pure functions).
+
+A limit's utilization is value / limit for a ceiling (drawdown, leverage, ...) and limit / value for a floor (margin
+ratio), so 1.0 means "at the limit" for both. Severity: critical at utilization >= 1, warning from
+``warning_fraction`` (design doc: 80 %), medium from ``medium_fraction``. The book's risk level is the worst severity:
+critical -> critical, warning -> high, medium -> medium, else low.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from connectors.config import RiskConfig
+
+LEVEL_RANK = {"ok": 0, "medium": 1, "warning": 2, "critical": 3}
+RISK_LEVEL = {"ok": "low", "medium": "medium", "warning": "high", "critical": "critical"}
+# Limits whose breach is an emergency (kill switch). open_orders is a capacity: at the limit new signals are
+# blocked for that reason and an alert is raised, but the book is not in danger.
+KILL_LIMITS = frozenset({"daily_loss", "drawdown", "leverage", "margin_ratio", "position_size"})
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """One limit evaluated at one instant."""
+
+    name: str
+    value: float
+    limit: float
+    utilization: float
+    severity: str  # ok | medium | warning | critical
+
+
+def severity(utilization: float, cfg: RiskConfig) -> str:
+    """Severity of a utilization (1.0 = at the limit)."""
+    if utilization >= 1.0:
+        return "critical"
+    if utilization >= cfg.warning_fraction:
+        return "warning"
+    if utilization >= cfg.medium_fraction:
+        return "medium"
+    return "ok"
+
+
+def check_ceiling(name: str, value: float, limit: float, cfg: RiskConfig) -> LimitCheck:
+    """A limit the value must stay below."""
+    util = value / limit
+    return LimitCheck(name, value, limit, util, severity(util, cfg))
+
+
+def check_floor(name: str, value: float | None, limit: float, cfg: RiskConfig) -> LimitCheck | None:
+    """A limit the value must stay above; None when the value is undefined (e.g. no exposure, no margin used)."""
+    if value is None:
+        return None
+    util = limit / value if value > 0 else float("inf")
+    return LimitCheck(name, value, limit, util, severity(util, cfg))
+
+
+def evaluate(
+    cfg: RiskConfig,
+    *,
+    daily_loss: float,
+    drawdown: float,
+    leverage: float,
+    margin_ratio: float | None,
+    max_position_usdt: float,
+    open_orders: int,
+) -> list[LimitCheck]:
+    """All configured limits at one instant (fractions as fractions, money in the valuation currency)."""
+    checks = [
+        check_ceiling("daily_loss", daily_loss, cfg.max_daily_loss, cfg),
+        check_ceiling("drawdown", drawdown, cfg.max_drawdown, cfg),
+        check_ceiling("leverage", leverage, cfg.max_leverage, cfg),
+        check_floor("margin_ratio", margin_ratio, cfg.min_margin_ratio, cfg),
+        check_ceiling("position_size", max_position_usdt, cfg.max_position_size_usdt, cfg),
+        check_ceiling("open_orders", float(open_orders), float(cfg.max_open_orders), cfg),
+    ]
+    return [c for c in checks if c is not None]
+
+
+def risk_level(checks: list[LimitCheck]) -> str:
+    """low | medium | high | critical from the worst severity among the emergency limits (KILL_LIMITS)."""
+    worst = max((c.severity for c in checks if c.name in KILL_LIMITS), key=LEVEL_RANK.__getitem__, default="ok")
+    return RISK_LEVEL[worst]
+
+
+def should_alert(last: tuple[int, int] | None, rank: int, ts_us: int, cooldown_us: int) -> bool:
+    """Emit an alert unless the same or a higher level was emitted for it within the cooldown.
+
+    Args:
+        last: (rank, ts_us) of the last alert emitted under this key, or None.
+        rank: LEVEL_RANK of the new severity (escalation always alerts).
+        ts_us: now, receive clock.
+        cooldown_us: ``alert_cooldown_ms`` in microseconds.
+    """
+    if last is None:
+        return True
+    last_rank, last_ts = last
+    return rank > last_rank or ts_us - last_ts >= cooldown_us
