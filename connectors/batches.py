@@ -12,7 +12,8 @@ class RawBatch:
     """A micro-batch as a source produced it.
 
     Attributes:
-        batch_seq: consecutive per source partition, from 0; with ``partition`` it names the batch for ids and files.
+        batch_seq: increasing per source partition (replay: the offset of the batch's first row); with
+            ``partition`` it names the batch in ids.
         partition: the source partition (a replay dataset, a live venue connection).
         frame: the quote columns (any dtypes: normalization casts and quarantines) plus ``quote_id``
             ("<partition>/<offset>", the row's position in that partition's stream).

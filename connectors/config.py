@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENV_PREFIX = "ARBFLOW__"
+USD_QUOTES = frozenset({"USDT", "USDC", "USD", "FDUSD"})
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 
 
@@ -68,12 +69,21 @@ class CleaningConfig(_Section):
 class CrossConfig(_Section):
     """CeLue cross-exchange arbitrage."""
 
+    symbols: list[str] = ["BTC/USDT", "ETH/USDT"]
     min_net_edge_bps: float = 30.0  # design doc min_spread 0.003
     max_quote_age_ms: float = Field(1000.0, gt=0)  # receive-clock age of the older leg
     max_skew_ms: float = Field(500.0, ge=0)  # |event time A - event time B|
     max_position_usdt: float = Field(50_000.0, gt=0)  # design doc max_exposure
     hedge_ratio: float = Field(1.0, gt=0)
     rebalance_threshold: float = Field(0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _usd_quoted(self) -> CrossConfig:
+        odd = [s for s in self.symbols if s.partition("/")[2] not in USD_QUOTES]
+        if odd:
+            msg = f"cross.symbols {odd}: the size cap max_position_usdt needs USD-quoted symbols ({sorted(USD_QUOTES)})"
+            raise ValueError(msg)
+        return self
 
 
 class WindowsConfig(_Section):

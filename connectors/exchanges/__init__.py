@@ -1,0 +1,19 @@
+"""Venue modules: native payload -> normalized rows. Only this registry knows the concrete venues."""
+
+from __future__ import annotations
+
+from connectors.exchanges.base import Venue
+from connectors.exchanges.binance import Binance
+from connectors.exchanges.htx import Htx
+from connectors.exchanges.okx import Okx
+
+VENUES: dict[str, type[Venue]] = {"binance": Binance, "okx": Okx, "htx": Htx}
+
+
+def venue_class(exchange: str) -> type[Venue]:
+    """The venue module for a ccxt exchange id; an unknown id is a configuration error naming the choices."""
+    try:
+        return VENUES[exchange]
+    except KeyError:
+        msg = f"no live connector for exchange {exchange!r}; available: {', '.join(sorted(VENUES))}"
+        raise ValueError(msg) from None

@@ -481,7 +481,9 @@ class RiskEngine:
         if outcome.unwind_buy_leg_qty > 0 or outcome.unwind_sell_leg_qty > 0:
             n = int(outcome.unwind_buy_leg_qty > 0) + int(outcome.unwind_sell_leg_qty > 0)
             state.open_orders += n
-            task = sig | {"legs": legs, "outcome": outcome, "leg_quotes": [q_buy, q_sell]}
+            base_open, cost_open = buy.qty_filled - sell.qty_filled, -(buy.cash_quote + sell.cash_quote)
+            state.ledger.hold(base, base_open, cost_open)
+            task = sig | {"legs": legs, "outcome": outcome, "leg_quotes": [q_buy, q_sell], "open": [base_open, cost_open]}
             heapq.heappush(state.tasks, (t_us + self.timeout_us, UNWIND, sig["signal_id"], task))
             snap = self._evaluate(state, t_us, out)
         else:
@@ -554,7 +556,9 @@ class RiskEngine:
         fills = legs + unwinds
         realized = sum(f.cash_quote for f in fills)
         fees = sum(f.fee_quote for f in fills)
-        state.ledger.book(realized, fees)
+        if "open" in sig:
+            state.ledger.hold(split_symbol(sig["symbol"])[0], -sig["open"][0], -sig["open"][1])
+        state.ledger.realize(realized)
         executed = outcome.status != "missed"
         if executed:
             state.counts["executed"] += 1

@@ -5,8 +5,10 @@ Accounting (so that the reconciliation ``equity = start_equity + realized - fees
 * Every execution ends flat per asset across venues: a hedged arbitrage buys and sells the same base quantity, and
   whatever is left unhedged is unwound. Its realized PnL is therefore the quote-currency cash flow of its legs before
   fees (sell proceeds minus buy costs); fees are booked separately.
-* So the total holding of each asset never changes; unrealized PnL is the revaluation of that inventory since the
-  first mark: ``sum_a Q_a * (mark_a - start_mark_a)``.
+* Between a failed leg and its unwind the book holds an *open* quantity bought or sold at a known cost; it is marked
+  to market on its own. Unrealized PnL = revaluation of the starting inventory since the first marks
+  ``sum_a (Q_a - open_a) * (mark_a - start_mark_a)`` + open positions ``sum_a (open_a * mark_a - open_cost_a)``.
+* Fees are booked when paid (each fill); realized PnL when an execution is final.
 * Only symbols quoted in the valuation currency are traded (cash = valuation currency); the engine blocks others.
 
 State is plain dicts and floats (picklable for bytewax snapshots).
@@ -38,6 +40,8 @@ class Ledger:
     start_marks: dict[str, float] = field(default_factory=dict)  # asset -> valuation price at the first mark
     realized_pnl: float = 0.0  # valuation currency, before fees
     fees: float = 0.0  # valuation currency
+    open_qty: dict[str, float] = field(default_factory=dict)  # asset -> unhedged base awaiting its unwind
+    open_cost: dict[str, float] = field(default_factory=dict)  # asset -> valuation paid for it (negative if sold)
 
     def __post_init__(self) -> None:
         if not self.balances:
@@ -67,11 +71,16 @@ class Ledger:
         sign = 1.0 if side == "buy" else -1.0
         venue[base] = venue.get(base, 0.0) + sign * qty
         venue[quote] = venue.get(quote, 0.0) - sign * qty * px - fee_quote
+        self.fees += fee_quote
 
-    def book(self, realized_quote: float, fees_quote: float) -> None:
-        """Add one execution's realized PnL (before fees) and fees."""
+    def hold(self, asset: str, qty: float, cost: float) -> None:
+        """Open (``qty`` > 0 bought / < 0 sold, ``cost`` paid) or, with negated arguments, close an unhedged position."""
+        self.open_qty[asset] = self.open_qty.get(asset, 0.0) + qty
+        self.open_cost[asset] = self.open_cost.get(asset, 0.0) + cost
+
+    def realize(self, realized_quote: float) -> None:
+        """Add one final execution's realized PnL (before fees)."""
         self.realized_pnl += realized_quote
-        self.fees += fees_quote
 
     def marks_complete(self, marks: Mapping[str, float]) -> bool:
         """True when every held asset has a valuation price (``marks`` maps asset -> price)."""
@@ -99,8 +108,11 @@ class Ledger:
         return sum(qty * self.start_marks[a] for bal in self.start_balances.values() for a, qty in bal.items())
 
     def unrealized(self, marks: Mapping[str, float]) -> float:
-        """Revaluation of the (constant) holdings since the starting marks."""
-        return sum(qty * (marks[a] - self.start_marks[a]) for a, qty in self.totals().items())
+        """Revaluation of the inventory since the starting marks, plus open positions marked to market."""
+        inventory = sum(
+            (qty - self.open_qty.get(a, 0.0)) * (marks[a] - self.start_marks[a]) for a, qty in self.totals().items()
+        )
+        return inventory + sum(q * marks[a] - self.open_cost.get(a, 0.0) for a, q in self.open_qty.items())
 
     def positions(self, marks: Mapping[str, float]) -> dict[tuple[str, str], float]:
         """Position taken by trading per (venue, non-cash asset): (balance - start balance) * mark."""

@@ -1,0 +1,160 @@
+"""The Parquet lake (exactly-once) and the DuckDB file of views over it.
+
+Layout: ``<data_dir>/lake/<table>/date=YYYY-MM-DD/part-<n>.parquet`` (date of the table's first timestamp column;
+``date=none`` when that value is null) plus a zero-row ``_schema.parquet`` per table so every view exists from the
+start. ``<data_dir>/arbflow.duckdb`` holds one view per table over those files: the flow never opens the DuckDB file
+while running, so any number of readers (CLI, API, the plain ``duckdb`` client) can query it concurrently.
+
+Exactly-once: each table is one partition of a Bytewax ``FixedPartitionedSink`` whose snapshot is the next part
+number. Files are written to a temporary name and renamed, so a part is either whole or absent. On resume, parts
+numbered at or after the snapshot (written after the last committed epoch) are deleted before the replayed items
+rewrite them; a fresh run (no resume state) starts the table empty. Row ids are deterministic, so the resumed lake
+equals an uninterrupted run's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+PART_RE = re.compile(r"^part-(\d{10})\.parquet$")
+# The newest DuckDB CLI (1.5.x, what most users and GUI tools run) cannot open storage version 69 files.
+DUCKDB_CONFIG = {"storage_compatibility_version": "v1.0.0"}
+
+
+def table_schemas(sql_dir: Path = SQL_DIR) -> dict[str, pa.Schema]:
+    """Arrow schemas of every table declared in ``sql/schema/*.sql`` (the single source of truth)."""
+    con = duckdb.connect()
+    for ddl in sorted((sql_dir / "schema").glob("*.sql")):
+        con.execute(ddl.read_text())
+    names = [r[0] for r in con.execute("select table_name from information_schema.tables order by 1").fetchall()]
+    schemas = {}
+    for name in names:
+        schema = con.sql(f'select * from "{name}" limit 0').to_arrow_table().schema
+        schemas[name] = pa.schema([f.with_nullable(True) for f in schema])
+    con.close()
+    return schemas
+
+
+def _date_column(schema: pa.Schema) -> str | None:
+    return next((f.name for f in schema if pa.types.is_timestamp(f.type)), None)
+
+
+def lake_dir(data_dir: str | Path) -> Path:
+    return Path(data_dir) / "lake"
+
+
+def table_glob(data_dir: str | Path, table: str) -> str:
+    return str(lake_dir(data_dir).resolve() / table / "**" / "*.parquet")
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def to_arrow(frame: pl.DataFrame, schema: pa.Schema, table: str) -> pa.Table:
+    """Cast a frame to its table's schema; a missing or extra column is a bug, reported by name."""
+    names = set(schema.names)
+    if set(frame.columns) != names:
+        msg = f"{table}: columns {sorted(set(frame.columns) ^ names)} do not match sql/schema"
+        raise ValueError(msg)
+    return frame.select(schema.names).to_arrow().cast(schema)
+
+
+class _TablePartition(StatefulSinkPartition[pl.DataFrame, int]):
+    def __init__(self, root: Path, table: str, schema: pa.Schema, next_part: int) -> None:
+        self.root, self.table, self.schema, self.next_part = root, table, schema, next_part
+        self.date_col = _date_column(schema)
+        for path in root.glob("date=*/part-*.parquet"):
+            match = PART_RE.match(path.name)
+            if match and int(match.group(1)) >= next_part:
+                path.unlink()
+
+    def write_batch(self, items: list[pl.DataFrame]) -> None:
+        frames = [f for f in items if f.height]
+        if not frames:
+            return
+        data = pl.concat(frames, how="vertical_relaxed")
+        if self.date_col is None:
+            groups = [("none", data)]
+        else:
+            day = pl.col(self.date_col).dt.date().cast(pl.String).fill_null("none").alias("_date")
+            groups = [(k[0], g.drop("_date")) for k, g in data.with_columns(day).group_by("_date", maintain_order=True)]
+        for day_value, group in groups:
+            name = f"part-{self.next_part:010d}.parquet"
+            _write_atomic(to_arrow(group, self.schema, self.table), self.root / f"date={day_value}" / name)
+        self.next_part += 1
+
+    def snapshot(self) -> int:
+        return self.next_part
+
+
+class LakeSink(FixedPartitionedSink[pl.DataFrame, int]):
+    """Items are ``(table_name, polars.DataFrame)``; one partition per table."""
+
+    def __init__(self, data_dir: str | Path, schemas: dict[str, pa.Schema]) -> None:
+        self.root = lake_dir(data_dir)
+        self.schemas = schemas
+        self.tables = sorted(schemas)
+
+    def list_parts(self) -> list[str]:
+        return self.tables
+
+    def part_fn(self, item_key: str) -> int:
+        try:
+            return self.tables.index(item_key)
+        except ValueError:
+            msg = f"lake sink got rows for table {item_key!r}, which sql/schema/*.sql does not declare"
+            raise KeyError(msg) from None
+
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _TablePartition:
+        return _TablePartition(self.root / for_part, for_part, self.schemas[for_part], resume_state or 0)
+
+
+def prepare(data_dir: str | Path, schemas: dict[str, pa.Schema], timeout_s: float = 30.0) -> Path:
+    """Create the lake's schema files and (re)create the DuckDB file's views; return the DuckDB path.
+
+    Several processes of one cluster may call this at once: the DuckDB file admits one writer, so we retry.
+    """
+    root = lake_dir(data_dir)
+    for table, schema in schemas.items():
+        schema_file = root / table / "_schema.parquet"
+        if not schema_file.exists():
+            _write_atomic(schema.empty_table(), schema_file)
+    db_path = Path(data_dir) / "arbflow.duckdb"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            con = duckdb.connect(str(db_path), config=DUCKDB_CONFIG)
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    try:
+        for table in sorted(schemas):
+            glob = table_glob(data_dir, table).replace("'", "''")
+            con.execute(
+                f'create or replace view "{table}" as select * from '
+                f"read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
+            )
+    finally:
+        con.close()
+    return db_path
+
+
+def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the results (what the CLI and the API use)."""
+    return duckdb.connect(str(Path(data_dir) / "arbflow.duckdb"), read_only=True, config=DUCKDB_CONFIG)

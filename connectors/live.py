@@ -1,0 +1,273 @@
+"""Live venue feeds as a Bytewax source: one partition per venue, micro-batches out.
+
+Each partition runs a ``FeedSession`` (connectors/exchanges/session.py) on its own asyncio loop in a thread and
+turns what it receives into items:
+
+- ``RawBatch`` (connectors/batches.py): quote rows + ``quote_id`` "<partition>/<offset>", flushed every
+  ``batch_rows`` rows or ``flush_ms`` after the first buffered row. Venue values stay as sent (strings);
+  ``ts_recv``/``ts_exchange`` are UTC µs datetimes.
+- ``TableBatch("feed_events", ...)``: connects, disconnects, stalls, gaps... (sql/schema/feeds.sql), each with
+  ``event_id`` "<partition>/event/<n>". Quotes buffered before an event are flushed first, so within a partition
+  the item order is the order things happened. Route them with ``(item.table, item.frame)`` to the lake sink.
+- ``TableBatch("books", ...)`` when depth is subscribed (``book_id`` "<partition>/book/<n>").
+
+Why native WebSocket code instead of ccxt.pro ``watch_*``: ccxt.pro resolves a watch future only for the update
+that arrives while someone awaits it (``Client.resolve`` drops results with no pending future), so updates arriving
+while the flow is busy are silently conflated and their sequence ids lost; it also hides frame-level faults (a
+garbage or truncated gzip frame ends the watch with an exception instead of a row) and has no hook to detect a
+silent stall. HTX has a further gap: ccxt.pro has no ``watchBidsAsks`` for htx and its ``watch_ticker`` uses
+``market.<sym>.detail``, which carries no bid/ask, so HTX quotes need the native ``market.<sym>.bbo`` channel
+anyway. ccxt still provides the market metadata (connectors/markets).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from connectors.batches import RawBatch
+from connectors.capture import CaptureWriter
+from connectors.exchanges import venue_class
+from connectors.exchanges.session import FeedSession, FeedSettings
+from connectors.schema import PL_TS
+
+FEED_EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "exchange": pl.String(),
+    "symbol": pl.String(),
+    "kind": pl.String(),
+    "feed_up": pl.Boolean(),
+    "ts_recv": PL_TS,
+    "ts_exchange": PL_TS,
+    "seq_expected": pl.Int64(),
+    "seq_received": pl.Int64(),
+    "attempt": pl.Int64(),
+    "detail": pl.String(),
+}
+_RAW_QUOTE_SCHEMA: dict[str, pl.DataType] = {
+    "exchange": pl.String(), "symbol": pl.String(), "bid_px": pl.String(), "bid_qty": pl.String(),
+    "ask_px": pl.String(), "ask_qty": pl.String(), "ts_exchange": pl.Int64(), "ts_recv": pl.Int64(),
+    "seq": pl.String(), "source": pl.String(),
+}  # fmt: skip
+BOOK_SCHEMA: dict[str, pl.DataType] = {
+    "book_id": pl.String(), "exchange": pl.String(), "symbol": pl.String(), "bid_px": pl.List(pl.Float64()),
+    "bid_qty": pl.List(pl.Float64()), "ask_px": pl.List(pl.Float64()), "ask_qty": pl.List(pl.Float64()),
+    "ts_exchange": PL_TS, "ts_recv": PL_TS, "seq": pl.Int64(), "source": pl.String(),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TableBatch:
+    """Rows for an output table other than quotes, from one source partition.
+
+    Attributes:
+        table: ``feed_events`` or ``books``.
+        batch_seq: consecutive per partition and table, from 0.
+        partition: the source partition.
+        frame: rows in the table's schema (FEED_EVENT_SCHEMA, BOOK_SCHEMA).
+    """
+
+    table: str
+    batch_seq: int
+    partition: str
+    frame: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class LiveVenue:
+    """One venue connection (one partition).
+
+    Attributes:
+        exchange: ccxt id (binance, okx, htx).
+        symbols: ccxt unified symbols.
+        depth: also subscribe the venue's depth channel and emit ``books``.
+        ws_url: override of the venue's WebSocket base URL (tests point it at 127.0.0.1).
+        rest_url: override of the REST base URL (Binance depth snapshots).
+        options: venue-module keyword arguments (e.g. OKX ``quote_channel``).
+    """
+
+    exchange: str
+    symbols: list[str]
+    depth: bool = False
+    ws_url: str | None = None
+    rest_url: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def partition(self) -> str:
+        """Partition name, also the prefix of every row id from this venue."""
+        return f"live-{self.exchange}"
+
+
+def _quote_frame(rows: list[dict[str, Any]], partition: str, first_offset: int) -> pl.DataFrame:
+    """Raw rows -> a frame: venue values as strings (normalization casts), our clocks as UTC µs datetimes."""
+    cols = {name: [None if (v := r[name]) is None else str(v) for r in rows] for name in
+            ("exchange", "symbol", "bid_px", "bid_qty", "ask_px", "ask_qty", "seq", "source")}  # fmt: skip
+    cols["ts_exchange"] = [r["ts_exchange"] for r in rows]
+    cols["ts_recv"] = [r["ts_recv"] for r in rows]
+    frame = pl.DataFrame(cols, schema=_RAW_QUOTE_SCHEMA).with_columns(
+        pl.col("ts_exchange").cast(PL_TS), pl.col("ts_recv").cast(PL_TS)
+    )
+    ids = [f"{partition}/{first_offset + i}" for i in range(len(rows))]
+    return frame.select(list(_RAW_QUOTE_SCHEMA)).with_columns(quote_id=pl.Series(ids, dtype=pl.String))
+
+
+def _table_frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType], id_col: str, prefix: str,
+                 first_offset: int) -> pl.DataFrame:  # fmt: skip
+    with_ids = [{id_col: f"{prefix}/{first_offset + i}", **r} for i, r in enumerate(rows)]
+    raw_schema = {k: (pl.Int64() if v == PL_TS else v) for k, v in schema.items()}
+    frame = pl.DataFrame(with_ids, schema=raw_schema, strict=False)
+    return frame.with_columns([pl.col(k).cast(PL_TS) for k, v in schema.items() if v == PL_TS])
+
+
+class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, int]]):
+    def __init__(self, venue: LiveVenue, settings: FeedSettings, batch_rows: int, flush_ms: float,
+                 resume: dict[str, int] | None, run_for_s: float | None, capture: CaptureWriter | None) -> None:  # fmt: skip
+        self.venue, self.partition = venue, venue.partition
+        self.batch_rows, self.flush_s = batch_rows, flush_ms / 1000.0
+        self.offsets = dict(resume or {"quote": 0, "event": 0, "book": 0, "batch": 0, "event_batch": 0, "book_batch": 0})
+        self.deadline = time.monotonic() + run_for_s if run_for_s is not None else None
+        self.capture = capture
+        self.inbox: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        self.quotes: list[dict[str, Any]] = []
+        self.books: list[dict[str, Any]] = []
+        self.first_buffered = 0.0
+        cls = venue_class(venue.exchange)
+        session = FeedSession(
+            lambda: cls(venue.symbols, depth=venue.depth, **venue.options), settings,
+            lambda kind, row: self.inbox.put((kind, row)),
+        )  # fmt: skip
+        self.loop = asyncio.new_event_loop()
+        self.task = self.loop.create_task(session.run())
+        self.thread = threading.Thread(target=self._run, name=f"arbflow-{self.partition}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.loop.run_until_complete(self.task)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.loop.close()
+
+    def next_batch(self) -> list[RawBatch | TableBatch]:
+        out: list[RawBatch | TableBatch] = []
+        events: list[dict[str, Any]] = []
+        while True:
+            try:
+                kind, row = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "event":
+                self._flush_data(out)  # what arrived before the event goes out before it
+                events.append(row)
+                continue
+            if events:
+                out.append(self._events(events))
+                events = []
+            if not self.quotes and not self.books:
+                self.first_buffered = time.monotonic()
+            (self.quotes if kind == "quote" else self.books).append(row)
+            if len(self.quotes) >= self.batch_rows:
+                self._flush_data(out)
+        if events:
+            out.append(self._events(events))
+        finished = self.deadline is not None and time.monotonic() >= self.deadline
+        if (self.quotes or self.books) and (finished or time.monotonic() - self.first_buffered >= self.flush_s):
+            self._flush_data(out)
+        if finished and not out:
+            self.close()
+            raise StopIteration
+        return out
+
+    def _flush_data(self, out: list[RawBatch | TableBatch]) -> None:
+        if self.quotes:
+            first = self.offsets["quote"]
+            frame = _quote_frame(self.quotes, self.partition, first)
+            out.append(RawBatch(self.offsets["batch"], self.partition, frame))
+            if self.capture is not None:
+                self.capture.write(frame, first)
+            self.offsets["quote"] += len(self.quotes)
+            self.offsets["batch"] += 1
+            self.quotes = []
+        if self.books:
+            frame = _table_frame(self.books, BOOK_SCHEMA, "book_id", f"{self.partition}/book", self.offsets["book"])
+            out.append(TableBatch("books", self.offsets["book_batch"], self.partition, frame))
+            self.offsets["book"] += len(self.books)
+            self.offsets["book_batch"] += 1
+            self.books = []
+
+    def _events(self, rows: list[dict[str, Any]]) -> TableBatch:
+        frame = _table_frame(rows, FEED_EVENT_SCHEMA, "event_id", f"{self.partition}/event", self.offsets["event"])
+        batch = TableBatch("feed_events", self.offsets["event_batch"], self.partition, frame)
+        self.offsets["event"] += len(rows)
+        self.offsets["event_batch"] += 1
+        return batch
+
+    def next_awake(self) -> dt.datetime | None:
+        wait_s = 0.01  # poll the inbox at 100 Hz; flush_ms bounds the added latency
+        if self.quotes or self.books:
+            wait_s = min(wait_s, max(0.0, self.first_buffered + self.flush_s - time.monotonic()))
+        return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait_s)
+
+    def snapshot(self) -> dict[str, int]:
+        """Offsets only: a live feed cannot be re-read, but resumed ids must continue, not collide."""
+        return dict(self.offsets)
+
+    def close(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.task.cancel)
+        self.thread.join(timeout=5.0)
+        if self.capture is not None:
+            self.capture.flush()
+
+
+class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
+    """Live quotes (and feed events, books) from several venues; one partition per venue.
+
+    Args:
+        venues: the connections.
+        settings: timing shared by all venues (its ``ws_url``/``rest_url`` are defaults a ``LiveVenue`` overrides;
+            empty = the venue's production endpoint).
+        batch_rows: flush a quote batch at this many rows...
+        flush_ms: ...or this long after its first row arrived, whichever comes first.
+        run_for_s: stop after this long (captures of a fixed length, tests); None = run until stopped.
+        capture_dir: also write every quote to Parquet capture files there (connectors/capture.py).
+        capture_rows_per_file: capture file size limit in rows.
+    """
+
+    def __init__(self, venues: list[LiveVenue], settings: FeedSettings | None = None, batch_rows: int = 1000,
+                 flush_ms: float = 200.0, run_for_s: float | None = None, capture_dir: str | None = None,
+                 capture_rows_per_file: int = 100_000) -> None:  # fmt: skip
+        names = [v.partition for v in venues]
+        if len(set(names)) != len(names):
+            msg = f"one LiveVenue per exchange: got {names}"
+            raise ValueError(msg)
+        for v in venues:
+            venue_class(v.exchange)(v.symbols, depth=v.depth, **v.options)  # bad symbol / option fails here, at build
+        self.venues = {v.partition: v for v in venues}
+        self.settings = settings or FeedSettings(ws_url="")
+        self.batch_rows, self.flush_ms, self.run_for_s = batch_rows, flush_ms, run_for_s
+        self.capture_dir, self.capture_rows_per_file = capture_dir, capture_rows_per_file
+
+    def list_parts(self) -> list[str]:
+        return list(self.venues)
+
+    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _LivePartition:
+        venue = self.venues[for_part]
+        cls = venue_class(venue.exchange)
+        settings = FeedSettings(**{
+            **self.settings.__dict__,
+            "ws_url": venue.ws_url or self.settings.ws_url or cls.ws_url,
+            "rest_url": venue.rest_url or self.settings.rest_url or cls.rest_url,
+        })  # fmt: skip
+        capture = CaptureWriter(self.capture_dir, venue.exchange, self.capture_rows_per_file) if self.capture_dir else None
+        return _LivePartition(venue, settings, self.batch_rows, self.flush_ms, resume_state, self.run_for_s, capture)

@@ -1,0 +1,70 @@
+"""Raw source rows -> typed quotes, or quarantined rows that say why.
+
+Sources hand over whatever the venue or file gave (strings, ints, missing columns). This step casts to the quote
+schema; a value that is present but does not parse is ``wrong_type:<column>``, a required value that is absent is
+``missing_field:<column>``. Nothing raises on bad data, and every input row leaves as exactly one of the two outputs.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from connectors.schema import POLARS_QUOTE_SCHEMA, PRICE_COLUMNS
+
+REQUIRED = ("exchange", "symbol", *PRICE_COLUMNS, "ts_recv")
+TIMESTAMPS = ("ts_exchange", "ts_recv")
+REJECT_COLUMNS = ("quote_id", "stage", "reason", "detail", *POLARS_QUOTE_SCHEMA, "raw")
+
+
+def _cast(column: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
+    """Lenient cast: integers are epoch microseconds, strings are ISO-8601 or epoch microseconds."""
+    col = pl.col(column)
+    if column in TIMESTAMPS:
+        if source == pl.String:
+            as_int = col.str.strip_chars().cast(pl.Int64, strict=False)
+            as_iso = col.str.strip_chars().str.to_datetime(time_unit="us", time_zone="UTC", strict=False)
+            return pl.coalesce(as_int.cast(dtype), as_iso)
+        if source.is_numeric():
+            return col.cast(pl.Int64, strict=False).cast(dtype)
+        if isinstance(source, pl.Datetime) and source.time_zone is None:
+            return col.dt.replace_time_zone("UTC").cast(dtype)
+    if source == pl.String and dtype.is_numeric():
+        return col.str.strip_chars().cast(dtype, strict=False)
+    return col.cast(dtype, strict=False)
+
+
+def normalize(raw: pl.DataFrame, stage: str = "normalize") -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a raw frame (quote columns in any dtype, plus ``quote_id``) into typed quotes and rejected rows.
+
+    Returns:
+        (quotes, rejected): quotes has ``quote_id`` + the quote schema; rejected has the quotes_rejected columns
+        (minus ``batch_seq``, which the flow adds). The first failing check names the reason.
+    """
+    frame = raw.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in POLARS_QUOTE_SCHEMA if c not in raw])
+    typed = frame.select(
+        pl.col("quote_id").cast(pl.String),
+        *[_cast(c, t, frame.schema[c]).alias(c) for c, t in POLARS_QUOTE_SCHEMA.items()],
+        *[(pl.col(c).cast(pl.String).str.strip_chars() != "").fill_null(False).alias(f"_present_{c}") for c in POLARS_QUOTE_SCHEMA],
+        pl.struct([pl.col(c).cast(pl.String) for c in raw.columns if c != "quote_id"]).struct.json_encode().alias("raw"),
+    )
+    checks = [(~pl.col(f"_present_{c}"), "missing_field", c) for c in REQUIRED]
+    checks += [(pl.col(c).is_null() & pl.col(f"_present_{c}"), "wrong_type", c) for c in POLARS_QUOTE_SCHEMA]
+    reason: pl.Expr | pl.When | pl.Then = pl
+    detail: pl.Expr | pl.When | pl.Then = pl
+    for cond, name, column in checks:
+        reason = reason.when(cond).then(pl.lit(f"{name}:{column}"))  # type: ignore[union-attr]
+        detail = detail.when(cond).then(_raw_value(column))  # type: ignore[union-attr]
+    flagged = typed.with_columns(
+        reason.otherwise(None).alias("reason"),  # type: ignore[union-attr]
+        detail.otherwise(None).alias("detail"),  # type: ignore[union-attr]
+        pl.col("source").fill_null("unknown"),
+        pl.lit(stage).alias("stage"),
+    )
+    quotes = flagged.filter(pl.col("reason").is_null()).select("quote_id", *POLARS_QUOTE_SCHEMA)
+    rejected = flagged.filter(pl.col("reason").is_not_null()).select(REJECT_COLUMNS)
+    return quotes, rejected
+
+
+def _raw_value(column: str) -> pl.Expr:
+    """The offending raw value, for the rejection detail."""
+    return pl.format("{}={}", pl.lit(column), pl.col("raw").str.json_path_match(f"$.{column}").fill_null("null"))

@@ -1,0 +1,384 @@
+"""A deterministic synthetic market with known answers.
+
+``simulate`` builds V venues x S symbols of top-of-book quotes around a reference mid path per symbol (a random walk,
+or a real recorded venue's mids), with per-venue lag, bias, noise, spread, size, latency and sequence ids. Into it go:
+
+* cross-exchange opportunities: for a few seconds venue B's book is lifted so that its bid sits a chosen gross edge
+  above venue A's ask; some clear the net threshold after fees, some are *fee-eaten* (gross > 0, net below);
+* triangular opportunities: a venue's X/Y cross rate is lifted above X/USDT / Y/USDT;
+* anomalies: crossed book, zero and negative size, NaN, stale, outlier, duplicate and out-of-order updates.
+
+Everything injected is listed in ``truth`` (opportunities, receive-clock start/end and edges) and ``anomalies`` (which
+row, which reason the cleaner must give), so tests can assert recall and precision exactly. The same seed gives the
+same rows, byte for byte. All of it is vectorized NumPy: 10M quotes take seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from connectors.config import SimulatorConfig
+from connectors.schema import POLARS_QUOTE_SCHEMA
+
+DEFAULT_START = datetime(2024, 8, 9, tzinfo=timezone.utc)
+START_PRICES = {"BTC": 60_000.0, "ETH": 2_600.0, "SOL": 150.0, "BNB": 520.0, "XRP": 0.55}
+VOL_PER_SQRT_S = 1e-4  # ~1 bps per sqrt(second), close to BTC's realized volatility
+GRID_US = 10_000  # reference path resolution
+ANOMALY_REASONS = {
+    "crossed": "crossed_book",
+    "zero_size": "non_positive_size",
+    "negative_size": "non_positive_size",
+    "nan_price": "nan_price",
+    "stale": "stale",
+    "outlier": "price_outlier",
+    "duplicate": "duplicate",
+    "out_of_order": "out_of_order",
+}
+TRUTH_SCHEMA = {
+    "opp_id": pl.String,
+    "kind": pl.String,  # cross | triangular
+    "symbol": pl.String,  # cross: the symbol; triangular: the lifted cross-rate market
+    "buy_exchange": pl.String,
+    "sell_exchange": pl.String,
+    "ts_start": POLARS_QUOTE_SCHEMA["ts_recv"],  # receive clock of the first quote showing it
+    "ts_end": POLARS_QUOTE_SCHEMA["ts_recv"],  # receive clock of the quote that removes it
+    "gross_edge_bps": pl.Float64,
+    "net_edge_bps": pl.Float64,
+    "above_threshold": pl.Boolean,
+}
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Quotes in receive order, plus the ground truth of what was injected."""
+
+    quotes: pl.DataFrame
+    truth: pl.DataFrame
+    anomalies: pl.DataFrame
+
+    def write(self, directory: str | Path) -> Path:
+        """Write quotes.parquet, truth.parquet and anomalies.parquet; return the quotes file."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        self.quotes.write_parquet(out / "quotes.parquet", compression="zstd", statistics=True)
+        self.truth.write_parquet(out / "truth.parquet")
+        self.anomalies.write_parquet(out / "anomalies.parquet")
+        return out / "quotes.parquet"
+
+
+@dataclass(frozen=True)
+class _Venue:
+    lag_us: int
+    bias_bps: float
+    half_spread_bps: float
+    latency_us: int
+    clock_offset_us: int
+    has_exchange_ts: bool
+
+
+def _venue_params(rng: np.random.Generator, venue: str, index: int) -> _Venue:
+    return _Venue(
+        lag_us=int(20_000 + 30_000 * index),
+        bias_bps=float(rng.uniform(-1.0, 1.0)),
+        half_spread_bps=float(rng.uniform(0.3, 1.0)),
+        latency_us=int(rng.uniform(5_000, 30_000)),
+        clock_offset_us=int(rng.uniform(-20_000, 20_000)),
+        has_exchange_ts=venue != "binance",  # Binance spot bookTicker carries no exchange time
+    )
+
+
+def _tick(symbol: str) -> float:
+    return 0.01 if symbol.endswith(("/USDT", "/USDC", "/USD")) else 1e-6
+
+
+class _Reference:
+    """Reference mid of each symbol as a step function on a 10 ms grid (µs offsets from start)."""
+
+    def __init__(self, grid_us: np.ndarray, mids: dict[str, np.ndarray]) -> None:
+        self.grid_us, self.mids = grid_us, mids
+
+    def at(self, symbol: str, t_us: np.ndarray) -> np.ndarray:
+        idx = np.clip(np.searchsorted(self.grid_us, t_us, side="right") - 1, 0, len(self.grid_us) - 1)
+        return self.mids[symbol][idx]
+
+
+def _reference(rng: np.random.Generator, symbols: list[str], duration_us: int, base: pl.DataFrame | None, t0_us: int) -> _Reference:
+    grid = np.arange(0, duration_us + GRID_US, GRID_US, dtype=np.int64)
+    mids: dict[str, np.ndarray] = {}
+    for symbol in symbols:
+        if base is not None and symbol in set(base["symbol"].unique()):
+            rows = base.filter(pl.col("symbol") == symbol).sort("ts_recv")
+            t = rows["ts_recv"].dt.epoch("us").to_numpy() - t0_us
+            mid = ((rows["bid_px"] + rows["ask_px"]) / 2).to_numpy()
+            idx = np.clip(np.searchsorted(t, grid, side="right") - 1, 0, len(t) - 1)
+            mids[symbol] = mid[idx]
+        else:
+            steps = rng.normal(0.0, VOL_PER_SQRT_S * np.sqrt(GRID_US / 1e6), size=len(grid))
+            start = START_PRICES.get(symbol.split("/")[0], 10.0)
+            mids[symbol] = start * np.exp(np.cumsum(steps))
+    for symbol in symbols:  # cross rates follow their USDT legs, so triangles close without injected edges
+        base_ccy, quote_ccy = symbol.split("/")
+        legs = (f"{base_ccy}/USDT", f"{quote_ccy}/USDT")
+        if quote_ccy != "USDT" and all(leg in mids and leg != symbol for leg in legs):
+            if base is None or symbol not in set(base["symbol"].unique()):
+                mids[symbol] = mids[legs[0]] / mids[legs[1]]
+    return _Reference(grid, mids)
+
+
+def _stream(
+    rng: np.random.Generator,
+    ref: _Reference,
+    venue: str,
+    v: _Venue,
+    symbol: str,
+    rate_hz: float,
+    duration_us: int,
+    extra_t_us: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """One venue's quotes for one symbol, as column arrays (times in µs from start, exchange clock)."""
+    n = rng.poisson(rate_hz * duration_us / 1e6)
+    t = np.sort(np.concatenate([rng.uniform(0, duration_us, size=n).astype(np.int64), extra_t_us]))
+    mid = ref.at(symbol, t - v.lag_us) * (1 + (v.bias_bps + rng.normal(0, 0.3, size=len(t))) / 1e4)
+    half = v.half_spread_bps * (1 + rng.uniform(0, 1, size=len(t))) / 1e4
+    tick = _tick(symbol)
+    bid = np.floor(mid * (1 - half) / tick) * tick
+    ask = np.maximum(np.ceil(mid * (1 + half) / tick) * tick, bid + tick)
+    median_qty = 20_000.0 / ref.at(symbol, np.zeros(1, dtype=np.int64))[0] if symbol.endswith("/USDT") else 5.0
+    qty = lambda: np.maximum(np.round(median_qty * rng.lognormal(0, 1.0, size=len(t)), 4), 1e-4)  # noqa: E731
+    recv = np.maximum.accumulate(t + v.latency_us + rng.integers(0, 5_000, size=len(t)))  # one TCP stream: no reorder
+    recv = recv + np.arange(len(t))  # strictly increasing within the stream
+    return {
+        "venue": np.full(len(t), venue),
+        "symbol": np.full(len(t), symbol),
+        "t": t,
+        "bid_px": bid,
+        "bid_qty": qty(),
+        "ask_px": ask,
+        "ask_qty": qty(),
+        "ts_exchange": t + v.clock_offset_us,
+        "ts_recv": recv,
+        "seq": np.arange(len(t), dtype=np.int64) + int(rng.integers(1_000, 1_000_000)),
+    }
+
+
+def _net_from_gross(gross_bps: float, fee_buy_bps: float, fee_sell_bps: float) -> float:
+    return ((1 + gross_bps / 1e4) * (1 - fee_sell_bps / 1e4) / (1 + fee_buy_bps / 1e4) - 1) * 1e4
+
+
+def _gross_from_net(net_bps: float, fee_buy_bps: float, fee_sell_bps: float) -> float:
+    return ((1 + net_bps / 1e4) * (1 + fee_buy_bps / 1e4) / (1 - fee_sell_bps / 1e4) - 1) * 1e4
+
+
+def simulate(
+    cfg: SimulatorConfig,
+    fee_bps: dict[str, float],
+    min_net_edge_bps: float,
+    *,
+    start: datetime = DEFAULT_START,
+    base: pl.DataFrame | None = None,
+    cross_symbols: list[str] | None = None,
+) -> SimResult:
+    """Generate the market. With ``base`` (real quotes of one venue), that venue's rows stay untouched and the other
+    venues and cross rates are derived from its mids (``source = "sim-derived"``)."""
+    rng = np.random.default_rng(cfg.seed)
+    t0_us = int(start.timestamp() * 1e6)
+    base_venue = None
+    duration_us = int(cfg.duration_s * 1e6)
+    if base is not None:
+        base_venue = base["exchange"][0]
+        first = int(base["ts_recv"].dt.epoch("us").min())
+        duration_us = int(base["ts_recv"].dt.epoch("us").max()) - first
+        t0_us = first
+    ref = _reference(rng, cfg.symbols, duration_us, base, t0_us)
+    venues = {v: _venue_params(rng, v, i) for i, v in enumerate(cfg.venues)}
+    real = set(base["symbol"].unique()) if base is not None else set()
+    cross_symbols = [s for s in (cross_symbols or cfg.symbols) if s.endswith("/USDT")]
+
+    # Opportunity plan: evenly spaced, non-overlapping slots; the selling venue's book is lifted.
+    n_opps = cfg.cross_opportunities + cfg.fee_eaten_opportunities
+    triangles = [s for s in cfg.symbols if not s.endswith("/USDT") and s in ref.mids]
+    n_tri = len(triangles) and max(1, cfg.cross_opportunities // 2)
+    slots = np.linspace(0.1, 0.9, n_opps + n_tri + 1)[:-1] * duration_us
+    opp_len_us = int(cfg.opportunity_duration_s * 1e6)
+    plan = []
+    derived = [v for v in cfg.venues if v != base_venue]
+    for i in range(n_opps):
+        symbol = cross_symbols[i % len(cross_symbols)]
+        sell = derived[i % len(derived)]
+        buy = [v for v in cfg.venues if v != sell][(i // len(derived)) % (len(cfg.venues) - 1)]
+        above = i < cfg.cross_opportunities
+        if above:
+            net = min_net_edge_bps + rng.uniform(15, 40)
+            gross = _gross_from_net(net, fee_bps[buy], fee_bps[sell])
+        else:  # fee-eaten: below the threshold even for the cheapest venue buying into the lifted book
+            cheapest = min(fee_bps[v] for v in cfg.venues if v != sell)
+            gross = max(_gross_from_net(min_net_edge_bps - rng.uniform(15, 25), cheapest, fee_bps[sell]), 2.0)
+            net = _net_from_gross(gross, fee_bps[buy], fee_bps[sell])
+        plan.append(("cross", symbol, buy, sell, int(slots[i]), gross, net, above))
+    for j in range(n_tri):
+        symbol, venue = triangles[j % len(triangles)], derived[j % len(derived)]
+        gross = 3 * fee_bps[venue] + 20 + rng.uniform(20, 40)
+        net = ((1 + gross / 1e4) * (1 - fee_bps[venue] / 1e4) ** 3 - 1) * 1e4
+        plan.append(("triangular", symbol, venue, venue, int(slots[n_opps + j]), gross, net, True))
+
+    streams = []
+    for venue, params in venues.items():
+        for symbol in cfg.symbols:
+            if venue == base_venue and symbol in real:
+                continue
+            forced = [np.array([p[4], p[4] + opp_len_us]) for p in plan if p[3] == venue and p[1] == symbol]
+            extra = np.concatenate(forced) if forced else np.empty(0, dtype=np.int64)
+            rate = cfg.rate_hz * (1.0 if venue != base_venue else 2.0)
+            streams.append(_stream(rng, ref, venue, params, symbol, rate, duration_us, extra.astype(np.int64)))
+    frame = pl.concat([pl.DataFrame(s) for s in streams]) if streams else None
+    synthetic = _finish(frame, t0_us, source="sim-derived" if base is not None else "sim")
+    if base is not None:
+        real_rows = base.with_columns(pl.lit(None, dtype=pl.Int64).alias("t"))
+        quotes = pl.concat([real_rows.with_columns(pl.lit(False).alias("_forced")), synthetic], how="diagonal_relaxed")
+    else:
+        quotes = synthetic
+    quotes = quotes.sort("ts_recv", "exchange", "symbol", maintain_order=True)
+    quotes, truth = _inject_opportunities(quotes, plan, t0_us, opp_len_us, fee_bps)
+    quotes, anomalies = _inject_anomalies(rng, quotes, cfg.anomaly_rate, base_venue)
+    return SimResult(quotes.select(list(POLARS_QUOTE_SCHEMA)), truth, anomalies)
+
+
+def _finish(frame: pl.DataFrame | None, t0_us: int, source: str) -> pl.DataFrame:
+    if frame is None:
+        return pl.DataFrame(schema={**POLARS_QUOTE_SCHEMA, "t": pl.Int64, "_forced": pl.Boolean})
+    ts = POLARS_QUOTE_SCHEMA["ts_recv"]
+    return frame.select(
+        pl.col("venue").alias("exchange"),
+        "symbol",
+        "bid_px",
+        "bid_qty",
+        "ask_px",
+        "ask_qty",
+        pl.when(pl.col("venue") != "binance").then(pl.col("ts_exchange") + t0_us).cast(ts).alias("ts_exchange"),
+        (pl.col("ts_recv") + t0_us).cast(ts).alias("ts_recv"),
+        "seq",
+        pl.lit(source).alias("source"),
+        "t",
+        pl.lit(False).alias("_forced"),
+    )
+
+
+def _inject_opportunities(
+    quotes: pl.DataFrame, plan: list[tuple], t0_us: int, opp_len_us: int, fee_bps: dict[str, float]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Lift the selling venue's book inside each planned window; record receive-clock start and end."""
+    quotes = quotes.with_row_index("_i")
+    truth = []
+    for k, (kind, symbol, buy, sell, start_us, gross, net, above) in enumerate(plan):
+        window = (pl.col("exchange") == sell) & (pl.col("symbol") == symbol) & pl.col("t").is_between(
+            start_us, start_us + opp_len_us, closed="left"
+        )
+        rows = quotes.filter(window)
+        if kind == "cross":
+            ref = quotes.filter((pl.col("exchange") == buy) & (pl.col("symbol") == symbol)).select(
+                "ts_recv", pl.col("ask_px").alias("_ref")
+            )
+            target_bid = pl.col("_ref") * (1 + gross / 1e4)
+        else:
+            base_ccy, quote_ccy = symbol.split("/")
+            ask_leg = quotes.filter((pl.col("exchange") == sell) & (pl.col("symbol") == f"{base_ccy}/USDT"))
+            bid_leg = quotes.filter((pl.col("exchange") == sell) & (pl.col("symbol") == f"{quote_ccy}/USDT"))
+            ref = ask_leg.select("ts_recv", "ask_px").join_asof(
+                bid_leg.select("ts_recv", "bid_px"), on="ts_recv", strategy="backward"
+            ).select("ts_recv", (pl.col("ask_px") / pl.col("bid_px")).alias("_ref"))
+            target_bid = pl.col("_ref") * (1 + gross / 1e4)
+        tick = _tick(symbol)
+        lifted = (
+            rows.join_asof(ref.sort("ts_recv"), on="ts_recv", strategy="backward")
+            .with_columns(target_bid.fill_null(pl.col("bid_px")).alias("_bid"))
+            .select(
+                "_i",
+                ((pl.col("_bid") / tick).ceil() * tick).alias("bid_px"),
+                ((pl.col("_bid") * pl.col("ask_px") / pl.col("bid_px") / tick).ceil() * tick).alias("ask_px"),
+            )
+        )
+        quotes = quotes.update(lifted, on="_i")
+        stream = quotes.filter((pl.col("exchange") == sell) & (pl.col("symbol") == symbol))
+        start = stream.filter(pl.col("t") == start_us)["ts_recv"][0]
+        end = stream.filter(pl.col("t") == start_us + opp_len_us)["ts_recv"][0]
+        quotes = quotes.with_columns(
+            (pl.col("_forced") | ((pl.col("exchange") == sell) & (pl.col("symbol") == symbol) & pl.col("t").is_in([start_us, start_us + opp_len_us]))).alias("_forced")
+        )
+        truth.append(
+            {
+                "opp_id": f"{kind}-{k}",
+                "kind": kind,
+                "symbol": symbol,
+                "buy_exchange": buy,
+                "sell_exchange": sell,
+                "ts_start": start,
+                "ts_end": end,
+                "gross_edge_bps": gross,
+                "net_edge_bps": net,
+                "above_threshold": above,
+            }
+        )
+    return quotes.drop("_i"), pl.DataFrame(truth, schema=TRUTH_SCHEMA)
+
+
+def _inject_anomalies(
+    rng: np.random.Generator, quotes: pl.DataFrame, rate: float, base_venue: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Corrupt a few synthetic rows (never real ones, never the rows that open or close an opportunity)."""
+    kinds = list(ANOMALY_REASONS)
+    q = quotes.with_columns(pl.int_range(pl.len()).over("exchange", "symbol").alias("_k"), pl.int_range(pl.len()).alias("_i"))
+    eligible = q.filter(
+        pl.col("t").is_not_null() & ~pl.col("_forced") & (pl.col("_k") >= 30) & (pl.col("exchange") != (base_venue or ""))
+    )
+    n = int(rng.binomial(eligible.height, rate)) if eligible.height else 0
+    chosen = np.sort(rng.choice(eligible["_i"].to_numpy(), size=n, replace=False)) if n else np.empty(0, dtype=np.int64)
+    picked = q.filter(pl.col("_i").is_in(chosen)).sort("exchange", "symbol", "_k")
+    # Keep anomalies at least 25 rows apart in a stream so each has one clean cause (and a clean outlier reference).
+    picked = picked.filter((pl.col("_k") - pl.col("_k").shift(1).over("exchange", "symbol")).fill_null(999) >= 25)
+    kind = pl.Series("kind", [kinds[int(x)] for x in rng.integers(0, len(kinds), size=picked.height)])
+    picked = picked.with_columns(kind).filter(~((pl.col("kind") == "stale") & pl.col("ts_exchange").is_null()))
+    edits = picked.with_columns(
+        pl.when(pl.col("kind") == "crossed").then(pl.col("ask_px") * 1.001)
+        .when(pl.col("kind") == "nan_price").then(float("nan"))
+        .when(pl.col("kind") == "outlier").then(pl.col("bid_px") * 1.3)
+        .otherwise(pl.col("bid_px")).alias("bid_px"),
+        pl.when(pl.col("kind") == "outlier").then(pl.col("ask_px") * 1.3).otherwise(pl.col("ask_px")).alias("ask_px"),
+        pl.when(pl.col("kind") == "zero_size").then(0.0)
+        .when(pl.col("kind") == "negative_size").then(-pl.col("bid_qty"))
+        .otherwise(pl.col("bid_qty")).alias("bid_qty"),
+        pl.when(pl.col("kind") == "stale").then(pl.col("ts_recv") - pl.duration(seconds=10))
+        .otherwise(pl.col("ts_exchange")).alias("ts_exchange"),
+    )
+    in_place = edits.filter(~pl.col("kind").is_in(["duplicate", "out_of_order"]))
+    q = q.update(in_place.select("_i", "bid_px", "ask_px", "bid_qty", "ts_exchange"), on="_i")
+    dup = edits.filter(pl.col("kind") == "duplicate").with_columns(pl.col("ts_recv") + pl.duration(microseconds=1))
+    # A late retransmit: the update from 3 rows earlier in the stream arrives again right after this row.
+    ooo_src = edits.filter(pl.col("kind") == "out_of_order").select("_i", "exchange", "symbol", "ts_recv", pl.col("_k") - 3)
+    ooo = (
+        ooo_src.join(q.drop("ts_recv", "_i"), on=["exchange", "symbol", "_k"])
+        .with_columns(pl.col("ts_recv") + pl.duration(microseconds=1), pl.lit("out_of_order").alias("kind"))
+    )
+    inserted = pl.concat([dup, ooo.select(dup.columns)], how="vertical_relaxed")
+    quotes = pl.concat([q.drop("_k"), inserted.drop("_k", "kind")], how="diagonal_relaxed").sort("ts_recv", "_i", maintain_order=True)
+    marks = pl.concat([in_place, inserted], how="diagonal_relaxed").select(
+        "exchange",
+        "symbol",
+        "ts_recv",
+        "seq",
+        "kind",
+        pl.col("kind").replace_strict(ANOMALY_REASONS).alias("expected_reason"),
+    )
+    return quotes.drop("_i"), marks.sort("ts_recv", "exchange", "symbol")
+
+
+def sample_market(sample_dir: str | Path, cfg: SimulatorConfig, fee_bps: dict[str, float], min_net_edge_bps: float, cross_symbols: list[str]) -> SimResult:
+    """The bundled default: real Binance quotes plus OKX/HTX and the ETH/BTC markets derived from them."""
+    base = pl.read_parquet(Path(sample_dir) / "binance_quotes.parquet")
+    symbols = sorted(set(base["symbol"].unique()) | {"ETH/BTC"})
+    derived_cfg = cfg.model_copy(update={"symbols": symbols})
+    return simulate(derived_cfg, fee_bps, min_net_edge_bps, base=base, cross_symbols=cross_symbols)

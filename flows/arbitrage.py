@@ -1,0 +1,191 @@
+"""The arbitrage dataflow: wiring only. ``python -m bytewax.run flows.arbitrage:flow`` runs the default config;
+``python -m bytewax.run "flows.arbitrage:build_flow('config/xyz.toml')"`` runs another.
+
+    source (micro-batches) -> normalize + QingXi row checks -> Great Expectations gate
+      -> key by symbol: QingXi stream checks -> CeLue cross-exchange spreads and signals
+      -> key by route: tumbling-window spread statistics (EventClock on the receive clock)
+      -> Parquet lake (exactly-once) + DuckDB views
+
+Every rejected row, every validation run and every output lands in the lake; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import bytewax.operators as op
+import bytewax.operators.windowing as win
+import polars as pl
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+
+from connectors import lake
+from connectors.batches import RawBatch
+from connectors.config import Settings, load_settings
+from connectors.normalize import REJECT_COLUMNS, normalize
+from connectors.replay import ReplaySource, expand
+from connectors.schema import QUOTE_COLUMNS
+from connectors.simulator import sample_market, simulate
+from flows import cleaning, spreads, windows
+from quality.gate import QualityGate
+
+Tables = list[tuple[str, pl.DataFrame]]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A batch after normalization, row checks and the quality gate."""
+
+    batch_seq: int
+    passed: pl.DataFrame
+    tables: Tables  # rejected rows and validation runs, ready for the lake
+
+
+def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
+    """Shape rejected rows (any stage) as quotes_rejected rows."""
+    if "raw" not in frame.columns:
+        raw_json = pl.struct([pl.col(c).cast(pl.String) for c in QUOTE_COLUMNS]).struct.json_encode()
+        frame = frame.with_columns(raw_json.alias("raw"))
+    return frame.with_columns(pl.lit(stage).alias("stage"), pl.lit(batch_seq).alias("batch_seq")).select(
+        *REJECT_COLUMNS, "batch_seq"
+    )
+
+
+def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Checked:
+    """Stateless QingXi: cast, row checks, then the Great Expectations suites."""
+    quotes, bad_types = normalize(batch.frame)
+    checked = cleaning.check_rows(quotes, settings.cleaning, set(settings.venues))
+    bad_rows = checked.filter(pl.col("reason").is_not_null())
+    ok = checked.filter(pl.col("reason").is_null()).drop("reason", "detail")
+    gated = gate.validate(batch.batch_seq, ok)
+    tables: Tables = [
+        ("quotes_rejected", _rejected(bad_types, "normalize", batch.batch_seq)),
+        ("quotes_rejected", _rejected(bad_rows.drop("ts_event"), "clean", batch.batch_seq)),
+        ("quotes_rejected", _rejected(gated.failed.drop("ts_event"), "validate", batch.batch_seq)),
+        ("validation_runs", gated.runs),
+    ]
+    return Checked(batch.batch_seq, gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq")), tables)
+
+
+def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame]]:
+    return [(key[0], part) for key, part in checked.passed.group_by("symbol", maintain_order=True)]
+
+
+@dataclass(frozen=True)
+class SymbolState:
+    """Keyed state of one symbol: QingXi's stream history and CeLue's latest book per venue."""
+
+    stream: cleaning.StreamState | None = None
+    book: spreads.BookState = spreads.BookState()
+
+
+@dataclass(frozen=True)
+class SymbolOut:
+    tables: Tables
+    partials: list[windows.Partial]
+
+
+def process_symbol(
+    settings: Settings, params: spreads.SpreadParams, window: timedelta, state: SymbolState | None, quotes: pl.DataFrame
+) -> tuple[SymbolState, SymbolOut]:
+    """Stateful QingXi stream checks, then CeLue cross-exchange evaluation, for one symbol's slice of a batch."""
+    state = state or SymbolState()
+    batch_seq = int(quotes["batch_seq"][0])
+    stream, clean, rejected = cleaning.clean_stream(state.stream, quotes.drop("batch_seq"), settings.cleaning)
+    tables: Tables = [("quotes_rejected", _rejected(rejected.drop("ts_event"), "clean", batch_seq))]
+    if settings.sinks.write_quotes_clean:
+        tables.append(("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))))
+    book, partials = state.book, []
+    if clean.height and clean["symbol"][0] in settings.cross.symbols:
+        book, evaluated = spreads.evaluate(state.book, clean, params)
+        signals = spreads.signals_from(spreads.rising_edges(state.book.active, evaluated))
+        tables.append(("signals", signals))
+        if settings.sinks.write_spreads:
+            tables.append(("spreads", evaluated.drop("_pos")))
+        partials = windows.partials(evaluated, signals, window)
+    return SymbolState(stream, book), SymbolOut(tables, partials)
+
+
+def _source(settings: Settings) -> Source[RawBatch]:
+    src = settings.source
+    data_dir = Path(settings.sinks.data_dir)
+    fees = {name: venue.taker_fee_bps for name, venue in settings.venues.items()}
+    if src.kind == "replay":
+        files = expand(src.paths)
+    else:
+        if src.kind == "sample":
+            market = sample_market(
+                src.sample_dir, settings.simulator, fees, settings.cross.min_net_edge_bps, settings.cross.symbols
+            )
+        else:
+            market = simulate(settings.simulator, fees, settings.cross.min_net_edge_bps)
+        files = [market.write(data_dir / "input" / src.kind)]
+    return ReplaySource(files, name=src.kind, batch_rows=src.batch_rows, speed=src.speed)
+
+
+def _stats_rows(window: timedelta, late: bool):  # noqa: ANN202 - a small closure for op.map
+    def to_table(item: tuple[str, tuple[int, windows.Partial]]) -> tuple[str, pl.DataFrame]:
+        _route, (_window_id, partial) = item
+        return "spread_stats", pl.DataFrame([windows.stats_row(partial, window, late)])
+
+    return to_table
+
+
+def build_flow(config_path: str | Path | None = None, settings: Settings | None = None) -> Dataflow:
+    """Validate the configuration, prepare the lake and DuckDB views, and wire the dataflow."""
+    settings = settings or load_settings(config_path)
+    schemas = lake.table_schemas()
+    lake.prepare(settings.sinks.data_dir, schemas)
+    gate = QualityGate(settings.quality.suites_dir or None)
+    params = spreads.SpreadParams(
+        fee_bps={name: venue.taker_fee_bps for name, venue in settings.venues.items()},
+        min_net_edge_bps=settings.cross.min_net_edge_bps,
+        max_quote_age_ms=settings.cross.max_quote_age_ms,
+        max_skew_ms=settings.cross.max_skew_ms,
+        max_position_usdt=settings.cross.max_position_usdt,
+    )
+    window = timedelta(seconds=settings.windows.stats_window_s)
+
+    flow = Dataflow("arbitrage")
+    raw = op.input("quotes", flow, _source(settings))
+    checked = op.map("qingxi_rows_and_gx", raw, lambda batch: check_batch(settings, gate, batch))
+    keyed = op.flat_map("split_by_symbol", checked, split_by_symbol)
+    per_symbol = op.stateful_map(
+        "qingxi_stream_and_celue_cross",
+        keyed,
+        lambda state, quotes: process_symbol(settings, params, window, state, quotes),
+    )
+    partials = op.flat_map("route_partials", per_symbol, lambda kv: [(p.route_key(), p) for p in kv[1].partials])
+    # Replay: a frozen system clock makes the watermark pure event time, so window closing is deterministic.
+    frozen = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    clock = win.EventClock(
+        lambda p: p.ts_first, wait_for_system_duration=timedelta(seconds=0), now_getter=lambda: frozen
+    )
+    stats = win.fold_window(
+        "spread_stats",
+        partials,
+        clock,
+        win.TumblingWindower(length=window, align_to=windows.EPOCH),
+        builder=lambda: None,
+        folder=windows.merge,
+        merger=lambda a, b: b if a is None else windows.merge(a, b) if b is not None else a,
+    )
+    outputs = op.merge(
+        "all_tables",
+        op.flat_map("checked_tables", checked, lambda c: c.tables),
+        op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables),
+        op.map("window_rows", stats.down, _stats_rows(window, late=False)),
+        op.map("late_window_rows", stats.late, _stats_rows(window, late=True)),
+    )
+    non_empty = op.filter("non_empty", outputs, lambda kv: kv[1].height > 0)
+    op.output("lake", non_empty, lake.LakeSink(settings.sinks.data_dir, schemas))
+    return flow
+
+
+def __getattr__(name: str) -> Dataflow:
+    """``flows.arbitrage:flow`` builds the default flow on first access, so importing this module is cheap."""
+    if name == "flow":
+        return build_flow()
+    raise AttributeError(name)

@@ -1,0 +1,162 @@
+"""Why a would-be opportunity did not become a signal.
+
+A *would-be opportunity* is any evaluated spread or cycle with a positive gross edge (before fees). Traders distrust
+tools that show such edges without saying why they are not tradable, so each one that does not become a signal gets a
+reason code. The codes are checked in a fixed precedence, most fundamental first; ``reason`` is the first that
+applies and ``reasons`` lists them all:
+
+- ``quarantined_input``: a leg's latest update was quarantined, so its last clean price is not current.
+- ``stale_leg``: a leg's quote is older (receive clock) than the age limit.
+- ``skew``: the legs' event times are further apart than the skew limit.
+- ``fees``: the edge after taker fees is below the net-edge threshold.
+- ``thin_size``: the executable size is zero or below a leg's minimum lot.
+- ``min_notional``: a leg's order value is below the venue's minimum notional.
+- ``risk_block``: risk limits refuse the trade (or its value in USDT cannot be checked against them).
+
+Pure functions over Polars frames: the same gates decide signals and rejections, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+REASONS: tuple[str, ...] = (
+    "quarantined_input",
+    "stale_leg",
+    "skew",
+    "fees",
+    "thin_size",
+    "min_notional",
+    "risk_block",
+)
+
+REJECTION_SCHEMA: dict[str, pl.DataType] = {
+    "rejection_id": pl.String(),
+    "strategy": pl.String(),
+    "route": pl.String(),
+    "buy_exchange": pl.String(),
+    "sell_exchange": pl.String(),
+    "ts_eval": pl.Datetime("us", "UTC"),
+    "reason": pl.String(),
+    "reasons": pl.List(pl.String()),
+    "gross_edge_bps": pl.Float64(),
+    "net_edge_bps": pl.Float64(),
+    "age_ms": pl.Float64(),
+    "skew_ms": pl.Float64(),
+    "qty": pl.Float64(),
+    "notional_quote": pl.Float64(),
+    "trigger_id": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The thresholds a would-be opportunity must clear to become a signal."""
+
+    min_net_edge_bps: float
+    max_quote_age_ms: float
+    max_skew_ms: float
+
+
+def _flag(frame: pl.DataFrame, name: str, default: bool) -> pl.Expr:
+    """A boolean input column, or a constant when the caller's evaluation has no such check."""
+    if name in frame.columns:
+        return pl.col(name).fill_null(not default)
+    return pl.lit(default)
+
+
+def classify(frame: pl.DataFrame, gates: Gates) -> pl.DataFrame:
+    """Add ``is_signal``, ``reason`` and ``reasons`` to evaluated spreads or cycles.
+
+    Args:
+        frame: needs ``gross_edge_bps``, ``net_edge_bps``, ``age_ms``, ``skew_ms``; optional boolean columns
+            ``quarantined`` (default False), ``lot_ok``, ``notional_ok``, ``risk_ok`` (default True). Without
+            ``lot_ok``, a ``qty`` column is used: ``qty > 0`` passes. A null optional flag counts as failing, so
+            missing information never produces a signal.
+        gates: thresholds.
+
+    Returns:
+        The frame plus ``is_signal`` (bool), ``reasons`` (list of codes in precedence order, empty for signals) and
+        ``reason`` (the first code; null for signals and for rows without a positive gross edge).
+    """
+    if "lot_ok" in frame.columns or "qty" not in frame.columns:
+        lot_ok = _flag(frame, "lot_ok", True)
+    else:
+        lot_ok = pl.col("qty").fill_null(0.0) > 0
+    failing = {
+        "quarantined_input": _flag(frame, "quarantined", False),
+        "stale_leg": ~(pl.col("age_ms") <= gates.max_quote_age_ms).fill_null(False),
+        "skew": ~(pl.col("skew_ms") <= gates.max_skew_ms).fill_null(False),
+        "fees": ~(pl.col("net_edge_bps") >= gates.min_net_edge_bps).fill_null(False),
+        "thin_size": ~lot_ok,
+        "min_notional": ~_flag(frame, "notional_ok", True),
+        "risk_block": ~_flag(frame, "risk_ok", True),
+    }
+    codes = pl.concat_list([pl.when(expr).then(pl.lit(code)).otherwise(None) for code, expr in failing.items()])
+    out = frame.with_columns(codes.list.drop_nulls().alias("reasons"))
+    return out.with_columns(
+        (pl.col("reasons").list.len() == 0).alias("is_signal"),
+        pl.when(pl.col("gross_edge_bps") > 0).then(pl.col("reasons").list.first()).otherwise(None).alias("reason"),
+    )
+
+
+def rejections_from_spreads(
+    spreads: pl.DataFrame,
+    gates: Gates,
+    min_qty_base: float = 0.0,
+    min_notional_quote: float = 0.0,
+    risk_ok: pl.Series | None = None,
+    quarantined: pl.Series | None = None,
+) -> pl.DataFrame:
+    """Rejection rows for cross-exchange spreads (``spreads`` table columns, see sql/schema/core.sql).
+
+    Args:
+        spreads: evaluated venue pairs with at least ``spread_id, symbol, buy_exchange, sell_exchange, ts_eval,
+            buy_px, qty, gross_edge_bps, net_edge_bps, age_ms, skew_ms``.
+        gates: the cross-exchange thresholds ([cross] section).
+        min_qty_base: the smaller of both venues' minimum lot, base units.
+        min_notional_quote: the larger of both venues' minimum order value, quote currency.
+        risk_ok: per row, whether risk limits allow the trade (None = no risk verdict yet: allowed).
+        quarantined: per row, whether a leg's latest update was quarantined (None = none was).
+    """
+    frame = spreads.with_columns(
+        (pl.col("qty") >= max(min_qty_base, 0.0)).and_(pl.col("qty") > 0).alias("lot_ok"),
+        (pl.col("qty") * pl.col("buy_px") >= min_notional_quote).alias("notional_ok"),
+    )
+    if risk_ok is not None:
+        frame = frame.with_columns(risk_ok.alias("risk_ok"))
+    if quarantined is not None:
+        frame = frame.with_columns(quarantined.alias("quarantined"))
+    classified = classify(frame, gates)
+    return rejection_rows(
+        classified.with_columns(
+            pl.col("symbol").alias("route"),
+            (pl.col("qty") * pl.col("buy_px")).alias("notional_quote"),
+            pl.col("spread_id").alias("trigger_id"),
+        ),
+        strategy="cross",
+        id_column="spread_id",
+    )
+
+
+def rejection_rows(classified: pl.DataFrame, strategy: str, id_column: str) -> pl.DataFrame:
+    """Rows of the ``rejections`` table: classified evaluations with a positive gross edge that are not signals.
+
+    Args:
+        classified: output of :func:`classify` with ``route, buy_exchange, sell_exchange, ts_eval, qty,
+            notional_quote, trigger_id`` and the id column.
+        strategy: ``cross`` or ``triangular``; prefixes the deterministic ``rejection_id``.
+        id_column: the evaluation's own deterministic id (spread id, cycle evaluation id).
+    """
+    rejected = classified.filter(pl.col("reason").is_not_null() & ~pl.col("is_signal"))
+    return rejected.select(
+        (pl.lit(f"{strategy}/") + pl.col(id_column)).alias("rejection_id"),
+        pl.lit(strategy).alias("strategy"),
+        *[
+            pl.col(name).cast(dtype)
+            for name, dtype in REJECTION_SCHEMA.items()
+            if name not in ("rejection_id", "strategy")
+        ],
+    )

@@ -1,0 +1,491 @@
+"""Triangular arbitrage on one exchange: cycle enumeration from market metadata and vectorized batch evaluation.
+
+A *cycle* starts with an amount of a start asset (USDT), converts it through three markets of one venue and ends in
+the start asset again. Each leg either buys a market's base at the ask (paying quote) or sells base at the bid. The
+taker fee is charged on what a leg receives, so a leg turns ``x`` input into ``x / ask * (1 - fee)`` base (buy) or
+``x * bid * (1 - fee)`` quote (sell). The net edge is the product of these rates minus one.
+
+Sizing uses top-of-book quantities: leg ``k`` accepts at most ``ask_qty * ask`` quote (buy) or ``bid_qty`` base
+(sell) as input, and a unit of start asset arrives at leg ``k`` as the product of the earlier legs' rates, so the
+executable start amount is ``min_k(capacity_k / arrive_k)`` - the thinnest leg converted back through the cycle -
+further capped by ``max_position_usdt``. Each leg's order quantity is then floored to the market's lot step and
+checked against its minimum lot and minimum notional (rounding dust stays in the intermediate asset; the expected
+profit is that of the unrounded chain).
+
+Evaluation runs on every quote update that touches a cycle, in processing order, against the latest quote of every
+other leg (carried across batches in a small state frame, so a bytewax ``stateful_map`` can hold it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from connectors.schema import PL_TS
+from flows.rejections import Gates, classify, rejection_rows
+
+LEGS = 3
+PRICE_STATE = ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_event", "ts_recv", "quote_id")
+STATE_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.String(),
+    "bid_px": pl.Float64(),
+    "bid_qty": pl.Float64(),
+    "ask_px": pl.Float64(),
+    "ask_qty": pl.Float64(),
+    "ts_event": PL_TS,
+    "ts_recv": PL_TS,
+    "quote_id": pl.String(),
+    "quarantined": pl.Boolean(),
+}
+SIGNAL_COLUMNS = (
+    "signal_id", "strategy", "symbol", "buy_exchange", "sell_exchange", "ts_signal", "buy_px", "sell_px", "qty",
+    "notional_quote", "gross_edge_bps", "net_edge_bps", "expected_profit_quote", "age_ms", "skew_ms",
+    "buy_quote_id", "sell_quote_id",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Market:
+    """What a cycle needs to know about one spot market of a venue.
+
+    Attributes:
+        symbol: ccxt unified symbol ``BASE/QUOTE``.
+        taker_fee_bps: charged on what the leg receives.
+        lot_step_base: order quantities are multiples of this (0 = any quantity).
+        min_qty_base: smallest order quantity.
+        min_notional_quote: smallest order value (quantity x price), quote currency.
+    """
+
+    symbol: str
+    base: str
+    quote: str
+    taker_fee_bps: float
+    lot_step_base: float = 0.0
+    min_qty_base: float = 0.0
+    min_notional_quote: float = 0.0
+
+
+def markets_from_ccxt(
+    markets: Iterable[Mapping[str, Any]], taker_fee_bps: float | None = None, include_inactive: bool = False
+) -> dict[str, Market]:
+    """ccxt unified market dicts (``exchange.markets.values()``) -> spot markets by symbol.
+
+    Args:
+        markets: ccxt markets; ``precision.amount`` is read as a lot step (ccxt's TICK_SIZE precision mode, which
+            binance, okx and htx use).
+        taker_fee_bps: one fee for every market (the venue's configured fee); None = ccxt's ``taker`` per market.
+        include_inactive: keep markets the venue has halted (``active`` false), e.g. to scan a full market list.
+    """
+    out: dict[str, Market] = {}
+    for m in markets:
+        if not m.get("spot", True) or (m.get("active") is False and not include_inactive):
+            continue
+        if taker_fee_bps is None and m.get("taker") is None:
+            msg = f"market {m.get('symbol')!r} has no taker fee and no venue fee was configured"
+            raise ValueError(msg)
+        limits = m.get("limits") or {}
+        fee_bps = taker_fee_bps if taker_fee_bps is not None else float(m["taker"]) * 1e4
+        out[m["symbol"]] = Market(
+            symbol=m["symbol"],
+            base=m["base"],
+            quote=m["quote"],
+            taker_fee_bps=fee_bps,
+            lot_step_base=float((m.get("precision") or {}).get("amount") or 0.0),
+            min_qty_base=float((limits.get("amount") or {}).get("min") or 0.0),
+            min_notional_quote=float((limits.get("cost") or {}).get("min") or 0.0),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One direction of a triangle: ``route`` names the assets in order (``USDT>BTC>ETH>USDT``)."""
+
+    route: str
+    start_asset: str
+    legs: tuple[tuple[str, str], ...]  # (symbol, "buy" | "sell")
+
+
+def _pair_index(markets: Mapping[str, Market]) -> dict[tuple[str, str], Market]:
+    return {(m.base, m.quote): m for m in markets.values()}
+
+
+def cycle_from_assets(assets: Sequence[str], markets: Mapping[str, Market]) -> Cycle:
+    """Assets in order, start repeated at the end (``["USDT", "BTC", "ETH", "USDT"]``) -> the cycle's legs.
+
+    A hop from ``a`` to ``b`` buys on market ``b/a`` or sells on market ``a/b``; a hop without a market raises.
+    """
+    pairs = _pair_index(markets)
+    legs = []
+    for held, wanted in itertools.pairwise(assets):
+        if (wanted, held) in pairs:
+            legs.append((pairs[(wanted, held)].symbol, "buy"))
+        elif (held, wanted) in pairs:
+            legs.append((pairs[(held, wanted)].symbol, "sell"))
+        else:
+            msg = f"no market converts {held} to {wanted} (cycle {'>'.join(assets)})"
+            raise ValueError(msg)
+    return Cycle(route=">".join(assets), start_asset=assets[0], legs=tuple(legs))
+
+
+def cycles_from_path(path: str, markets: Mapping[str, Market]) -> tuple[Cycle, Cycle]:
+    """A configured path ``BTC/USDT-ETH/BTC-ETH/USDT`` -> both directions; the start asset is the one shared by the
+    first and last market. A path naming an unknown market or not closing is a configuration error."""
+    symbols = path.split("-")
+    unknown = [s for s in symbols if s not in markets]
+    if unknown or len(symbols) < 3:
+        msg = f"triangular path {path!r}: unknown markets {unknown}" if unknown else f"path {path!r} needs 3+ legs"
+        raise ValueError(msg)
+    first, last = markets[symbols[0]], markets[symbols[-1]]
+    shared = sorted({first.base, first.quote} & {last.base, last.quote})
+    if len(shared) != 1:
+        msg = f"triangular path {path!r}: first and last markets must share exactly one asset, got {shared}"
+        raise ValueError(msg)
+    assets = [shared[0]]
+    for symbol in symbols:
+        m = markets[symbol]
+        if assets[-1] not in (m.base, m.quote):
+            msg = f"triangular path {path!r}: {symbol} does not trade {assets[-1]}"
+            raise ValueError(msg)
+        assets.append(m.quote if assets[-1] == m.base else m.base)
+    if assets[-1] != assets[0]:
+        msg = f"triangular path {path!r} ends in {assets[-1]}, not in {assets[0]}"
+        raise ValueError(msg)
+    return cycle_from_assets(assets, markets), cycle_from_assets(assets[::-1], markets)
+
+
+def discover_cycles(markets: Mapping[str, Market], start_assets: Sequence[str]) -> list[Cycle]:
+    """Every triangle of assets linked pairwise by markets, in both directions, starting at the first asset of
+    ``start_assets`` it contains (triangles without one are skipped: nothing to value them in)."""
+    neighbours: dict[str, set[str]] = {}
+    for m in markets.values():
+        neighbours.setdefault(m.base, set()).add(m.quote)
+        neighbours.setdefault(m.quote, set()).add(m.base)
+    rank = {a: i for i, a in enumerate(start_assets)}
+    cycles = []
+    for a in sorted(neighbours):
+        for b in sorted(x for x in neighbours[a] if x > a):
+            for c in sorted(x for x in neighbours[a] & neighbours[b] if x > b):
+                trio = [x for x in (a, b, c) if x in rank]
+                if not trio:
+                    continue
+                start = min(trio, key=rank.__getitem__)
+                x, y = sorted({a, b, c} - {start})
+                cycles.append(cycle_from_assets([start, x, y, start], markets))
+                cycles.append(cycle_from_assets([start, y, x, start], markets))
+    return cycles
+
+
+@dataclass(frozen=True)
+class CycleBook:
+    """The cycles of one exchange as frames the batch evaluator joins against.
+
+    Attributes:
+        cycles: one row per cycle: ``cycle_idx, route, start_asset, value_symbol`` (the ``<start>/<valuation>``
+            market pricing the start asset, null when the start asset is the valuation asset) and per leg ``k``:
+            ``leg{k}_symbol, leg{k}_buy, leg{k}_fee_bps, leg{k}_step, leg{k}_min_qty, leg{k}_min_notional``.
+        touch: ``symbol, cycle_idx``: which cycles an update of a symbol triggers.
+    """
+
+    cycles: pl.DataFrame
+    touch: pl.DataFrame
+
+
+def build_cycle_book(
+    markets: Mapping[str, Market],
+    paths: Sequence[str] = (),
+    discover: bool = True,
+    start_assets: Sequence[str] = ("USDT",),
+    valuation_asset: str = "USDT",
+) -> CycleBook:
+    """Configured paths (both directions) plus, with ``discover``, every triangle; duplicates by route collapse.
+
+    Cycles whose start asset has no ``<start>/<valuation_asset>`` market are dropped: their size could not be held to
+    the position limit.
+    """
+    by_route: dict[str, Cycle] = {}
+    for path in paths:
+        for cycle in cycles_from_path(path, markets):
+            by_route.setdefault(cycle.route, cycle)
+    if discover:
+        for cycle in discover_cycles(markets, start_assets):
+            by_route.setdefault(cycle.route, cycle)
+    pairs = _pair_index(markets)
+    rows = []
+    for cycle in by_route.values():
+        if len(cycle.legs) != LEGS:
+            msg = f"cycle {cycle.route} has {len(cycle.legs)} legs; triangular evaluation takes {LEGS} (see cycles.py)"
+            raise ValueError(msg)
+        value = pairs.get((cycle.start_asset, valuation_asset))
+        if cycle.start_asset != valuation_asset and value is None:
+            continue
+        row: dict[str, Any] = {
+            "route": cycle.route,
+            "start_asset": cycle.start_asset,
+            "value_symbol": value.symbol if value is not None and cycle.start_asset != valuation_asset else None,
+        }
+        for k, (symbol, side) in enumerate(cycle.legs):
+            m = markets[symbol]
+            row |= {
+                f"leg{k}_symbol": symbol,
+                f"leg{k}_buy": side == "buy",
+                f"leg{k}_fee_bps": m.taker_fee_bps,
+                f"leg{k}_step": m.lot_step_base,
+                f"leg{k}_min_qty": m.min_qty_base,
+                f"leg{k}_min_notional": m.min_notional_quote,
+            }
+        rows.append(row)
+    rows.sort(key=lambda r: r["route"])
+    schema: dict[str, pl.DataType] = {"route": pl.String(), "start_asset": pl.String(), "value_symbol": pl.String()}
+    for k in range(LEGS):
+        schema |= {f"leg{k}_symbol": pl.String(), f"leg{k}_buy": pl.Boolean()}
+        schema |= {f"leg{k}_{c}": pl.Float64() for c in ("fee_bps", "step", "min_qty", "min_notional")}
+    cycles = pl.DataFrame(rows, schema=schema).with_row_index("cycle_idx")
+    touch = (
+        pl.concat([cycles.select(pl.col(f"leg{k}_symbol").alias("symbol"), "cycle_idx") for k in range(LEGS)])
+        .unique()
+        .sort("symbol", "cycle_idx")
+    )
+    return CycleBook(cycles=cycles, touch=touch)
+
+
+def chain_sizes(rates: np.ndarray, capacities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Executable start amount of chained legs, limited by the thinnest leg converted back to the start asset.
+
+    Args:
+        rates: (n, L) output per unit of input of each leg, fees included.
+        capacities: (n, L) most input each leg accepts, in that leg's input units.
+
+    Returns:
+        ``(max_start, arrive)``: (n,) largest start amount every leg can absorb, and (n, L) how much of leg ``k``'s
+        input one unit of start asset becomes.
+    """
+    arrive = np.cumprod(np.hstack([np.ones((rates.shape[0], 1)), rates[:, :-1]]), axis=1)
+    return np.min(capacities / arrive, axis=1), arrive
+
+
+def empty_state() -> pl.DataFrame:
+    """The evaluator's state before any quote: no symbol seen."""
+    return pl.DataFrame(schema=STATE_SCHEMA)
+
+
+@dataclass(frozen=True)
+class TriangularParams:
+    """Per-exchange evaluation settings (from ``[triangular]``)."""
+
+    exchange: str
+    min_net_edge_bps: float = 20.0
+    max_position_usdt: float = 10_000.0
+    max_quote_age_ms: float = 1000.0
+    max_skew_ms: float = 500.0
+
+    @property
+    def gates(self) -> Gates:
+        return Gates(self.min_net_edge_bps, self.max_quote_age_ms, self.max_skew_ms)
+
+
+@dataclass(frozen=True)
+class TriangularOut:
+    """What one batch produced.
+
+    Attributes:
+        signals: rows of ``signals`` (core.sql columns; ``symbol`` is the route, ``notional_quote`` and
+            ``expected_profit_quote`` are in the start asset, ``qty``/``buy_px`` belong to the first leg and
+            ``sell_px`` to the last).
+        signal_legs: one row per leg of each signal (strategy.sql).
+        rejections: would-be cycles (gross edge > 0) that are not signals, with reason codes (strategy.sql).
+        state: latest quote per symbol, to pass to the next batch.
+        evaluations: how many (update, cycle) evaluations ran.
+    """
+
+    signals: pl.DataFrame
+    signal_legs: pl.DataFrame
+    rejections: pl.DataFrame
+    state: pl.DataFrame
+    evaluations: int
+
+
+def _history(quotes: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
+    """State rows (pos -1) then the batch in processing order; a quarantined row keeps the last clean prices of its
+    symbol but raises the symbol's ``quarantined`` flag until the next clean update."""
+    batch = quotes.select(
+        "pos",
+        "symbol",
+        *[
+            pl.when(pl.col("quarantined")).then(None).otherwise(pl.col(c)).cast(STATE_SCHEMA[c]).alias(c)
+            for c in PRICE_STATE
+        ],
+        "quarantined",
+    )
+    hist = pl.concat([state.select(pl.lit(-1, pl.Int64).alias("pos"), *STATE_SCHEMA), batch], how="vertical")
+    return hist.sort("pos", maintain_order=True).with_columns(pl.col(PRICE_STATE).forward_fill().over("symbol"))
+
+
+def evaluate_batch(
+    quotes: pl.DataFrame, state: pl.DataFrame | None, book: CycleBook, params: TriangularParams
+) -> TriangularOut:
+    """Evaluate every cycle touched by each update of one exchange's batch, in processing order.
+
+    Args:
+        quotes: clean quotes of ``params.exchange`` (connectors/schema.py columns plus ``quote_id``), rows in
+            processing order; an optional boolean ``quarantined`` column marks updates that were quarantined.
+        state: the previous batch's ``TriangularOut.state`` (None or :func:`empty_state` at start).
+        book: the exchange's cycles.
+        params: thresholds and limits.
+    """
+    state = empty_state() if state is None else state
+    others = quotes.filter(pl.col("exchange") != params.exchange).height if quotes.height else 0
+    if others:
+        msg = f"triangular evaluator for {params.exchange!r} got {others} quotes of other exchanges: key by exchange"
+        raise ValueError(msg)
+    q = quotes.with_row_index("pos").with_columns(
+        pl.col("pos").cast(pl.Int64),
+        pl.coalesce(pl.col("ts_exchange"), pl.col("ts_recv")).alias("ts_event"),
+        (pl.col("quarantined").fill_null(False) if "quarantined" in quotes.columns else pl.lit(False)).alias(
+            "quarantined"
+        ),
+    )
+    q = q.join(book.touch.select("symbol").unique(), on="symbol", how="semi")
+    hist = _history(q, state)
+    new_state = hist.group_by("symbol").last().select(*STATE_SCHEMA).sort("symbol")
+    known = hist.filter(pl.col("bid_px").is_not_null()).select("symbol").unique()
+    cycles = book.cycles
+    for k in range(LEGS):
+        cycles = cycles.join(known, left_on=f"leg{k}_symbol", right_on="symbol", how="semi")
+    evals = (
+        q.select("pos", "symbol", pl.col("ts_recv").alias("ts_eval"), pl.col("quote_id").alias("trigger_id"))
+        .join(book.touch.join(cycles.select("cycle_idx"), on="cycle_idx", how="semi"), on="symbol")
+        .join(cycles, on="cycle_idx")
+        .sort("pos", "cycle_idx")
+    )
+    right = hist.select("pos", "symbol", *PRICE_STATE, "quarantined")
+    for k in range(LEGS):
+        evals = evals.join_asof(
+            right.rename({c: f"leg{k}_{c}" for c in right.columns if c not in ("pos", "symbol")}),
+            on="pos",
+            by_left=f"leg{k}_symbol",
+            by_right="symbol",
+            strategy="backward",
+            check_sortedness=False,
+        )
+    mids = hist.select(
+        "pos", pl.col("symbol").alias("value_symbol"), ((pl.col("bid_px") + pl.col("ask_px")) / 2).alias("value_mid")
+    )
+    evals = evals.join_asof(mids, on="pos", by="value_symbol", strategy="backward", check_sortedness=False)
+    evals = evals.filter(pl.all_horizontal([pl.col(f"leg{k}_bid_px").is_not_null() for k in range(LEGS)]))
+    return _finish(evals, new_state, params)
+
+
+def _finish(evals: pl.DataFrame, state: pl.DataFrame, params: TriangularParams) -> TriangularOut:
+    """The cycle math on joined evaluations (one row per update x cycle, all legs present)."""
+    n = evals.height
+
+    def legs(field: str) -> np.ndarray:
+        return np.column_stack([evals[f"leg{k}_{field}"].to_numpy() for k in range(LEGS)]).reshape(n, LEGS)
+
+    buy = legs("buy").astype(bool)
+    bid, bid_qty, ask, ask_qty = legs("bid_px"), legs("bid_qty"), legs("ask_px"), legs("ask_qty")
+    px = np.where(buy, ask, bid)
+    gross_rate = np.where(buy, 1.0 / ask, bid)
+    rates = gross_rate * (1.0 - legs("fee_bps") / 1e4)
+    max_start, arrive = chain_sizes(rates, np.where(buy, ask_qty * ask, bid_qty))
+    # start asset valued in USDT through its <start>/USDT mid; NaN until that market has been quoted
+    usdt_per_start = np.where(
+        evals["value_symbol"].is_null().to_numpy(), 1.0, evals["value_mid"].fill_null(np.nan).to_numpy()
+    )
+    start = np.minimum(max_start, params.max_position_usdt / usdt_per_start)
+    start = np.where(np.isnan(start), max_start, start)  # not capped here; blocked by risk_ok below
+    inputs = start[:, None] * arrive
+    qty_base = np.where(buy, inputs / ask, inputs)
+    step = legs("step")
+    safe_step = np.where(step > 0, step, 1.0)
+    qty_lot = np.where(step > 0, np.floor(qty_base / safe_step + 1e-9) * safe_step, qty_base)
+    lot_ok = np.all((qty_lot >= legs("min_qty")) & (qty_lot > 0), axis=1)
+    notional_ok = np.all(qty_lot * px >= legs("min_notional"), axis=1)
+    net_rate = np.prod(rates, axis=1)
+    ts_recv = [evals[f"leg{k}_ts_recv"] for k in range(LEGS)]
+    ts_event = [evals[f"leg{k}_ts_event"] for k in range(LEGS)]
+    out = evals.with_columns(
+        pl.Series("gross_edge_bps", (np.prod(gross_rate, axis=1) - 1.0) * 1e4, pl.Float64),
+        pl.Series("net_edge_bps", (net_rate - 1.0) * 1e4, pl.Float64),
+        pl.Series("start_amount", start, pl.Float64),
+        pl.Series("expected_profit", start * (net_rate - 1.0), pl.Float64),
+        pl.Series("lot_ok", lot_ok, pl.Boolean),
+        pl.Series("notional_ok", notional_ok, pl.Boolean),
+        pl.Series("risk_ok", ~np.isnan(usdt_per_start), pl.Boolean),
+        pl.any_horizontal([pl.col(f"leg{k}_quarantined") for k in range(LEGS)]).alias("quarantined"),
+        ((pl.col("ts_eval") - pl.min_horizontal(ts_recv)).dt.total_microseconds() / 1000.0).alias("age_ms"),
+        ((pl.max_horizontal(ts_event) - pl.min_horizontal(ts_event)).dt.total_microseconds() / 1000.0).alias("skew_ms"),
+        (pl.col("trigger_id") + "/" + pl.col("route")).alias("eval_id"),
+        *[pl.Series(f"leg{k}_px", px[:, k], pl.Float64) for k in range(LEGS)],
+        *[pl.Series(f"leg{k}_qty", qty_base[:, k], pl.Float64) for k in range(LEGS)],
+        *[pl.Series(f"leg{k}_qty_lot", qty_lot[:, k], pl.Float64) for k in range(LEGS)],
+        *[pl.Series(f"leg{k}_input", inputs[:, k], pl.Float64) for k in range(LEGS)],
+        *[pl.Series(f"leg{k}_output", (inputs * rates)[:, k], pl.Float64) for k in range(LEGS)],
+    )
+    classified = classify(out.filter(pl.col("gross_edge_bps") > 0), params.gates)
+    signals = classified.filter(pl.col("is_signal"))
+    return TriangularOut(
+        signals=_signal_rows(signals, params.exchange),
+        signal_legs=_leg_rows(signals),
+        rejections=rejection_rows(
+            classified.with_columns(
+                pl.lit(params.exchange).alias("buy_exchange"),
+                pl.lit(params.exchange).alias("sell_exchange"),
+                pl.col("leg0_qty_lot").alias("qty"),
+                pl.col("start_amount").alias("notional_quote"),
+            ),
+            strategy="triangular",
+            id_column="eval_id",
+        ),
+        state=state,
+        evaluations=n,
+    )
+
+
+def _signal_rows(signals: pl.DataFrame, exchange: str) -> pl.DataFrame:
+    last = LEGS - 1
+    return signals.select(
+        (pl.lit("triangular/") + pl.col("eval_id")).alias("signal_id"),
+        pl.lit("triangular").alias("strategy"),
+        pl.col("route").alias("symbol"),
+        pl.lit(exchange).alias("buy_exchange"),
+        pl.lit(exchange).alias("sell_exchange"),
+        pl.col("ts_eval").alias("ts_signal"),
+        pl.col("leg0_px").alias("buy_px"),
+        pl.col(f"leg{last}_px").alias("sell_px"),
+        pl.col("leg0_qty_lot").alias("qty"),
+        pl.col("start_amount").alias("notional_quote"),
+        "gross_edge_bps",
+        "net_edge_bps",
+        pl.col("expected_profit").alias("expected_profit_quote"),
+        "age_ms",
+        "skew_ms",
+        pl.col("leg0_quote_id").alias("buy_quote_id"),
+        pl.col(f"leg{last}_quote_id").alias("sell_quote_id"),
+    )
+
+
+def _leg_rows(signals: pl.DataFrame) -> pl.DataFrame:
+    parts = [
+        signals.select(
+            (pl.lit("triangular/") + pl.col("eval_id")).alias("signal_id"),
+            pl.lit(k, pl.Int32).alias("leg_no"),
+            pl.col(f"leg{k}_symbol").alias("symbol"),
+            pl.when(pl.col(f"leg{k}_buy")).then(pl.lit("buy")).otherwise(pl.lit("sell")).alias("side"),
+            pl.col(f"leg{k}_px").alias("px"),
+            pl.col(f"leg{k}_qty").alias("qty_base"),
+            pl.col(f"leg{k}_qty_lot").alias("qty_base_lot"),
+            pl.col(f"leg{k}_input").alias("input_amount"),
+            pl.col(f"leg{k}_output").alias("output_amount"),
+            pl.col(f"leg{k}_fee_bps").alias("fee_bps"),
+            pl.col(f"leg{k}_quote_id").alias("quote_id"),
+        )
+        for k in range(LEGS)
+    ]
+    return pl.concat(parts).sort("signal_id", "leg_no")
