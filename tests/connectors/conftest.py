@@ -1,0 +1,70 @@
+"""Shared helpers: recorded fixtures, and running the live source in a real Bytewax dataflow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+import polars as pl
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, run_main
+
+from connectors.batches import RawBatch
+from connectors.exchanges.session import FeedSettings
+from connectors.live import LiveSource, LiveVenue, TableBatch
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+# Fast timings so fault tests take seconds, not minutes.
+FAST = FeedSettings(ws_url="", stall_timeout_s=0.6, backoff_initial_s=0.05, backoff_max_s=0.2, backoff_jitter=0.25)
+
+
+# Happy paths: the fake goes quiet once its script ends, which must not count as a stall within the run.
+CALM = FeedSettings(ws_url="", stall_timeout_s=30.0)
+
+
+def binance_recording() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(REST snapshot, bookTicker + depth messages after it in recorded order, every bookTicker message)."""
+    snapshot, after, tickers = None, [], []
+    for line in (FIXTURES / "binance" / "btcusdt_20240808_head400.txt").read_text().splitlines():
+        msg = json.loads(line.partition(" ")[2])
+        if "lastUpdateId" in msg:
+            snapshot = msg
+            continue
+        stream = msg["stream"]
+        if stream.endswith("@bookTicker"):
+            tickers.append(msg)
+        if snapshot is not None and (stream.endswith("@bookTicker") or "@depth" in stream):
+            after.append(msg)
+    assert snapshot is not None
+    return snapshot, after, tickers
+
+
+def jsonl(path: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (FIXTURES / path).read_text().splitlines() if line.strip()]
+
+
+def run_live(venues: list[LiveVenue], run_for_s: float, settings: FeedSettings = CALM,
+             **kw: Any) -> dict[str, pl.DataFrame]:  # fmt: skip
+    """Run LiveSource in a Bytewax dataflow; return the concatenated quotes, feed_events and books."""
+    out: list[Any] = []
+    flow = Dataflow("live_test")
+    stream = op.input("live", flow, LiveSource(venues, settings, run_for_s=run_for_s, **kw))
+    op.output("out", stream, TestingSink(out))
+    run_main(flow)
+    tables: dict[str, list[pl.DataFrame]] = {"quotes": [], "feed_events": [], "books": []}
+    for item in out:
+        if isinstance(item, RawBatch):
+            tables["quotes"].append(item.frame)
+        else:
+            assert isinstance(item, TableBatch)
+            tables[item.table].append(item.frame)
+    return {k: pl.concat(v) if v else pl.DataFrame() for k, v in tables.items()}
+
+
+@pytest.fixture
+def fast() -> FeedSettings:
+    return FAST
