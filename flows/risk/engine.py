@@ -483,7 +483,12 @@ class RiskEngine:
             state.open_orders += n
             base_open, cost_open = buy.qty_filled - sell.qty_filled, -(buy.cash_quote + sell.cash_quote)
             state.ledger.hold(base, base_open, cost_open)
-            task = sig | {"legs": legs, "outcome": outcome, "leg_quotes": [q_buy, q_sell], "open": [base_open, cost_open]}
+            task = sig | {
+                "legs": legs,
+                "outcome": outcome,
+                "leg_quotes": [q_buy, q_sell],
+                "open": [base_open, cost_open],
+            }
             heapq.heappush(state.tasks, (t_us + self.timeout_us, UNWIND, sig["signal_id"], task))
             snap = self._evaluate(state, t_us, out)
         else:
