@@ -25,13 +25,12 @@ def to_us(col: str) -> pl.Expr:
     return pl.col(col).dt.cast_time_unit("us").dt.replace_time_zone(None).cast(pl.Int64)
 
 
-def empty_history(with_levels: bool = False) -> pl.DataFrame:
-    """A zero-row history frame."""
+def empty_history() -> pl.DataFrame:
+    """A zero-row history frame (depth lists are null for top-of-book quotes)."""
     schema: dict[str, pl.DataType] = {"exchange": pl.String(), "symbol": pl.String()}
     schema.update({c: pl.Float64() for c in TOP_COLUMNS})
     schema["ts_us"] = pl.Int64()
-    if with_levels:
-        schema.update({c: pl.List(pl.Float64()) for c in LEVEL_COLUMNS})
+    schema.update({c: pl.List(pl.Float64()) for c in LEVEL_COLUMNS})
     return pl.DataFrame(schema=schema)
 
 
@@ -44,17 +43,14 @@ def quotes_to_history(quotes: pl.DataFrame) -> pl.DataFrame:
     cols: list[pl.Expr] = [pl.col(c).cast(pl.String) for c in KEYS]
     cols += [pl.col(c).cast(pl.Float64) for c in TOP_COLUMNS]
     cols.append(to_us("ts_recv").alias("ts_us"))
-    if all(c in quotes.columns for c in LEVEL_COLUMNS):
-        cols += [pl.col(c).cast(pl.List(pl.Float64)) for c in LEVEL_COLUMNS]
+    depth = all(c in quotes.columns for c in LEVEL_COLUMNS)
+    cols += [(pl.col(c) if depth else pl.lit(None)).cast(pl.List(pl.Float64)).alias(c) for c in LEVEL_COLUMNS]
     return quotes.select(cols)
 
 
 def append(history: pl.DataFrame, quotes: pl.DataFrame) -> pl.DataFrame:
     """History plus new quotes, ordered by receive time (ties keep arrival order)."""
-    new = quotes_to_history(quotes)
-    if history.width != new.width:  # depth lists appear on one side only: keep top of book
-        history, new = history.select(empty_history().columns), new.select(empty_history().columns)
-    return pl.concat([history, new], how="vertical").sort("ts_us", maintain_order=True)
+    return pl.concat([history, quotes_to_history(quotes)], how="vertical").sort("ts_us", maintain_order=True)
 
 
 def prune(history: pl.DataFrame, cutoff_us: int) -> pl.DataFrame:

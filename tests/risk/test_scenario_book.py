@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from risk_builders import quotes, run, signal, us
 
-from builders import quotes, signal, run, us
 from connectors.config import RiskConfig
 from flows.risk.engine import RiskEngine
 
