@@ -262,7 +262,7 @@ class RiskEngine:
         )
         for c in checks:
             if c.severity in ("warning", "critical"):
-                verb = "at or beyond" if c.severity == "critical" else f"{c.utilization:.0%} of"
+                verb = "at or beyond" if c.severity == "critical" else f"{c.utilization:.1%} of"
                 self._alert(
                     state,
                     out,
@@ -455,7 +455,7 @@ class RiskEngine:
         ]
         qty, binding = min(caps, key=lambda c: c[0])
         if qty * sig["buy_px"] < max(self.cfg.min_order_notional_usdt, 1e-9):
-            return f"insufficient_{binding}", 0.0
+            return (f"insufficient_{binding}" if binding else "below_min_order_notional"), 0.0
         return (f"sized_down:{binding}" if binding else None), qty
 
     def _execute(self, state: RiskState, t_us: int, sig: dict[str, Any], out: _Out) -> None:

@@ -16,6 +16,7 @@ LEVEL_RANK = {"ok": 0, "medium": 1, "warning": 2, "critical": 3}
 RISK_LEVEL = {"ok": "low", "medium": "medium", "warning": "high", "critical": "critical"}
 # Limits whose breach is an emergency (kill switch). open_orders is a capacity: at the limit new signals are
 # blocked for that reason and an alert is raised, but the book is not in danger.
+UTIL_EPS = 1e-12  # 0.04 / 0.05 is 0.7999999999999999 in binary floating point: that is 80 %
 KILL_LIMITS = frozenset({"daily_loss", "drawdown", "leverage", "margin_ratio", "position_size"})
 
 
@@ -31,12 +32,12 @@ class LimitCheck:
 
 
 def severity(utilization: float, cfg: RiskConfig) -> str:
-    """Severity of a utilization (1.0 = at the limit)."""
-    if utilization >= 1.0:
+    """Severity of a utilization (1.0 = at the limit); UTIL_EPS absorbs the rounding of value / limit."""
+    if utilization >= 1.0 - UTIL_EPS:
         return "critical"
-    if utilization >= cfg.warning_fraction:
+    if utilization >= cfg.warning_fraction - UTIL_EPS:
         return "warning"
-    if utilization >= cfg.medium_fraction:
+    if utilization >= cfg.medium_fraction - UTIL_EPS:
         return "medium"
     return "ok"
 

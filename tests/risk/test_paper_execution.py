@@ -15,10 +15,17 @@ FEES = {"binance": 10.0, "okx": 10.0}
 
 
 def engine(**overrides) -> RiskEngine:
-    base = dict(
-        balances=BAL, reorder_grace_ms=0, min_liquidity_usdt=0, slippage_tolerance_bps=10, execution_timeout_ms=500
+    cfg = RiskConfig(
+        **{
+            "balances": BAL,
+            "reorder_grace_ms": 0,
+            "min_liquidity_usdt": 0,
+            "slippage_tolerance_bps": 10,
+            "execution_timeout_ms": 500,
+        }
+        | overrides
     )
-    return RiskEngine(RiskConfig(**(base | overrides)), FEES, rebalance_threshold=0.5)
+    return RiskEngine(cfg, FEES, rebalance_threshold=0.5)
 
 
 def market(ms: float, ask_b: float = 100.0, bid_o: float = 100.5, bid_qty_o: float = 10.0):
