@@ -36,6 +36,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from connectors.batches import RawBatch
 from connectors.capture import CaptureWriter
 from connectors.exchanges import venue_class
+from connectors.exchanges.base import raw_quote_frame
 from connectors.exchanges.session import FeedSession, FeedSettings
 from connectors.schema import PL_TS
 
@@ -52,11 +53,6 @@ FEED_EVENT_SCHEMA: dict[str, pl.DataType] = {
     "attempt": pl.Int64(),
     "detail": pl.String(),
 }
-_RAW_QUOTE_SCHEMA: dict[str, pl.DataType] = {
-    "exchange": pl.String(), "symbol": pl.String(), "bid_px": pl.String(), "bid_qty": pl.String(),
-    "ask_px": pl.String(), "ask_qty": pl.String(), "ts_exchange": pl.Int64(), "ts_recv": pl.Int64(),
-    "seq": pl.String(), "source": pl.String(),
-}  # fmt: skip
 BOOK_SCHEMA: dict[str, pl.DataType] = {
     "book_id": pl.String(), "exchange": pl.String(), "symbol": pl.String(), "bid_px": pl.List(pl.Float64()),
     "bid_qty": pl.List(pl.Float64()), "ask_px": pl.List(pl.Float64()), "ask_qty": pl.List(pl.Float64()),
@@ -108,16 +104,9 @@ class LiveVenue:
 
 
 def _quote_frame(rows: list[dict[str, Any]], partition: str, first_offset: int) -> pl.DataFrame:
-    """Raw rows -> a frame: venue values as strings (normalization casts), our clocks as UTC µs datetimes."""
-    cols = {name: [None if (v := r[name]) is None else str(v) for r in rows] for name in
-            ("exchange", "symbol", "bid_px", "bid_qty", "ask_px", "ask_qty", "seq", "source")}  # fmt: skip
-    cols["ts_exchange"] = [r["ts_exchange"] for r in rows]
-    cols["ts_recv"] = [r["ts_recv"] for r in rows]
-    frame = pl.DataFrame(cols, schema=_RAW_QUOTE_SCHEMA).with_columns(
-        pl.col("ts_exchange").cast(PL_TS), pl.col("ts_recv").cast(PL_TS)
-    )
+    """Raw rows -> a RawBatch frame with ``quote_id`` "<partition>/<offset>"."""
     ids = [f"{partition}/{first_offset + i}" for i in range(len(rows))]
-    return frame.select(list(_RAW_QUOTE_SCHEMA)).with_columns(quote_id=pl.Series(ids, dtype=pl.String))
+    return raw_quote_frame(rows).with_columns(quote_id=pl.Series(ids, dtype=pl.String))
 
 
 def _table_frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType], id_col: str, prefix: str,

@@ -12,7 +12,10 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import polars as pl
+
 from connectors.markets import id_to_symbol, market
+from connectors.schema import PL_TS
 
 
 class BadFrame(ValueError):
@@ -135,6 +138,34 @@ def book_row(
         "seq": seq,
         "source": source,
     }
+
+
+RAW_QUOTE_SCHEMA: dict[str, pl.DataType] = {
+    "exchange": pl.String(), "symbol": pl.String(), "bid_px": pl.String(), "bid_qty": pl.String(),
+    "ask_px": pl.String(), "ask_qty": pl.String(), "ts_exchange": PL_TS, "ts_recv": PL_TS,
+    "seq": pl.String(), "source": pl.String(),
+}  # fmt: skip
+_VENUE_VALUES = ("exchange", "symbol", "bid_px", "bid_qty", "ask_px", "ask_qty", "seq", "source")
+
+
+def raw_quote_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Raw quote rows -> a frame: venue values as strings (whatever type the venue used; normalization casts and
+    quarantines), our µs clocks as UTC datetimes."""
+    cols: dict[str, list[Any]] = {c: [None if (v := r[c]) is None else str(v) for r in rows] for c in _VENUE_VALUES}
+    for c in ("ts_exchange", "ts_recv"):
+        cols[c] = [r[c] if isinstance(r[c], int) else None for r in rows]
+    frame = pl.DataFrame(cols, schema={c: (pl.Int64() if t == PL_TS else t) for c, t in RAW_QUOTE_SCHEMA.items()})
+    return frame.with_columns(pl.col("ts_exchange").cast(PL_TS), pl.col("ts_recv").cast(PL_TS))
+
+
+def book_to_quote(book: dict[str, Any]) -> dict[str, Any]:
+    """The best level of a book row as a quote row (empty side -> null price, quarantined downstream)."""
+    def best(px: list[float], qty: list[float]) -> tuple[Any, Any]:
+        return (px[0], qty[0]) if px else (None, None)
+
+    return quote_row(book["exchange"], book["symbol"], best(book["bid_px"], book["bid_qty"]),
+                     best(book["ask_px"], book["ask_qty"]), book["ts_exchange"], book["ts_recv"], book["seq"],
+                     book["source"])  # fmt: skip
 
 
 def ms_to_us(value: Any) -> int | None:
