@@ -1,0 +1,414 @@
+"""HTTP API on port 8080: health, measured system status, logs, risk, signals, opportunities, Prometheus metrics.
+
+Security (ops/security.py): ``x-api-key`` on everything but ``/health`` (keys from ``ARBFLOW_API_KEYS``), 100
+requests per minute per key then 429, security headers on every response, CORS only for configured origins. Errors
+carry the design doc's codes (ops/errors.py). Pipeline data is read from the Parquet lake through an in-memory DuckDB
+(ops/lakeread.py), so queries never block the running flow. Run with ``python -m ops.api`` (the CLI's ``serve``
+calls ``serve``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import uvicorn
+from fastapi import FastAPI, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from connectors.config import Settings, load_settings
+from connectors.logs import LEVELS, PipelineLogHandler, canonical_level, configure_logging, with_fields
+from ops.alerts import AlertLog
+from ops.errors import ApiError, ErrorCode
+from ops.lakeread import LakeQuery, UnknownColumnError, query_rows
+from ops.monitor import HeartbeatWriter, RequestStats, SystemMonitor, Thresholds
+from ops.security import API_KEY_HEADER, SECURITY_HEADERS, ApiKeys, SlidingWindowLimiter, keys_from_env
+from ops.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+PUBLIC_PATHS = frozenset({"/health"})
+SYMBOL = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$"
+NAME = r"^[a-z0-9_]{1,32}$"
+
+
+class RowsOut(BaseModel):
+    """Rows of one lake table, newest first; ``rows`` is empty when the table has no data yet."""
+
+    table: str
+    count: int
+    rows: list[dict[str, Any]]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+    uptime_s: float
+
+
+def _utc(value: datetime | None, name: str) -> datetime | None:
+    """Naive datetimes are UTC; values that cannot be represented in UTC are a 422, not a crash."""
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ApiError(ErrorCode.INVALID_PARAMETER, f"{name} is out of range") from None
+
+
+def _range(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+    since_utc, until_utc = _utc(since, "since"), _utc(until, "until")
+    if since_utc and until_utc and since_utc >= until_utc:
+        raise ApiError(ErrorCode.INVALID_PARAMETER, "since must be before until")
+    return since_utc, until_utc
+
+
+def _plain(obj: Any) -> Any:
+    """Dataclasses and datetimes -> JSON-ready values (NaN -> null)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return jsonable_encoder(obj)
+
+
+def _error_response(err: ApiError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.code.http_status, headers=err.headers)
+
+
+class _Collector:
+    """Prometheus gauges measured at scrape time: host, modules (heartbeats + their counters), supervisor."""
+
+    def __init__(self, monitor: SystemMonitor, supervisor: Supervisor | None) -> None:
+        self.monitor, self.supervisor = monitor, supervisor
+
+    def collect(self) -> Any:
+        system = self.monitor.system()
+        for name, value, doc in (
+            ("arbflow_system_cpu_percent", system.cpu_pct, "Host CPU use, all cores"),
+            ("arbflow_system_memory_percent", system.memory_pct, "Host memory use"),
+            ("arbflow_system_disk_percent", system.disk_pct, "Use of the filesystem holding the data directory"),
+            ("arbflow_system_uptime_seconds", system.uptime_s, "Seconds since host boot"),
+        ):
+            yield GaugeMetricFamily(name, doc, value=value)
+        up = GaugeMetricFamily(
+            "arbflow_module_up", "1 when the module's last heartbeat is fresh and ok", labels=["module"]
+        )
+        age = GaugeMetricFamily("arbflow_module_heartbeat_age_seconds", "Age of the last heartbeat", labels=["module"])
+        counters = GaugeMetricFamily(
+            "arbflow_module_counter", "Counters a module reports with its heartbeat", labels=["module", "name"]
+        )
+        for health in self.monitor.modules(system.ts):
+            up.add_metric([health.module], 1.0 if health.status == "healthy" else 0.0)
+            if health.age_s is not None:
+                age.add_metric([health.module], health.age_s)
+            for name, value in sorted(health.counters.items()):
+                counters.add_metric([health.module, name], float(value))
+        yield from (up, age, counters)
+        if self.supervisor is not None:
+            status = self.supervisor.status()
+            yield GaugeMetricFamily(
+                "arbflow_supervisor_restarts", "Restarts of the supervised dataflow", value=status.restarts
+            )
+            yield GaugeMetricFamily(
+                "arbflow_supervisor_running", "1 when the supervised dataflow runs", value=status.state == "running"
+            )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    api_keys: Sequence[str] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    supervisor: Supervisor | None = None,
+    check_interval_s: float = 15.0,
+) -> FastAPI:
+    """Build the app. Keys default to ``ARBFLOW_API_KEYS``; ``clock`` drives the rate limiter (tests inject one)."""
+    settings = settings or load_settings()
+    data_dir = Path(settings.sinks.data_dir)
+    keys = ApiKeys(tuple(api_keys) if api_keys is not None else keys_from_env())
+    if not len(keys):
+        log.warning("no API key configured: every route but /health answers 401", **with_fields(env="ARBFLOW_API_KEYS"))
+    limiter = SlidingWindowLimiter(settings.api.rate_limit_per_min, 60.0, clock)
+    requests = RequestStats()
+    alerts = AlertLog(data_dir / "lake")
+    monitor = SystemMonitor(data_dir, Thresholds.from_config(settings.monitor), alerts=alerts, requests=requests)
+    heartbeat = HeartbeatWriter(monitor.heartbeat_dir, "api")
+    started = time.monotonic()
+
+    registry = CollectorRegistry()
+    http_requests = Counter("arbflow_http_requests", "API requests", ["method", "route", "status"], registry=registry)
+    http_latency = Histogram(
+        "arbflow_http_request_duration_seconds",
+        "API response time",
+        ["route"],
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        registry=registry,
+    )
+    registry.register(_Collector(monitor, supervisor))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def checks() -> None:
+            while True:
+                await asyncio.to_thread(heartbeat.beat, True, "", requests=float(requests.snapshot()["requests"] or 0))
+                await asyncio.to_thread(monitor.check)
+                await asyncio.sleep(check_interval_s)
+
+        task = asyncio.create_task(checks())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="arbflow API",
+        version=VERSION,
+        description="Crypto-arbitrage pipeline: system status, logs, risk, signals. Header x-api-key on all but /health.",
+        docs_url=None,  # Swagger UI loads scripts from a CDN, which the CSP (and an offline host) forbid
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.api.cors_origins),
+            allow_methods=["GET"],
+            allow_headers=[API_KEY_HEADER],
+        )
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response: Response
+        if request.url.path in PUBLIC_PATHS:
+            response = await _call(request, call_next)
+        else:
+            key_id = keys.identify(request.headers.get(API_KEY_HEADER))
+            if key_id is None:
+                response = _error_response(ApiError(ErrorCode.UNAUTHORIZED))
+            else:
+                allowed, remaining, retry_after_s = limiter.acquire(key_id)
+                if not allowed:
+                    response = _error_response(
+                        ApiError(
+                            ErrorCode.RATE_LIMITED,
+                            f"{limiter.limit} requests per minute; retry in {retry_after_s:.1f} s",
+                            headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))},
+                        )
+                    )
+                else:
+                    response = await _call(request, call_next)
+                    response.headers["X-RateLimit-Limit"] = str(limiter.limit)
+                    response.headers["X-RateLimit-Remaining"] = str(remaining)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
+        elapsed_s = time.perf_counter() - start
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        requests.record(elapsed_s * 1000.0, response.status_code)
+        http_requests.labels(request.method, route, str(response.status_code)).inc()
+        http_latency.labels(route).observe(elapsed_s)
+        return response
+
+    async def _call(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        try:
+            return await call_next(request)
+        except Exception:
+            log.exception("unhandled error", **with_fields(path=request.url.path))
+            return _error_response(ApiError(ErrorCode.INTERNAL))
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        return _error_response(ApiError(ErrorCode.INVALID_PARAMETER, problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = ErrorCode.NOT_FOUND if exc.status_code in (404, 405) else ErrorCode.INVALID_PARAMETER
+        body = ApiError(code, str(exc.detail)).body()
+        return JSONResponse(body, status_code=exc.status_code, headers=dict(exc.headers or {}))
+
+    def rows(table: str, **kw: Any) -> RowsOut:
+        try:
+            found = query_rows(data_dir, LakeQuery(table=table, **kw))
+        except UnknownColumnError as exc:
+            raise ApiError(ErrorCode.INVALID_PARAMETER, str(exc)) from None
+        return RowsOut(table=table, count=len(found), rows=_plain(found))
+
+    @app.get("/health", response_model=HealthOut, tags=["system"])
+    def health() -> HealthOut:
+        """Liveness for container health checks; no key needed."""
+        return HealthOut(status="ok", version=VERSION, uptime_s=time.monotonic() - started)
+
+    @app.get("/api/system/status", tags=["system"])
+    def system_status() -> dict[str, Any]:
+        """Measured host and process metrics, module health from heartbeats, alerts, supervisor state."""
+        status = monitor.check()
+        recent = query_rows(data_dir, LakeQuery(table="system_alerts", equals={}, limit=20))
+        return _plain(
+            {
+                **status,
+                "recent_alerts": recent,
+                "supervisor": supervisor.status() if supervisor is not None else None,
+                "api": {
+                    "uptime_s": time.monotonic() - started,
+                    "rate_limit_per_min": limiter.limit,
+                    "keys_configured": len(keys),
+                },
+            }
+        )
+
+    @app.get("/api/system/logs", response_model=RowsOut, tags=["system"])
+    def system_logs(
+        level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL"] = "DEBUG",
+        module: str | None = Query(None, pattern=r"^[A-Za-z0-9_.]{1,100}$"),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> RowsOut:
+        """Structured pipeline logs at or above ``level`` (FATAL = CRITICAL), newest first."""
+        since_utc, until_utc = _range(since, until)
+        at_or_above = LEVELS[LEVELS.index(canonical_level(level)) :]
+        return rows(
+            "pipeline_logs",
+            equals={"module": module},
+            since=since_utc,
+            until=until_utc,
+            limit=limit,
+            min_level_of=("level", at_or_above),
+        )
+
+    @app.get("/api/risk/status", tags=["risk"])
+    def risk_status() -> dict[str, Any]:
+        """The latest risk_metrics row: risk level, kill switch, equity, drawdown, VaR (null before the first)."""
+        latest = query_rows(data_dir, LakeQuery(table="risk_metrics", equals={}, limit=1))
+        metrics = _plain(latest[0]) if latest else None
+        return {
+            "available": metrics is not None,
+            "risk_level": metrics.get("risk_level") if metrics else None,
+            "kill_switch": metrics.get("kill_switch") if metrics else None,
+            "metrics": metrics,
+        }
+
+    @app.get("/api/risk/limits", tags=["risk"])
+    def risk_limits() -> dict[str, Any]:
+        """The configured risk limits ([risk] in the config)."""
+        return {"limits": settings.risk.model_dump()}
+
+    @app.get("/api/risk/alerts", response_model=RowsOut, tags=["risk"])
+    def risk_alerts(
+        severity: str | None = Query(None, pattern=NAME),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> RowsOut:
+        """Risk alerts raised by the risk step, newest first."""
+        since_utc, until_utc = _range(since, until)
+        return rows("alerts", equals={"severity": severity}, since=since_utc, until=until_utc, limit=limit)
+
+    @app.get("/api/signals", response_model=RowsOut, tags=["data"])
+    def signals(
+        symbol: str | None = Query(None, pattern=SYMBOL, description="ccxt unified, e.g. BTC/USDT"),
+        buy_exchange: str | None = Query(None, pattern=NAME),
+        sell_exchange: str | None = Query(None, pattern=NAME),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> RowsOut:
+        """Arbitrage signals, newest first (receive clock ``ts_signal``)."""
+        since_utc, until_utc = _range(since, until)
+        equals = {"symbol": symbol, "buy_exchange": buy_exchange, "sell_exchange": sell_exchange}
+        return rows("signals", equals=equals, since=since_utc, until=until_utc, limit=limit)
+
+    @app.get("/api/opportunities", response_model=RowsOut, tags=["data"])
+    def opportunities(
+        symbol: str | None = Query(None, pattern=SYMBOL),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> RowsOut:
+        """Opportunity episodes, newest first; empty until the flow has written some."""
+        since_utc, until_utc = _range(since, until)
+        return rows("opportunities", equals={"symbol": symbol}, since=since_utc, until=until_utc, limit=limit)
+
+    @app.get("/metrics", tags=["system"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus text format: API requests and latency, host gauges, module heartbeats and counters."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
+            }
+            for path, ops in schema["paths"].items():
+                if path not in PUBLIC_PATHS:
+                    for op in ops.values():
+                        op["security"] = [{"ApiKey": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.state.monitor, app.state.alerts, app.state.limiter = monitor, alerts, limiter
+    return app
+
+
+def serve(settings: Settings | None = None, host: str | None = None, port: int | None = None) -> None:
+    """Run the API in the foreground with uvicorn (what ``arbflow serve`` and the container's ``api`` command do)."""
+    settings = settings or load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        log_config=None,  # keep our JSON logging
+        server_header=False,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ops.api", description="Serve the arbflow HTTP API.")
+    parser.add_argument("--config", help="TOML config file (default: config/default.toml)")
+    parser.add_argument("--host", help="bind address (default: [api] host)")
+    parser.add_argument("--port", type=int, help="port (default: [api] port, 8080)")
+    parser.add_argument("--version", action="version", version=f"arbflow {VERSION}")
+    args = parser.parse_args(argv)
+    settings = load_settings(args.config)
+    configure_logging(settings.logging.level)
+    lake_logs = PipelineLogHandler(Path(settings.sinks.data_dir) / "lake")
+    logging.getLogger().addHandler(lake_logs)  # /api/system/logs reads these back
+    try:
+        serve(settings, args.host, args.port)
+    finally:
+        lake_logs.close()
+
+
+if __name__ == "__main__":
+    main()
