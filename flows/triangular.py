@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from connectors.schema import PL_TS
+from flows.episodes import edge_events, rising
 from flows.rejections import Gates, classify, rejection_rows
 
 LEGS = 3
@@ -269,9 +270,23 @@ def chain_sizes(rates: np.ndarray, capacities: np.ndarray) -> tuple[np.ndarray, 
     return np.min(capacities / arrive, axis=1), arrive
 
 
-def empty_state() -> pl.DataFrame:
-    """The evaluator's state before any quote: no symbol seen."""
-    return pl.DataFrame(schema=STATE_SCHEMA)
+@dataclass(frozen=True)
+class TriangularState:
+    """What one exchange's evaluator carries between batches (picklable, for a bytewax ``stateful_map``).
+
+    Attributes:
+        last: latest quote per symbol (:data:`STATE_SCHEMA`); a quarantined update keeps the last clean prices and
+            raises ``quarantined`` until the next clean one.
+        active: routes whose latest evaluation qualified: a signal is emitted only when a route starts qualifying.
+    """
+
+    last: pl.DataFrame
+    active: frozenset[str] = frozenset()
+
+
+def empty_state() -> TriangularState:
+    """The evaluator's state before any quote: no symbol seen, no route qualifying."""
+    return TriangularState(pl.DataFrame(schema=STATE_SCHEMA))
 
 
 @dataclass(frozen=True)
@@ -294,19 +309,22 @@ class TriangularOut:
     """What one batch produced.
 
     Attributes:
-        signals: rows of ``signals`` (core.sql columns; ``symbol`` is the route, ``notional_quote`` and
-            ``expected_profit_quote`` are in the start asset, ``qty``/``buy_px`` belong to the first leg and
-            ``sell_px`` to the last).
+        signals: rows of ``signals`` where a route starts qualifying (core.sql columns; ``symbol`` is the route,
+            ``notional_quote`` and ``expected_profit_quote`` are in the start asset, ``qty``/``buy_px`` belong to
+            the first leg and ``sell_px`` to the last).
         signal_legs: one row per leg of each signal (strategy.sql).
-        rejections: would-be cycles (gross edge > 0) that are not signals, with reason codes (strategy.sql).
-        state: latest quote per symbol, to pass to the next batch.
+        rejections: would-be cycles (gross edge > 0) that do not qualify, with reason codes (strategy.sql).
+        edge_events: qualifying evaluations and the ones closing them, for episodes (flows/episodes.py); the route
+            is ``<exchange>:<route>`` and the size is the start amount.
+        state: to pass to the next batch.
         evaluations: how many (update, cycle) evaluations ran.
     """
 
     signals: pl.DataFrame
     signal_legs: pl.DataFrame
     rejections: pl.DataFrame
-    state: pl.DataFrame
+    edge_events: pl.DataFrame
+    state: TriangularState
     evaluations: int
 
 
@@ -327,7 +345,7 @@ def _history(quotes: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
 
 
 def evaluate_batch(
-    quotes: pl.DataFrame, state: pl.DataFrame | None, book: CycleBook, params: TriangularParams
+    quotes: pl.DataFrame, state: TriangularState | None, book: CycleBook, params: TriangularParams
 ) -> TriangularOut:
     """Evaluate every cycle touched by each update of one exchange's batch, in processing order.
 
@@ -351,8 +369,8 @@ def evaluate_batch(
         ),
     )
     q = q.join(book.touch.select("symbol").unique(), on="symbol", how="semi")
-    hist = _history(q, state)
-    new_state = hist.group_by("symbol").last().select(*STATE_SCHEMA).sort("symbol")
+    hist = _history(q, state.last)
+    last = hist.group_by("symbol").last().select(*STATE_SCHEMA).sort("symbol")
     known = hist.filter(pl.col("bid_px").is_not_null()).select("symbol").unique()
     cycles = book.cycles
     for k in range(LEGS):
@@ -378,10 +396,12 @@ def evaluate_batch(
     )
     evals = evals.join_asof(mids, on="pos", by="value_symbol", strategy="backward", check_sortedness=False)
     evals = evals.filter(pl.all_horizontal([pl.col(f"leg{k}_bid_px").is_not_null() for k in range(LEGS)]))
-    return _finish(evals, new_state, params)
+    return _finish(evals, last, state.active, params)
 
 
-def _finish(evals: pl.DataFrame, state: pl.DataFrame, params: TriangularParams) -> TriangularOut:
+def _finish(
+    evals: pl.DataFrame, last: pl.DataFrame, active: frozenset[str], params: TriangularParams
+) -> TriangularOut:
     """The cycle math on joined evaluations (one row per update x cycle, all legs present)."""
     n = evals.height
 
@@ -428,8 +448,14 @@ def _finish(evals: pl.DataFrame, state: pl.DataFrame, params: TriangularParams) 
         *[pl.Series(f"leg{k}_input", inputs[:, k], pl.Float64) for k in range(LEGS)],
         *[pl.Series(f"leg{k}_output", (inputs * rates)[:, k], pl.Float64) for k in range(LEGS)],
     )
-    classified = classify(out.filter(pl.col("gross_edge_bps") > 0), params.gates)
-    signals = classified.filter(pl.col("is_signal"))
+    classified = classify(out, params.gates).with_columns(
+        (pl.lit(f"{params.exchange}:") + pl.col("route")).alias("route"),
+        pl.col("eval_id").alias("event_id"),
+        pl.col("ts_eval").alias("ts_event"),
+        pl.col("start_amount").alias("size_quote"),
+    )
+    events, active_after = edge_events(classified, "triangular", active)
+    signals = classified.filter(rising(classified, active))
     return TriangularOut(
         signals=_signal_rows(signals, params.exchange),
         signal_legs=_leg_rows(signals),
@@ -443,7 +469,8 @@ def _finish(evals: pl.DataFrame, state: pl.DataFrame, params: TriangularParams) 
             strategy="triangular",
             id_column="eval_id",
         ),
-        state=state,
+        edge_events=events,
+        state=TriangularState(last, active_after),
         evaluations=n,
     )
 
@@ -453,7 +480,7 @@ def _signal_rows(signals: pl.DataFrame, exchange: str) -> pl.DataFrame:
     return signals.select(
         (pl.lit("triangular/") + pl.col("eval_id")).alias("signal_id"),
         pl.lit("triangular").alias("strategy"),
-        pl.col("route").alias("symbol"),
+        pl.col("route").str.strip_prefix(f"{exchange}:").alias("symbol"),
         pl.lit(exchange).alias("buy_exchange"),
         pl.lit(exchange).alias("sell_exchange"),
         pl.col("ts_eval").alias("ts_signal"),

@@ -168,7 +168,7 @@ def test_evaluates_only_cycles_the_update_touches_with_all_legs_quoted(book: Cyc
     out = evaluate_batch(quotes(rows), None, book, PARAMS)
     assert out.evaluations == 4
     assert out.signals.height == 0 and out.rejections.height == 0  # fair prices: gross edge negative both ways
-    assert out.state["symbol"].to_list() == ["BNB/USDT", "BTC/USDT", "ETH/BTC", "ETH/USDT", "LTC/USDT"]
+    assert out.state.last["symbol"].to_list() == ["BNB/USDT", "BTC/USDT", "ETH/BTC", "ETH/USDT", "LTC/USDT"]
 
 
 def test_reverse_direction_signals_when_prices_invert(book: CycleBook) -> None:
@@ -200,13 +200,27 @@ def test_state_carries_across_batches_same_output_for_any_split(book: CycleBook)
     ]
     frame = quotes(rows)
     whole = evaluate_batch(frame, None, book, PARAMS)
-    assert whole.signals.height >= 3
+    # qualifies at t/2 (signal), fees eat it at t/3 (rejection, closes the run), qualifies again from t/4 (signal)
+    # and stays qualifying at t/5 (no second signal for one opportunity)
+    assert whole.signals["signal_id"].to_list() == [
+        "triangular/t/2/USDT>BTC>ETH>USDT",
+        "triangular/t/4/USDT>BTC>ETH>USDT",
+    ]
+    assert whole.rejections.select("trigger_id", "reason").rows() == [("t/3", "fees")]
+    assert whole.edge_events.select("event_id", "qualifying").rows() == [
+        ("t/2/USDT>BTC>ETH>USDT", True),
+        ("t/3/USDT>BTC>ETH>USDT", False),
+        ("t/4/USDT>BTC>ETH>USDT", True),
+        ("t/5/USDT>BTC>ETH>USDT", True),
+    ]
+    assert whole.state.active == frozenset({"binance:USDT>BTC>ETH>USDT"})
     for cut in range(1, len(rows)):
         a = evaluate_batch(frame.head(cut), empty_state(), book, PARAMS)
         b = evaluate_batch(frame.tail(len(rows) - cut), a.state, book, PARAMS)
         assert pl.concat([a.signals, b.signals]).equals(whole.signals)
         assert pl.concat([a.rejections, b.rejections]).equals(whole.rejections)
-        assert b.state.equals(whole.state)
+        assert b.state.last.equals(whole.state.last) and b.state.active == whole.state.active
+        assert pl.concat([a.edge_events, b.edge_events]).equals(whole.edge_events)
 
 
 BASE = [
@@ -254,7 +268,7 @@ def test_risk_block_when_the_start_asset_cannot_be_valued(binance_markets: dict[
     ]
     out = evaluate_batch(quotes(rows), None, book, PARAMS)
     assert out.signals.height == 0
-    assert out.rejections.filter(pl.col("route") == "BTC>ETH>BNB>BTC")["reason"].to_list() == ["risk_block"]
+    assert out.rejections.filter(pl.col("route") == "binance:BTC>ETH>BNB>BTC")["reason"].to_list() == ["risk_block"]
     valued = evaluate_batch(quotes([("BTC/USDT", 59990.0, 1.0, 60000.0, 0.5, 25)]), out.state, book, PARAMS)
     assert valued.evaluations == 0  # the cycles through BTC/USDT miss legs; the next BNB/BTC update is valued
     again = evaluate_batch(quotes([rows[2][:5] + (30,)]), valued.state, book, PARAMS)

@@ -1,0 +1,266 @@
+"""Opportunity episodes (sessions of a route's qualifying evaluations) and the sliding z-score of a spread.
+
+A route (``cross`` ``BTC/USDT/binance/okx``, ``triangular`` ``binance:USDT>BTC>ETH>USDT``) *qualifies* when its
+evaluation clears every gate (the same test that makes signals). An **episode** is a run of qualifying evaluations of
+one route: it starts at the first, and ends at the first evaluation of that route that no longer qualifies (a
+*closing* event) or when the route stays silent longer than ``gap_timeout`` (the session gap). Episodes shorter than
+``min_duration`` are flagged as blips: a one-tick edge is reported, but as what it is.
+
+The hot path never sends one object per tick to the windowing operator: :func:`edge_events` keeps only qualifying and
+closing evaluations, and :func:`runs` reduces a batch of them to one mergeable :class:`Run` per (route, session
+piece). Runs can then go either through Bytewax's ``SessionWindower`` (``fold_window`` with :func:`merge`, timestamp
+``Run.ts_first``, gap = ``gap_timeout``) or through a keyed ``stateful_map`` with :func:`track`, which also honours
+closing events and closes on a watermark. All functions are pure; times are the receive clock of the evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+import polars as pl
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "strategy": pl.String(),
+    "route": pl.String(),
+    "event_id": pl.String(),
+    "ts_event": pl.Datetime("us", "UTC"),
+    "net_edge_bps": pl.Float64(),
+    "size_quote": pl.Float64(),
+    "qualifying": pl.Boolean(),
+}
+
+
+def _previous(active_before: frozenset[str]) -> pl.Expr:
+    """Whether the route's previous evaluation qualified (from state for the batch's first one)."""
+    earlier = pl.col("is_signal").shift(1).over("route", order_by="_order")
+    return earlier.fill_null(pl.col("route").is_in(sorted(active_before)))
+
+
+def edge_events(
+    evaluated: pl.DataFrame, strategy: str, active_before: frozenset[str]
+) -> tuple[pl.DataFrame, frozenset[str]]:
+    """Qualifying evaluations plus the first non-qualifying one after each run (which closes it).
+
+    Args:
+        evaluated: one batch's evaluations in processing order with ``route, event_id, ts_event, net_edge_bps,
+            size_quote, is_signal`` (``is_signal`` = clears every gate).
+        strategy: names the events.
+        active_before: routes whose last evaluation (in earlier batches) qualified.
+
+    Returns:
+        ``(events, active_after)``: :data:`EVENT_SCHEMA` rows, and the routes qualifying after this batch.
+    """
+    marked = evaluated.with_row_index("_order").with_columns(_previous(active_before).alias("_prev"))
+    events = marked.filter(pl.col("is_signal") | pl.col("_prev")).select(
+        pl.lit(strategy).alias("strategy"),
+        "route",
+        "event_id",
+        pl.col("ts_event").cast(EVENT_SCHEMA["ts_event"]),
+        pl.col("net_edge_bps").cast(pl.Float64),
+        pl.col("size_quote").cast(pl.Float64),
+        pl.col("is_signal").alias("qualifying"),
+    )
+    last = evaluated.group_by("route").agg(pl.col("is_signal").last())
+    now = dict(last.iter_rows())
+    active = frozenset(r for r in active_before | set(now) if now.get(r, r in active_before))
+    return events, active
+
+
+def rising(evaluated: pl.DataFrame, active_before: frozenset[str]) -> pl.Series:
+    """Per evaluation (processing order): whether its route starts qualifying here (the signal rows)."""
+    marked = evaluated.with_row_index("_order")
+    return marked.select((pl.col("is_signal") & ~_previous(active_before)).alias("rising"))["rising"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A piece of an episode: consecutive qualifying evaluations of one route (mergeable).
+
+    Attributes:
+        first_id: event id of the first qualifying evaluation: with the route it names the episode.
+        closed: the run ended with a closing (non-qualifying) evaluation at ``ts_closed``.
+    """
+
+    strategy: str
+    route: str
+    first_id: str
+    ts_first: datetime
+    ts_last: datetime
+    updates: int
+    net_peak_bps: float
+    net_sum_bps: float
+    size_max_quote: float
+    closed: bool = False
+    ts_closed: datetime | None = None
+
+    def key(self) -> str:
+        return f"{self.strategy}/{self.route}"
+
+
+def runs(events: pl.DataFrame, gap_timeout: timedelta) -> list[Run]:
+    """Reduce a batch of edge events to runs: split per route at closing events and at gaps over ``gap_timeout``.
+
+    Returns runs sorted by strategy and route, each route's in processing order.
+    """
+    if events.height == 0:
+        return []
+    gap_us = int(gap_timeout / timedelta(microseconds=1))
+    ordered = events.with_row_index("_order")
+    prev_ts = pl.col("ts_event").shift(1).over("route", order_by="_order")
+    prev_q = pl.col("qualifying").shift(1).over("route", order_by="_order")
+    starts = prev_q.is_null() | ~prev_q | ((pl.col("ts_event") - prev_ts).dt.total_microseconds() > gap_us)
+    pieces = ordered.with_columns(starts.cum_sum().over("route", order_by="_order").alias("_run"))
+    q = pl.col("qualifying")
+    agg = (
+        pieces.group_by("strategy", "route", "_run", maintain_order=True)
+        .agg(
+            # a batch can start with the event closing an earlier batch's run: it becomes a run of 0 updates
+            pl.coalesce(pl.col("event_id").filter(q).first(), pl.col("event_id").first()).alias("first_id"),
+            pl.coalesce(pl.col("ts_event").filter(q).first(), pl.col("ts_event").first()).alias("ts_first"),
+            pl.coalesce(pl.col("ts_event").filter(q).last(), pl.col("ts_event").first()).alias("ts_last"),
+            q.sum().cast(pl.Int64).alias("updates"),
+            pl.col("net_edge_bps").filter(q).max().fill_null(-math.inf).alias("net_peak_bps"),
+            pl.col("net_edge_bps").filter(q).sum().alias("net_sum_bps"),
+            pl.col("size_quote").filter(q).max().fill_null(0.0).alias("size_max_quote"),
+            (~q.last()).alias("closed"),
+            pl.when(~q.last()).then(pl.col("ts_event").last()).alias("ts_closed"),
+        )
+        .sort("strategy", "route", "_run")
+        .drop("_run")
+    )
+    return [Run(**{k: _utc(v) for k, v in row.items()}) for row in agg.iter_rows(named=True)]
+
+
+def _utc(value: object) -> object:
+    """Polars hands out ``zoneinfo`` UTC; Bytewax's clocks insist on ``datetime.timezone.utc``."""
+    return value.astimezone(timezone.utc) if isinstance(value, datetime) else value
+
+
+def merge(a: Run | None, b: Run) -> Run:
+    """Join two runs of one session (``fold_window`` folder and merger); order-insensitive in value.
+
+    A closer (a run of 0 updates: only the closing evaluation) closes the other run if it comes after its start.
+    """
+    if a is None:
+        return b
+    if a.updates == 0 or b.updates == 0:
+        closer, run = (a, b) if a.updates == 0 else (b, a)
+        if run.updates == 0 or closer.ts_first < run.ts_first:
+            return run
+        return replace(run, closed=True, ts_closed=closer.ts_closed)
+    first, last = (a, b) if (a.ts_first, a.first_id) <= (b.ts_first, b.first_id) else (b, a)
+    return replace(
+        first,
+        ts_last=max(a.ts_last, b.ts_last),
+        updates=a.updates + b.updates,
+        net_peak_bps=max(a.net_peak_bps, b.net_peak_bps),
+        net_sum_bps=a.net_sum_bps + b.net_sum_bps,
+        size_max_quote=max(a.size_max_quote, b.size_max_quote),
+        closed=last.closed,
+        ts_closed=last.ts_closed,
+    )
+
+
+def track(
+    open_run: Run | None, batch_runs: Iterable[Run], watermark: datetime | None, gap_timeout: timedelta
+) -> tuple[Run | None, list[Run]]:
+    """Stateful episode tracking for one route (a ``stateful_map`` step).
+
+    Args:
+        open_run: the route's episode still open after earlier batches.
+        batch_runs: this batch's runs of the route, in time order (:func:`runs`).
+        watermark: event time up to which every evaluation has been seen (e.g. the batch's latest ``ts_eval``);
+            an open episode silent since before ``watermark - gap_timeout`` is closed. None = do not close on time.
+        gap_timeout: the session gap.
+
+    Returns:
+        ``(open_run, finished)``: the episode still open, and the episodes that ended, oldest first.
+    """
+    finished: list[Run] = []
+    for run in batch_runs:
+        if run.updates == 0:  # the evaluation that closes the open episode
+            if open_run is not None:
+                finished.append(merge(open_run, run))
+            open_run = None
+            continue
+        if open_run is not None and run.ts_first - open_run.ts_last <= gap_timeout:
+            open_run = merge(open_run, run)
+        else:
+            if open_run is not None:
+                finished.append(open_run)
+            open_run = run
+        if open_run.closed:
+            finished.append(open_run)
+            open_run = None
+    if open_run is not None and watermark is not None and watermark - open_run.ts_last > gap_timeout:
+        finished.append(open_run)
+        open_run = None
+    return open_run, finished
+
+
+def episode_row(run: Run, min_duration: timedelta) -> dict[str, object]:
+    """One ``opportunities`` row (strategy.sql)."""
+    duration = run.ts_last - run.ts_first
+    return {
+        "episode_id": f"{run.key()}/{run.first_id}",
+        "strategy": run.strategy,
+        "route": run.route,
+        "first_seen": run.ts_first,
+        "last_seen": run.ts_last,
+        "ts_closed": run.ts_closed,
+        "duration_ms": duration / timedelta(milliseconds=1),
+        "updates": run.updates,
+        "net_edge_bps_peak": run.net_peak_bps,
+        "net_edge_bps_mean": run.net_sum_bps / run.updates,
+        "size_max_quote": run.size_max_quote,
+        "is_blip": duration < min_duration,
+    }
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Count, sum and sum of squares of a spread in a window (mergeable, for ``fold_window``)."""
+
+    n: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+
+    @staticmethod
+    def of(values: Iterable[float]) -> Moments:
+        vals = list(values)
+        return Moments(len(vals), math.fsum(vals), math.fsum(v * v for v in vals))
+
+    def merge(self, other: Moments) -> Moments:
+        return Moments(self.n + other.n, self.total + other.total, self.total_sq + other.total_sq)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.n else math.nan
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation (n - 1); NaN below two values."""
+        if self.n < 2:
+            return math.nan
+        return math.sqrt(max(self.total_sq - self.total * self.total / self.n, 0.0) / (self.n - 1))
+
+    def zscore(self, value: float) -> float:
+        """How many standard deviations ``value`` lies from the window's mean (NaN when the window is flat)."""
+        std = self.std
+        return (value - self.mean) / std if std > 0 else math.nan
+
+
+def rolling_zscore(frame: pl.DataFrame, value: str, by: Iterable[str], ts: str, window: timedelta) -> pl.Series:
+    """Vectorized z-score of each row against its group's values in the trailing ``window`` (itself included).
+
+    Rows must be sorted by ``ts`` within each group. NaN where fewer than two values or a flat window.
+    """
+    size = f"{int(window / timedelta(microseconds=1))}us"
+    keys = list(by)
+    mean = pl.col(value).rolling_mean_by(ts, size, closed="both").over(keys)
+    std = pl.col(value).rolling_std_by(ts, size, closed="both").over(keys)
+    z = pl.when(std > 0).then((pl.col(value) - mean) / std).otherwise(float("nan"))
+    return frame.select(z.alias("zscore"))["zscore"]
