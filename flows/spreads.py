@@ -112,7 +112,7 @@ def evaluate(state: BookState, quotes: pl.DataFrame, p: SpreadParams) -> tuple[B
                 "_pos",
             )
         )
-    spreads = pl.concat(routes).sort("_pos", "buy_exchange", "sell_exchange")
+    spreads = pl.concat(routes).sort("_pos", "buy_exchange", "sell_exchange") if routes else _no_routes(updates)
     fresh = (pl.col("age_ms") <= p.max_quote_age_ms) & (pl.col("skew_ms") <= p.max_skew_ms)
     spreads = spreads.with_columns(fresh.alias("fresh")).with_columns(
         (pl.col("fresh") & (pl.col("qty") > 0) & (pl.col("net_edge_bps") >= p.min_net_edge_bps)).alias("is_signal")
@@ -125,6 +125,15 @@ def evaluate(state: BookState, quotes: pl.DataFrame, p: SpreadParams) -> tuple[B
     )
     active = _active_after(state.active, spreads)
     return BookState(last, active), spreads.select(*SPREAD_COLUMNS, "_pos")
+
+
+def _no_routes(updates: pl.DataFrame) -> pl.DataFrame:
+    """An empty evaluation (fewer than two venues known yet), with the right column types."""
+    ts = updates.schema["ts_recv"]
+    types = {"ts_eval": ts, "symbol": pl.String, "_pos": pl.UInt32}
+    types |= {c: pl.String for c in ("spread_id", "buy_exchange", "sell_exchange", "buy_quote_id", "sell_quote_id")}
+    columns = [c for c in SPREAD_COLUMNS if c not in ("fresh", "is_signal")] + ["_pos"]
+    return pl.DataFrame(schema={c: types.get(c, pl.Float64) for c in columns})
 
 
 def _active_after(active: frozenset[tuple[str, str]], spreads: pl.DataFrame) -> frozenset[tuple[str, str]]:
