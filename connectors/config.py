@@ -50,7 +50,7 @@ class SimulatorConfig(_Section):
 class SourceConfig(_Section):
     """Where quotes come from."""
 
-    kind: Literal["sample", "replay", "simulator"] = "sample"
+    kind: Literal["sample", "replay", "simulator", "live"] = "sample"
     paths: list[str] = []  # replay: Parquet or CSV files in the capture format (globs allowed)
     batch_rows: int = Field(20_000, ge=1)  # micro-batch size: throughput comes from batches
     speed: float = Field(0.0, ge=0)  # 0 = as fast as possible, 1.0 = real time, 10 = 10x
@@ -98,6 +98,27 @@ class SinksConfig(_Section):
     data_dir: str = "data"
     write_quotes_clean: bool = True
     write_spreads: bool = False  # one row per evaluated venue pair per update: large
+
+
+class LiveConfig(_Section):
+    """Live venue feeds (connectors/live.py): connections, watchdog timing, micro-batching, capture."""
+
+    venues: list[Literal["binance", "okx", "htx"]] = ["binance", "okx", "htx"]
+    symbols: list[str] = ["BTC/USDT", "ETH/USDT", "ETH/BTC"]  # ccxt unified; checked against the market snapshots
+    depth: bool = False  # also subscribe depth channels and write the books table
+    okx_quote_channel: Literal["bbo-tbt", "tickers"] = "bbo-tbt"
+    ws_urls: dict[str, str] = {}  # per-venue WebSocket base URL override, e.g. {binance = "ws://127.0.0.1:9000"}
+    rest_urls: dict[str, str] = {}  # per-venue REST base URL override (Binance depth snapshots)
+    stall_timeout_s: float = Field(10.0, gt=0)  # no market data this long = stall -> resubscribe -> reconnect
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    backoff_jitter: float = Field(0.25, ge=0, lt=1)
+    max_clock_skew_ms: float = Field(1000.0, gt=0)  # |receive clock - venue clock| beyond this = clock_skew event
+    batch_rows: int = Field(1000, ge=1)  # flush a quote batch at this many rows...
+    flush_ms: float = Field(200.0, gt=0)  # ...or this long after its first row
+    run_for_s: float = Field(0.0, ge=0)  # 0 = until stopped
+    capture_dir: str = ""  # empty = no capture; else Parquet quote files there (replayable with kind = "replay")
+    capture_rows_per_file: int = Field(100_000, ge=1)
 
 
 class QualityConfig(_Section):
@@ -246,6 +267,7 @@ class Settings(_Section):
     windows: WindowsConfig = WindowsConfig()
     sinks: SinksConfig = SinksConfig()
     quality: QualityConfig = QualityConfig()
+    live: LiveConfig = LiveConfig()
     api: ApiConfig = ApiConfig()
     logging: LoggingConfig = LoggingConfig()
     monitor: MonitorConfig = MonitorConfig()

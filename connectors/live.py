@@ -35,6 +35,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.batches import RawBatch
 from connectors.capture import CaptureWriter
+from connectors.config import LiveConfig
 from connectors.exchanges import venue_class
 from connectors.exchanges.base import raw_quote_frame
 from connectors.exchanges.session import FeedSession, FeedSettings
@@ -260,3 +261,20 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
         })  # fmt: skip
         capture = CaptureWriter(self.capture_dir, venue.exchange, self.capture_rows_per_file) if self.capture_dir else None
         return _LivePartition(venue, settings, self.batch_rows, self.flush_ms, resume_state, self.run_for_s, capture)
+
+
+def live_source(cfg: LiveConfig) -> LiveSource:
+    """The ``[live]`` configuration section -> a LiveSource (what ``source.kind = "live"`` runs)."""
+    settings = FeedSettings(
+        ws_url="", stall_timeout_s=cfg.stall_timeout_s, backoff_initial_s=cfg.backoff_initial_s,
+        backoff_max_s=cfg.backoff_max_s, backoff_jitter=cfg.backoff_jitter, max_clock_skew_ms=cfg.max_clock_skew_ms,
+    )  # fmt: skip
+    venues = [
+        LiveVenue(name, list(cfg.symbols), depth=cfg.depth, ws_url=cfg.ws_urls.get(name),
+                  rest_url=cfg.rest_urls.get(name),
+                  options={"quote_channel": cfg.okx_quote_channel} if name == "okx" else {})  # fmt: skip
+        for name in cfg.venues
+    ]
+    return LiveSource(venues, settings, batch_rows=cfg.batch_rows, flush_ms=cfg.flush_ms,
+                      run_for_s=cfg.run_for_s or None, capture_dir=cfg.capture_dir or None,
+                      capture_rows_per_file=cfg.capture_rows_per_file)  # fmt: skip
