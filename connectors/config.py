@@ -229,7 +229,7 @@ class RiskConfig(_Section):
     metrics_interval_ms: float = Field(1000.0, gt=0)
     var_window: int = Field(300, ge=2)  # metrics intervals in the rolling VaR / Sharpe window
     max_daily_loss: float = Field(0.05, gt=0)
-    max_position_size_usdt: float = Field(100_000.0, gt=0)  # per signal notional cap and per venue-asset position
+    max_position_size_usdt: float = Field(100_000.0, gt=0)  # per-signal notional cap; limit on unhedged position
     max_open_orders: int = Field(50, ge=2)
     min_liquidity_usdt: float = Field(10_000.0, ge=0)  # displayed top-of-book notional a signal needs on each leg
     max_leverage: float = Field(3.0, gt=0)

@@ -234,7 +234,7 @@ class RiskEngine:
         dd = metrics.drawdown(equity, state.peak_equity)
         state.max_drawdown = max(state.max_drawdown, dd)
         gross = ledger.gross_exposure(marks)
-        positions = ledger.positions(marks)
+        positions = ledger.net_positions(marks)
         snap: dict[str, Any] = {
             "marks": marks,
             "equity_usdt": equity,

@@ -114,15 +114,17 @@ class Ledger:
         )
         return inventory + sum(q * marks[a] - self.open_cost.get(a, 0.0) for a, q in self.open_qty.items())
 
-    def positions(self, marks: Mapping[str, float]) -> dict[tuple[str, str], float]:
-        """Position taken by trading per (venue, non-cash asset): (balance - start balance) * mark."""
-        out: dict[tuple[str, str], float] = {}
-        for venue, bal in self.balances.items():
+    def net_positions(self, marks: Mapping[str, float]) -> dict[str, float]:
+        """Unhedged position per non-cash asset, valued: sum over venues of (balance - start balance) * mark.
+
+        Moving inventory from one venue to another (every hedged arbitrage does) nets to zero here; that drift is
+        what ``imbalance`` and the rebalance alert watch instead.
+        """
+        start = {a: 0.0 for a in self.assets()}
+        for bal in self.start_balances.values():
             for asset, qty in bal.items():
-                if asset != self.valuation:
-                    start = self.start_balances.get(venue, {}).get(asset, 0.0)
-                    out[(venue, asset)] = (qty - start) * marks[asset]
-        return out
+                start[asset] = start.get(asset, 0.0) + qty
+        return {a: (q - start.get(a, 0.0)) * marks[a] for a, q in self.totals().items() if a != self.valuation}
 
     def gross_exposure(self, marks: Mapping[str, float]) -> float:
         """Value of all non-cash holdings, absolute, summed over venues (market risk carried)."""
@@ -132,7 +134,7 @@ class Ledger:
 
     def net_exposure(self, marks: Mapping[str, float]) -> float:
         """Net position added by trading, valued (0 while every execution is hedged or unwound)."""
-        return sum(self.positions(marks).values())
+        return sum(self.net_positions(marks).values())
 
     def imbalance(self, asset: str) -> float:
         """Largest drift of a venue's share of ``asset`` from its starting share (0..1)."""

@@ -63,7 +63,7 @@ def evaluate(
     drawdown: float,
     leverage: float,
     margin_ratio: float | None,
-    max_position_usdt: float,
+    max_position_usdt: float,  # largest unhedged position of one asset, valued
     open_orders: int,
 ) -> list[LimitCheck]:
     """All configured limits at one instant (fractions as fractions, money in the valuation currency)."""
