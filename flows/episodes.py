@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -136,7 +136,7 @@ def runs(events: pl.DataFrame, gap_timeout: timedelta) -> list[Run]:
 
 def _utc(value: object) -> object:
     """Polars hands out ``zoneinfo`` UTC; Bytewax's clocks insist on ``datetime.timezone.utc``."""
-    return value.astimezone(timezone.utc) if isinstance(value, datetime) else value
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def merge(a: Run | None, b: Run) -> Run:
