@@ -12,6 +12,7 @@ step's job, so a malformed recording produces rejected rows, not a crashed flow.
 from __future__ import annotations
 
 import glob as globlib
+import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -22,6 +23,8 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.batches import RawBatch
 from connectors.schema import QUOTE_COLUMNS
+
+log = logging.getLogger(__name__)
 
 
 def expand(paths: Sequence[str | Path]) -> list[Path]:
@@ -90,21 +93,21 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
         self._t0_wall = time.monotonic()
         self._t0_data = int(stream["_ts_us"][offset]) if offset < stream.height else 0
         self._awake: datetime | None = None
+        if offset:
+            log.info("resuming replay %s at offset %d of %d", name, offset, stream.height)
 
     def next_batch(self) -> list[RawBatch]:
         if self.offset >= self.stream.height:
             raise StopIteration
         end = min(self.offset + self.batch_rows, self.stream.height)
         if self.speed > 0:
-            # Real-time pacing: release the rows whose receive time has come, scaled by speed.
+            # Real-time pacing that never changes the batching: a batch is released once its last row is due.
             now_data = self._t0_data + (time.monotonic() - self._t0_wall) * self.speed * 1e6
-            ts = self.stream["_ts_us"]
-            due = int(ts.slice(self.offset, end - self.offset).search_sorted(now_data, side="right"))
-            if due == 0:
-                wait_s = (int(ts[self.offset]) - now_data) / 1e6 / self.speed
+            due = int(self.stream["_ts_us"][end - 1])
+            if now_data < due:
+                wait_s = (due - now_data) / 1e6 / self.speed
                 self._awake = datetime.now(timezone.utc) + timedelta(seconds=min(wait_s, 0.5))
                 return []
-            end = self.offset + due
         self._awake = None
         frame = self.stream.slice(self.offset, end - self.offset).drop("_ts_us")
         batch = RawBatch(self.offset, self.name, frame)
@@ -122,8 +125,8 @@ class ReplaySource(FixedPartitionedSource[RawBatch, int]):
     """Replays ``files`` as one partition named ``name`` in micro-batches of ``batch_rows``.
 
     ``speed`` 0 replays as fast as the flow takes it; 1.0 paces to the recorded receive clock; 10.0 ten times faster.
-    A batch's ``batch_seq`` is the offset of its first row; with speed 0 the batch boundaries, and so every id derived
-    from them, are the same in every run and after a resume.
+    A batch's ``batch_seq`` is the offset of its first row. Batches always hold ``batch_rows`` rows (pacing only delays
+    them), so batch boundaries, and every id derived from them, are the same in every run and after a resume.
     """
 
     def __init__(self, files: Sequence[Path], name: str = "replay", batch_rows: int = 20_000, speed: float = 0.0):

@@ -11,6 +11,7 @@ Every rejected row, every validation run and every output lands in the lake; not
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -136,6 +137,7 @@ def _stats_rows(window: timedelta, late: bool):  # noqa: ANN202 - a small closur
 def build_flow(config_path: str | Path | None = None, settings: Settings | None = None) -> Dataflow:
     """Validate the configuration, prepare the lake and DuckDB views, and wire the dataflow."""
     settings = settings or load_settings(config_path)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     schemas = lake.table_schemas()
     lake.prepare(settings.sinks.data_dir, schemas)
     gate = QualityGate(settings.quality.suites_dir or None)
