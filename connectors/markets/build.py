@@ -6,7 +6,8 @@ Inputs are cryptofeed's recordings of each venue's public metadata endpoint (``B
 ``OKX.0`` = ``/api/v5/public/instruments?instType=SPOT``, ``HUOBI.0`` = ``/v1/common/symbols``). ccxt's own
 ``load_markets`` parses them: its HTTP layer is replaced by a lookup into the recording, so the unified symbols,
 precision, limits and fees are exactly what ccxt would compute online. We keep spot markets only and drop the raw
-``info`` payload, which is what makes the files small (``set_markets`` does not need it).
+``info`` payload (the raw venue entry), which is what makes the files small; every unified field ccxt's own code
+reads (``linear``/``inverse``/``settle``... which ccxt.pro's ticker parsers touch even for spot) stays.
 """
 
 from __future__ import annotations
@@ -28,10 +29,6 @@ RECORDINGS = {
     "okx": (ccxt.okx, "OKX.0", {"types": ["spot"]}),
     "htx": (ccxt.htx, "HUOBI.0", {"types": {"spot": True, "linear": False, "inverse": False}}),
 }
-KEEP = (
-    "id", "lowercaseId", "symbol", "base", "quote", "baseId", "quoteId", "type", "spot", "margin", "swap", "future",
-    "option", "contract", "active", "taker", "maker", "precision", "limits", "percentage", "tierBased",
-)  # fmt: skip
 
 
 def read_recording(path: Path) -> dict[str, Any]:
@@ -64,7 +61,7 @@ def offline_markets(venue: str, captures: Path) -> list[dict[str, Any]]:
 
     exchange.fetch = fetch  # type: ignore[method-assign]
     markets = exchange.load_markets()
-    return [{k: m.get(k) for k in KEEP} for _, m in sorted(markets.items()) if m.get("spot")]
+    return [{k: v for k, v in m.items() if k != "info"} for _, m in sorted(markets.items()) if m.get("spot")]
 
 
 def main(captures: str) -> None:
