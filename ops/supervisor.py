@@ -126,6 +126,14 @@ class Supervisor:
             self._thread.join(timeout_s)
         return self.status()
 
+    def request_stop(self) -> None:
+        """Ask for a stop without blocking (safe inside a signal handler); ``stop()`` then ends the child."""
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
     def wait(self, timeout_s: float | None = None) -> SupervisorStatus:
         """Block until the supervisor is done (child exited 0, gave up, or stopped)."""
         if self._thread is not None:
@@ -207,3 +215,49 @@ class Supervisor:
             self.on_alert(alert)
         else:
             log.critical(alert.message, **with_fields(name=self.name, exit_code=code, restarts=self._restarts))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ops.supervisor [options] -- CMD...``: run CMD under the restart policy of the config.
+
+    Exit status: 0 when the child finished cleanly or was stopped (SIGTERM/SIGINT, e.g. ``docker stop``), 1 when
+    the retries ran out. Alerts go to ``<data_dir>/lake/system_alerts``; a heartbeat file names it ``supervisor``.
+    """
+    import argparse
+    import signal
+    import sys
+
+    from connectors.config import load_settings
+    from connectors.logs import configure_logging
+    from ops.alerts import AlertLog
+    from ops.monitor import HeartbeatWriter
+
+    parser = argparse.ArgumentParser(prog="python -m ops.supervisor", description=main.__doc__)
+    parser.add_argument("--config", help="TOML config ([monitor] restart_* and [sinks] data_dir)")
+    parser.add_argument("--name", default="dataflow", help="subject of status and alerts")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, help="the command to supervise, after --")
+    args = parser.parse_args(argv)
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        parser.error("give the command to supervise after --")
+    settings = load_settings(args.config)
+    configure_logging(settings.logging.level)
+    data_dir = Path(settings.sinks.data_dir)
+    alerts = AlertLog(data_dir / "lake")
+    sup = Supervisor(cmd, RestartPolicy.from_config(settings.monitor), name=args.name, on_alert=alerts.raise_alert)
+    heartbeat = HeartbeatWriter(data_dir / "heartbeats", "supervisor")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: sup.request_stop())
+    sup.start()
+    while True:
+        status = sup.wait(timeout_s=1.0)
+        heartbeat.beat(status.state in ("running", "backoff"), status.state, restarts=float(status.restarts))
+        if sup.stop_requested and status.state in ("running", "backoff"):
+            status = sup.stop()
+        if status.state in ("exited", "failed", "stopped"):
+            sys.stdout.flush()
+            return 1 if status.state == "failed" else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

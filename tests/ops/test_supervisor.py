@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -105,3 +107,46 @@ def test_bad_arguments_fail_clearly():
     with pytest.raises(RuntimeError, match="already started"):
         sup.start()
     assert sup.wait(10).state == "exited"
+
+
+def _cli_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ARBFLOW__SINKS__DATA_DIR": f'"{tmp_path}"',
+        "ARBFLOW__MONITOR__RESTART_INITIAL_DELAY_S": "0.05",
+    }
+
+
+def test_cli_gives_up_with_exit_1_an_alert_row_and_a_heartbeat(tmp_path):
+    argv, runs = _crasher(tmp_path, crashes=99)
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.supervisor", "--name", "flow", "--", *argv],
+        env=_cli_env(tmp_path),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert len(runs.read_text().split()) == 4
+    [part] = list((tmp_path / "lake" / "system_alerts").rglob("*.parquet"))
+    assert pq.read_table(part).column("kind").to_pylist() == ["restarts_exhausted"]
+    beat = json.loads((tmp_path / "heartbeats" / "supervisor.json").read_text())
+    assert beat["ok"] is False and beat["detail"] == "failed" and beat["counters"]["restarts"] == 3
+    assert any(json.loads(line)["level"] == "CRITICAL" for line in done.stderr.splitlines() if line.startswith("{"))
+
+
+def test_cli_stops_child_on_sigterm_and_exits_0(tmp_path):
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time, pathlib; pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); time.sleep(60)"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops.supervisor", "--", sys.executable, "-c", child], env=_cli_env(tmp_path)
+    )
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    child_pid = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert not psutil.pid_exists(child_pid) or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
