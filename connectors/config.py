@@ -196,6 +196,7 @@ class MarketMakingConfig(_Section):
     orders_per_side: int = Field(5, ge=1)
     level_step_bps: float = Field(5.0, gt=0)  # distance between consecutive orders of one side
     max_inventory_skew_bps: float = Field(20.0, ge=0)  # quote shift when the inventory is all base or all quote
+    maker_fee_bps: float = Field(10.0, ge=0, le=1000)  # paid on each paper fill (design doc fee_rate 0.001)
 
 
 class EpisodesConfig(_Section):

@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -134,7 +135,7 @@ def runs(events: pl.DataFrame, gap_timeout: timedelta) -> list[Run]:
     return [Run(**{k: _utc(v) for k, v in row.items()}) for row in agg.iter_rows(named=True)]
 
 
-def _utc(value: object) -> object:
+def _utc(value: Any) -> Any:
     """Polars hands out ``zoneinfo`` UTC; Bytewax's clocks insist on ``datetime.timezone.utc``."""
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
