@@ -88,3 +88,22 @@ def test_htx_gzip_bbo_with_server_pings_answered() -> None:
     assert subs == ["market.omgbtc.bbo", "market.borusdt.bbo"]
     assert out["feed_events"]["kind"].to_list() == ["connect", "live"]
     assert gzip  # frames on the wire are gzip (FakeHtx.encode); a text frame would be a bad_frame event
+
+
+def test_htx_depth_step0_real_frames_become_books_and_recorded_pings_are_answered() -> None:
+    frames = jsonl("htx/depth_step0_frames.jsonl")
+    depth = [f for f in frames if "ch" in f]
+    pings = [f["ping"] for f in frames if "ping" in f]
+    with FakeHtx([[("send", f) for f in frames]]) as fake:
+        venue = LiveVenue("htx", ["OMG/BTC", "BOR/USDT"], depth=True, ws_url=fake.url)
+        out = run_live([venue], run_for_s=1.8)
+    books = out["books"]
+    assert books.height == len(depth) == 58
+    assert books["seq"].to_list() == [f["tick"]["version"] for f in depth]
+    first, last = books.row(0, named=True), books.row(-1, named=True)
+    assert first["bid_px"] == [p for p, _ in depth[0]["tick"]["bids"][:5]]
+    assert last["ask_qty"] == [q for _, q in depth[-1]["tick"]["asks"][:5]]
+    assert books["book_id"][-1] == f"live-htx/book/{len(depth) - 1}"
+    assert fake.pongs == pings  # the recorded server pings, each answered with its own value
+    subs = [json.loads(text)["sub"] for _, text in fake.received if "sub" in text]
+    assert subs == ["market.omgbtc.bbo", "market.borusdt.bbo", "market.omgbtc.depth.step0", "market.borusdt.depth.step0"]

@@ -40,6 +40,15 @@ def okx(data: Path) -> None:
         derived.append(json.dumps({"arg": {"channel": "bbo-tbt", "instId": "BTC-USDT"}, "data": [bbo]},
                                   separators=(",", ":")))  # fmt: skip
     (FIX / "okx" / "btcusdt_tickers.jsonl").write_text("\n".join(out) + "\n")
+    books5 = []
+    for line in (data / "native-captures" / "OKX.ws.1.0").read_text().splitlines():
+        _, _, payload = line.partition(": ")
+        if '"channel":"books","instId":"BTC-USDT"},"action":"snapshot"' in payload:
+            d = json.loads(payload)["data"][0]
+            push = {"asks": d["asks"][:5], "bids": d["bids"][:5], "instId": "BTC-USDT", "ts": d["ts"]}
+            books5.append(json.dumps({"arg": {"channel": "books5", "instId": "BTC-USDT"}, "data": [push]},
+                                     separators=(",", ":")))  # fmt: skip
+    (FIX / "okx" / "btcusdt_books5_derived.jsonl").write_text("\n".join(books5) + "\n")
     (FIX / "okx" / "btcusdt_bbo_tbt_derived.jsonl").write_text("\n".join(derived) + "\n")
 
 
