@@ -62,35 +62,30 @@ def prune(history: pl.DataFrame, cutoff_us: int) -> pl.DataFrame:
     return pl.concat([latest_old, history.filter(pl.col("ts_us") >= cutoff_us)]).sort("ts_us", maintain_order=True)
 
 
-def asof(history: pl.DataFrame, exchange: str, symbol: str, t_us: int) -> dict[str, Any] | None:
-    """The latest quote of (exchange, symbol) received at or before ``t_us``, as a dict; None if there is none."""
-    rows = history.filter(
-        (pl.col("exchange") == exchange) & (pl.col("symbol") == symbol) & (pl.col("ts_us") <= t_us)
-    ).tail(1)
-    return rows.row(0, named=True) if rows.height else None
+def latest(history: pl.DataFrame, t_us: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest quote of every (exchange, symbol) received at or before ``t_us`` (one query per decision time)."""
+    rows = history.filter(pl.col("ts_us") <= t_us).group_by(KEYS).last()
+    return {(r["exchange"], r["symbol"]): r for r in rows.iter_rows(named=True)}
 
 
-def last_recv_by_venue(history: pl.DataFrame, t_us: int) -> dict[str, int]:
-    """Receive time of each venue's latest quote at or before ``t_us`` (for feed staleness)."""
-    agg = history.filter(pl.col("ts_us") <= t_us).group_by("exchange").agg(pl.col("ts_us").max())
-    return dict(zip(agg["exchange"].to_list(), agg["ts_us"].to_list(), strict=True))
+def last_recv_by_venue(book: dict[tuple[str, str], dict[str, Any]]) -> dict[str, int]:
+    """Receive time of each venue's latest quote (for feed staleness), from :func:`latest`."""
+    out: dict[str, int] = {}
+    for (venue, _symbol), row in book.items():
+        out[venue] = max(out.get(venue, row["ts_us"]), row["ts_us"])
+    return out
 
 
-def mids(history: pl.DataFrame, t_us: int, max_age_us: int) -> dict[str, float]:
+def mids(book: dict[tuple[str, str], dict[str, Any]], t_us: int, max_age_us: int) -> dict[str, float]:
     """Mark price per symbol at ``t_us``: mean mid of the venues whose latest quote is at most ``max_age_us`` old.
 
     A symbol whose every venue is older than that falls back to the mean of its venues' latest mids (a stale mark
     beats no mark; the kill switch reports the stale venue separately).
     """
-    latest = history.filter(pl.col("ts_us") <= t_us).group_by(KEYS).last()
-    if latest.height == 0:
-        return {}
-    latest = latest.with_columns(
-        mid=(pl.col("bid_px") + pl.col("ask_px")) / 2.0, fresh=(t_us - pl.col("ts_us")) <= max_age_us
-    )
-    marks = latest.group_by("symbol").agg(
-        pl.when(pl.col("fresh").any())
-        .then(pl.col("mid").filter(pl.col("fresh")).mean())
-        .otherwise(pl.col("mid").mean())
-    )
-    return dict(zip(marks["symbol"].to_list(), marks["mid"].to_list(), strict=True))
+    fresh: dict[str, list[float]] = {}
+    stale: dict[str, list[float]] = {}
+    for (_venue, symbol), row in sorted(book.items()):
+        mid = (row["bid_px"] + row["ask_px"]) / 2.0
+        (fresh if t_us - row["ts_us"] <= max_age_us else stale).setdefault(symbol, []).append(mid)
+    symbols = set(fresh) | set(stale)
+    return {s: sum(v) / len(v) for s in symbols for v in [fresh.get(s) or stale[s]]}

@@ -73,6 +73,7 @@ class RiskState:
     kill_reason: str | None = None  # None = armed (signals admitted)
     kill_ts_us: int | None = None
     validation: list[tuple[int, int]] = field(default_factory=list)  # (rows_in, rows_unexpected), latest last
+    book_at: tuple[int, dict[tuple[str, str], dict[str, Any]]] | None = None  # cache of book.latest at one instant
 
 
 class _Out:
@@ -133,6 +134,7 @@ class RiskEngine:
         if state.clock_us is not None:
             self._run_until(state, state.clock_us - self.grace_us, out)
             state.history = book.prune(state.history, state.clock_us - self.keep_us)
+            state.book_at = None
         return state, out.frames()
 
     def flush(self, state: RiskState) -> tuple[RiskState, dict[str, pl.DataFrame]]:
@@ -158,6 +160,7 @@ class RiskEngine:
         if frame.height == 0:
             return
         state.history = book.append(state.history, frame)
+        state.book_at = None
         latest = int(state.history["ts_us"].max())  # type: ignore[arg-type]
         if state.next_tick_us is None:
             first = int(book.quotes_to_history(frame)["ts_us"].min())  # type: ignore[arg-type]
@@ -203,11 +206,17 @@ class RiskEngine:
 
     # ---- valuation, limits, kill switch -------------------------------------------------------------------------
 
+    def _book(self, state: RiskState, t_us: int) -> dict[tuple[str, str], dict[str, Any]]:
+        """Latest quote per (exchange, symbol) at t; cached, since one decision asks several times."""
+        if state.book_at is None or state.book_at[0] != t_us:
+            state.book_at = (t_us, book.latest(state.history, t_us))
+        return state.book_at[1]
+
     def _marks(self, state: RiskState, t_us: int) -> dict[str, float]:
         """Asset -> valuation price at t (valuation currency = 1)."""
         val = self.cfg.valuation_currency
         marks = {val: 1.0}
-        for symbol, mid in book.mids(state.history, t_us, self.stale_us).items():
+        for symbol, mid in book.mids(self._book(state, t_us), t_us, self.stale_us).items():
             base, quote = split_symbol(symbol)
             if quote == val:
                 marks[base] = mid
@@ -287,7 +296,7 @@ class RiskEngine:
     def _feed_causes(self, state: RiskState, t_us: int, out: _Out) -> list[str]:
         """Feed-health kill criteria at t: stale venues and the validation failure rate."""
         causes = []
-        for venue, last in sorted(book.last_recv_by_venue(state.history, t_us).items()):
+        for venue, last in sorted(book.last_recv_by_venue(self._book(state, t_us)).items()):
             age_ms = (t_us - last) / US_PER_MS
             if age_ms > self.cfg.max_feed_stale_ms:
                 causes.append(f"feed_stale:{venue}")
@@ -436,8 +445,8 @@ class RiskEngine:
             return "no_marks", 0.0
         if state.open_orders + 2 > self.cfg.max_open_orders:
             return "max_open_orders", 0.0
-        q_buy = book.asof(state.history, sig["buy_exchange"], sig["symbol"], t_us)
-        q_sell = book.asof(state.history, sig["sell_exchange"], sig["symbol"], t_us)
+        q_buy = self._book(state, t_us).get((sig["buy_exchange"], sig["symbol"]))
+        q_sell = self._book(state, t_us).get((sig["sell_exchange"], sig["symbol"]))
         if q_buy is None or q_sell is None:
             return f"no_quote:{sig['buy_exchange'] if q_buy is None else sig['sell_exchange']}", 0.0
         if min(q_buy["ask_px"] * q_buy["ask_qty"], q_sell["bid_px"] * q_sell["bid_qty"]) < self.cfg.min_liquidity_usdt:
@@ -466,8 +475,8 @@ class RiskEngine:
         state.open_orders -= 2
         qty = sig["qty_sized"]
         lim_buy, lim_sell = limit_prices(sig["buy_px"], sig["sell_px"], self.cfg.slippage_tolerance_bps)
-        q_buy = book.asof(state.history, sig["buy_exchange"], sig["symbol"], t_us)
-        q_sell = book.asof(state.history, sig["sell_exchange"], sig["symbol"], t_us)
+        q_buy = self._book(state, t_us).get((sig["buy_exchange"], sig["symbol"]))
+        q_sell = self._book(state, t_us).get((sig["sell_exchange"], sig["symbol"]))
         buy = fill_leg(
             q_buy, sig["buy_exchange"], sig["symbol"], "buy", qty, lim_buy, self.fees_bps[sig["buy_exchange"]]
         )
@@ -506,7 +515,7 @@ class RiskEngine:
             if qty <= 0:
                 continue
             state.open_orders -= 1
-            quote_now = book.asof(state.history, leg.exchange, leg.symbol, t_us) or quote_then
+            quote_now = self._book(state, t_us).get((leg.exchange, leg.symbol)) or quote_then
             side = "sell" if leg.side == "buy" else "buy"
             fill = fill_leg(quote_now, leg.exchange, leg.symbol, side, qty, None, self.fees_bps[leg.exchange])
             self._fill(state, out, t_us, task, leg_name, fill, quote_now)
