@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -259,3 +260,29 @@ def find_negative_cycles_reference(
         for e in edges:
             active[e] = False
     return found
+
+
+def cycle_rows(found: Sequence[FoundCycle], scan_id: str, ts_scan: datetime) -> pl.DataFrame:
+    """Rows of ``cycles_found`` (strategy.sql) for one scan of a snapshot of latest quotes."""
+    return pl.DataFrame(
+        {
+            "cycle_id": [f"{scan_id}/{f.route}" for f in found],
+            "scan_id": [scan_id] * len(found),
+            "ts_scan": [ts_scan] * len(found),
+            "route": [f.route for f in found],
+            "legs": [list(f.labels) for f in found],
+            "n_legs": [len(f.edges) for f in found],
+            "net_edge_bps": [f.net_edge_bps for f in found],
+            "max_start": [f.max_start for f in found],
+        },
+        schema={
+            "cycle_id": pl.String,
+            "scan_id": pl.String,
+            "ts_scan": pl.Datetime("us", "UTC"),
+            "route": pl.String,
+            "legs": pl.List(pl.String),
+            "n_legs": pl.Int32,
+            "net_edge_bps": pl.Float64,
+            "max_start": pl.Float64,
+        },
+    )

@@ -399,9 +399,7 @@ def evaluate_batch(
     return _finish(evals, last, state.active, params)
 
 
-def _finish(
-    evals: pl.DataFrame, last: pl.DataFrame, active: frozenset[str], params: TriangularParams
-) -> TriangularOut:
+def _finish(evals: pl.DataFrame, last: pl.DataFrame, active: frozenset[str], params: TriangularParams) -> TriangularOut:
     """The cycle math on joined evaluations (one row per update x cycle, all legs present)."""
     n = evals.height
 
@@ -502,6 +500,7 @@ def _leg_rows(signals: pl.DataFrame) -> pl.DataFrame:
     parts = [
         signals.select(
             (pl.lit("triangular/") + pl.col("eval_id")).alias("signal_id"),
+            pl.col("ts_eval").alias("ts_signal"),
             pl.lit(k, pl.Int32).alias("leg_no"),
             pl.col(f"leg{k}_symbol").alias("symbol"),
             pl.when(pl.col(f"leg{k}_buy")).then(pl.lit("buy")).otherwise(pl.lit("sell")).alias("side"),
