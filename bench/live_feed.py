@@ -20,16 +20,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import bytewax.operators as op  # noqa: E402
-from bytewax.dataflow import Dataflow  # noqa: E402
-from bytewax.testing import TestingSink, run_main  # noqa: E402
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, run_main
 
-from connectors.exchanges import Binance  # noqa: E402
-from connectors.exchanges.session import FeedSession, FeedSettings  # noqa: E402
-from connectors.live import LiveSource, LiveVenue  # noqa: E402
-from connectors.markets import ccxt_exchange  # noqa: E402
-from tests.connectors.conftest import binance_recording  # noqa: E402
-from tests.fakes.exchanges import FakeBinance  # noqa: E402
+from connectors.exchanges import Binance
+from connectors.exchanges.session import FeedSession, FeedSettings
+from connectors.live import LiveSource, LiveVenue
+from connectors.markets import ccxt_exchange
+from tests.connectors.conftest import binance_recording
+from tests.fakes.exchanges import FakeBinance
 
 
 def frames(n: int) -> list[dict]:

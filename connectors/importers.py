@@ -50,7 +50,7 @@ def books_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def _open_text(path: Path) -> Any:
-    return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)  # noqa: SIM115 - caller closes
+    return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
 
 
 def _hftbacktest(path: str | Path, source: str) -> Iterator[tuple[Decoded, Binance]]:
@@ -134,7 +134,9 @@ def read_cryptofeed_quotes(path: str | Path, exchange: str | None = None, source
     if exchange is None:
         prefix = path.name.split(".")[0].upper()
         if prefix not in CRYPTOFEED_VENUES:
-            msg = f"cannot tell the venue of {path.name}; pass exchange= one of {sorted(set(CRYPTOFEED_VENUES.values()))}"
+            msg = (
+                f"cannot tell the venue of {path.name}; pass exchange= one of {sorted(set(CRYPTOFEED_VENUES.values()))}"
+            )
             raise ValueError(msg)
         exchange = CRYPTOFEED_VENUES[prefix]
     venue: Venue = venue_class(exchange)([], source=source)

@@ -123,7 +123,9 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
                  resume: dict[str, int] | None, run_for_s: float | None, capture: CaptureWriter | None) -> None:  # fmt: skip
         self.venue, self.partition = venue, venue.partition
         self.batch_rows, self.flush_s = batch_rows, flush_ms / 1000.0
-        self.offsets = dict(resume or {"quote": 0, "event": 0, "book": 0, "batch": 0, "event_batch": 0, "book_batch": 0})
+        self.offsets = dict(
+            resume or {"quote": 0, "event": 0, "book": 0, "batch": 0, "event_batch": 0, "book_batch": 0}
+        )
         self.deadline = time.monotonic() + run_for_s if run_for_s is not None else None
         self.capture = capture
         self.inbox: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
@@ -259,7 +261,9 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
             "ws_url": venue.ws_url or self.settings.ws_url or cls.ws_url,
             "rest_url": venue.rest_url or self.settings.rest_url or cls.rest_url,
         })  # fmt: skip
-        capture = CaptureWriter(self.capture_dir, venue.exchange, self.capture_rows_per_file) if self.capture_dir else None
+        capture = (
+            CaptureWriter(self.capture_dir, venue.exchange, self.capture_rows_per_file) if self.capture_dir else None
+        )
         return _LivePartition(venue, settings, self.batch_rows, self.flush_ms, resume_state, self.run_for_s, capture)
 
 
@@ -270,9 +274,14 @@ def live_source(cfg: LiveConfig) -> LiveSource:
         backoff_max_s=cfg.backoff_max_s, backoff_jitter=cfg.backoff_jitter, max_clock_skew_ms=cfg.max_clock_skew_ms,
     )  # fmt: skip
     venues = [
-        LiveVenue(name, list(cfg.symbols), depth=cfg.depth, ws_url=cfg.ws_urls.get(name),
-                  rest_url=cfg.rest_urls.get(name),
-                  options={"quote_channel": cfg.okx_quote_channel} if name == "okx" else {})  # fmt: skip
+        LiveVenue(
+            name,
+            list(cfg.symbols),
+            depth=cfg.depth,
+            ws_url=cfg.ws_urls.get(name),
+            rest_url=cfg.rest_urls.get(name),
+            options={"quote_channel": cfg.okx_quote_channel} if name == "okx" else {},
+        )
         for name in cfg.venues
     ]
     return LiveSource(venues, settings, batch_rows=cfg.batch_rows, flush_ms=cfg.flush_ms,

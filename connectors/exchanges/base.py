@@ -160,6 +160,7 @@ def raw_quote_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 def book_to_quote(book: dict[str, Any]) -> dict[str, Any]:
     """The best level of a book row as a quote row (empty side -> null price, quarantined downstream)."""
+
     def best(px: list[float], qty: list[float]) -> tuple[Any, Any]:
         return (px[0], qty[0]) if px else (None, None)
 

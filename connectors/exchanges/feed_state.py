@@ -45,7 +45,13 @@ def stale_leg(frame: pl.DataFrame, downs: pl.DataFrame, exchange_col: str, leg_t
         pl.col(leg_ts_col).cast(PL_TS).alias("_leg"),
         pl.col(at_ts_col).cast(PL_TS).alias("_at"),
     ).sort("_at")
-    last_down = keyed.join_asof(downs.sort("down_ts"), left_on="_at", right_on="down_ts", by="exchange",
-                                strategy="backward", check_sortedness=False)  # both sides sorted on the time key
+    last_down = keyed.join_asof(
+        downs.sort("down_ts"),
+        left_on="_at",
+        right_on="down_ts",
+        by="exchange",
+        strategy="backward",
+        check_sortedness=False,
+    )  # both sides sorted on the time key
     stale = (pl.col("down_ts") > pl.col("_leg")).fill_null(False)
     return last_down.sort("_row").select(stale.alias("stale")).to_series()

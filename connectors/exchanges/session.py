@@ -211,5 +211,5 @@ class FeedSession:
 
 
 def _get_json(url: str, timeout_s: float) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 (URL comes from configuration)
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
         return json.loads(resp.read())

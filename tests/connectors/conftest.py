@@ -19,8 +19,14 @@ from connectors.live import LiveSource, LiveVenue, TableBatch
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 # Fast timings so fault tests take seconds, not minutes.
-FAST = FeedSettings(ws_url="", stall_timeout_s=0.6, backoff_initial_s=0.05, backoff_max_s=0.2, backoff_jitter=0.25,
-                    max_clock_skew_ms=1500.0)
+FAST = FeedSettings(
+    ws_url="",
+    stall_timeout_s=0.6,
+    backoff_initial_s=0.05,
+    backoff_max_s=0.2,
+    backoff_jitter=0.25,
+    max_clock_skew_ms=1500.0,
+)
 
 
 # Happy paths: the fake goes quiet once its script ends, which must not count as a stall within the run.

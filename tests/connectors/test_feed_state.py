@@ -32,7 +32,9 @@ def test_a_leg_is_stale_only_when_its_venue_went_down_between_its_quote_and_the_
 
 
 def test_no_feed_events_means_nothing_is_stale() -> None:
-    empty = pl.DataFrame({"exchange": [], "feed_up": [], "ts_recv": []},
-                         schema={"exchange": pl.String, "feed_up": pl.Boolean, "ts_recv": pl.Datetime("us", "UTC")})
+    empty = pl.DataFrame(
+        {"exchange": [], "feed_up": [], "ts_recv": []},
+        schema={"exchange": pl.String, "feed_up": pl.Boolean, "ts_recv": pl.Datetime("us", "UTC")},
+    )
     pairs = pl.DataFrame({"leg": ["okx"], "leg_ts": [t(1)], "at": [t(2)]})
     assert stale_leg(pairs, down_events(empty), "leg", "leg_ts", "at").to_list() == [False]

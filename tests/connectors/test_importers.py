@@ -110,7 +110,12 @@ def test_tardis_quotes_map_venues_and_symbols_and_keep_both_clocks() -> None:
     assert quotes["exchange"].to_list() == ["binance"] * 4 + ["okx", "htx"]
     assert set(quotes["symbol"]) == {"BTC/USDT"}
     first, last = quotes.row(0, named=True), quotes.row(-1, named=True)
-    assert (first["bid_px"], first["bid_qty"], first["ask_px"], first["ask_qty"]) == (61837.63, 3.78826, 61837.64, 1.54698)
+    assert (first["bid_px"], first["bid_qty"], first["ask_px"], first["ask_qty"]) == (
+        61837.63,
+        3.78826,
+        61837.64,
+        1.54698,
+    )
     assert (_us(first["ts_exchange"]), _us(first["ts_recv"])) == (1723161255354791, 1723161254087891)
     assert (last["bid_px"], last["ask_qty"], _us(last["ts_recv"])) == (61838.5, 0.0517, 1723161254161001)
 
@@ -128,7 +133,7 @@ def test_tardis_book_snapshots_give_books_and_top_of_book_quotes(levels: int) ->
     assert quotes["ts_recv"][0] == datetime.fromtimestamp(1723161254.206652, UTC)
 
 
-def test_a_file_that_is_not_tardis_is_a_clear_error(tmp_path) -> None:  # noqa: ANN001
+def test_a_file_that_is_not_tardis_is_a_clear_error(tmp_path) -> None:
     bad = tmp_path / "x.csv"
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a tardis"):

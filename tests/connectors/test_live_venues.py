@@ -24,7 +24,7 @@ def _book_top(snapshot: dict, diffs: list[dict], levels: int = 5) -> tuple[list,
 
 
 def test_binance_book_ticker_and_depth_rows_match_the_recording() -> None:
-    snapshot, after, tickers = binance_recording()
+    snapshot, after, _ = binance_recording()
     with FakeBinance([[("send", m) for m in after]], snapshot) as fake:
         venue = LiveVenue("binance", ["BTC/USDT"], depth=True, ws_url=fake.url, rest_url=fake.http_url)
         out = run_live([venue], run_for_s=1.5)
@@ -106,4 +106,9 @@ def test_htx_depth_step0_real_frames_become_books_and_recorded_pings_are_answere
     assert books["book_id"][-1] == f"live-htx/book/{len(depth) - 1}"
     assert fake.pongs == pings  # the recorded server pings, each answered with its own value
     subs = [json.loads(text)["sub"] for _, text in fake.received if "sub" in text]
-    assert subs == ["market.omgbtc.bbo", "market.borusdt.bbo", "market.omgbtc.depth.step0", "market.borusdt.depth.step0"]
+    assert subs == [
+        "market.omgbtc.bbo",
+        "market.borusdt.bbo",
+        "market.omgbtc.depth.step0",
+        "market.borusdt.depth.step0",
+    ]

@@ -23,11 +23,12 @@ import gzip
 import json
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlparse
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 Action = tuple[Any, ...]
@@ -57,7 +58,7 @@ class FakeExchange:
         self.port = 0
 
     # ---- lifecycle
-    def __enter__(self) -> FakeExchange:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(5)
         return self
@@ -167,8 +168,8 @@ class FakeExchange:
                 elif action[0] == "sleep":
                     await asyncio.sleep(action[1])
             await ws.wait_closed()
-        except Exception:  # noqa: BLE001 - a client going away mid-script ends this connection only
-            pass
+        except (ConnectionClosed, OSError):
+            pass  # a client going away mid-script ends this connection only
         finally:
             for task in tasks:
                 task.cancel()

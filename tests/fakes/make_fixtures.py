@@ -31,12 +31,16 @@ def okx(data: Path) -> None:
     """OKX BTC-USDT ``tickers`` pushes (real) and ``bbo-tbt`` pushes derived from them."""
     out, derived = [], []
     for line in (data / "native-captures" / "OKX.ws.1.0").read_text().splitlines():
-        ts, _, payload = line.partition(": ")
+        _, _, payload = line.partition(": ")
         if '"channel":"tickers","instId":"BTC-USDT"},"data"' not in payload:
             continue
         out.append(payload)
         t = json.loads(payload)["data"][0]
-        bbo = {"asks": [[t["askPx"], t["askSz"], "0", "1"]], "bids": [[t["bidPx"], t["bidSz"], "0", "1"]], "ts": t["ts"]}
+        bbo = {
+            "asks": [[t["askPx"], t["askSz"], "0", "1"]],
+            "bids": [[t["bidPx"], t["bidSz"], "0", "1"]],
+            "ts": t["ts"],
+        }
         derived.append(json.dumps({"arg": {"channel": "bbo-tbt", "instId": "BTC-USDT"}, "data": [bbo]},
                                   separators=(",", ":")))  # fmt: skip
     (FIX / "okx" / "btcusdt_tickers.jsonl").write_text("\n".join(out) + "\n")
