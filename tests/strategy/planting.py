@@ -17,13 +17,15 @@ from flows.triangular import Market
 
 
 def fair_prices(markets: dict[str, Market], seed: int = 11) -> dict[str, float]:
-    """A deterministic USD price per asset (log-uniform between 1e-4 and 1e4; USD stablecoins at 1)."""
+    """A deterministic USD price per asset (log-uniform between 1e-4 and 1e4; stablecoins at 1, majors near their
+    prices at the recording)."""
     assets = sorted({m.base for m in markets.values()} | {m.quote for m in markets.values()})
     rng = np.random.default_rng(seed)
     prices = dict(zip(assets, (10.0 ** rng.uniform(-4, 4, len(assets))).tolist(), strict=True))
     for stable in ("USDT", "BUSD", "USDC", "TUSD", "USDP", "DAI"):
         if stable in prices:
             prices[stable] = 1.0
+    prices |= {a: p for a, p in (("BTC", 57_000.0), ("ETH", 3_500.0), ("BNB", 470.0)) if a in prices}  # Oct 2021
     return prices
 
 
