@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
 import polars as pl
-import pytest
 from bytewax.dataflow import Dataflow
-from bytewax.testing import TestingSink, run_main
+from bytewax.recovery import RecoveryConfig
+from bytewax.testing import TestingSink, cluster_main, run_main
 
 from connectors.batches import RawBatch
 from connectors.exchanges.session import FeedSettings
@@ -54,14 +55,23 @@ def jsonl(path: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (FIXTURES / path).read_text().splitlines() if line.strip()]
 
 
-def run_live(venues: list[LiveVenue], run_for_s: float, settings: FeedSettings = CALM,
-             **kw: Any) -> dict[str, pl.DataFrame]:  # fmt: skip
+def run_live(
+    venues: list[LiveVenue],
+    run_for_s: float,
+    settings: FeedSettings = CALM,
+    workers: int = 1,
+    recovery: RecoveryConfig | None = None,
+    **kw: Any,
+) -> dict[str, pl.DataFrame]:
     """Run LiveSource in a Bytewax dataflow; return the concatenated quotes, feed_events and books."""
     out: list[Any] = []
     flow = Dataflow("live_test")
     stream = op.input("live", flow, LiveSource(venues, settings, run_for_s=run_for_s, **kw))
     op.output("out", stream, TestingSink(out))
-    run_main(flow)
+    if workers == 1:
+        run_main(flow, epoch_interval=timedelta(milliseconds=200), recovery_config=recovery)
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers, recovery_config=recovery)
     tables: dict[str, list[pl.DataFrame]] = {"quotes": [], "feed_events": [], "books": []}
     for item in out:
         if isinstance(item, RawBatch):
@@ -72,6 +82,3 @@ def run_live(venues: list[LiveVenue], run_for_s: float, settings: FeedSettings =
     return {k: pl.concat(v) if v else pl.DataFrame() for k, v in tables.items()}
 
 
-@pytest.fixture
-def fast() -> FeedSettings:
-    return FAST

@@ -97,3 +97,45 @@ def test_a_captured_session_runs_through_the_arbitrage_flow_with_nothing_lost(tm
     clean, rejected = table(tmp_path / "lake", "quotes_clean"), table(tmp_path / "lake", "quotes_rejected")
     assert clean.height + rejected.height == live["quotes"].height == len(binance) + len(okx)
     assert clean.height > 0 and set(clean["exchange"]) == {"binance", "okx"}
+
+
+def _three_fakes() -> tuple[list, list, list]:
+    snapshot, after, _ = binance_recording()
+    return (
+        [("send", m) for m in after if m["stream"].endswith("@bookTicker")],
+        [("send", m) for m in jsonl("okx/btcusdt_tickers.jsonl")],
+        [("send", m) for m in jsonl("htx/bbo_derived.jsonl")],
+    )
+
+
+def test_two_workers_share_the_venue_partitions_and_deliver_every_quote_once() -> None:
+    snapshot, _, _ = binance_recording()
+    binance, okx, htx = _three_fakes()
+    with FakeBinance([binance], snapshot) as fb, FakeOkx([okx]) as fo, FakeHtx([htx]) as fh:
+        venues = [
+            LiveVenue("binance", ["BTC/USDT"], ws_url=fb.url),
+            LiveVenue("okx", ["BTC/USDT"], ws_url=fo.url, options={"quote_channel": "tickers"}),
+            LiveVenue("htx", ["OMG/BTC", "BOR/USDT"], ws_url=fh.url),
+        ]
+        out = run_live(venues, run_for_s=1.8, workers=2)
+    quotes = out["quotes"]
+    assert quotes["quote_id"].n_unique() == quotes.height == len(binance) + len(okx) + len(htx)
+    assert sorted(out["feed_events"].filter(pl.col("kind") == "connect")["exchange"]) == ["binance", "htx", "okx"]
+
+
+def test_a_resumed_live_source_continues_its_ids_instead_of_reusing_them(tmp_path: Path) -> None:
+    from bytewax.recovery import RecoveryConfig, init_db_dir
+
+    snapshot, _, _ = binance_recording()
+    binance, _, _ = _three_fakes()
+    (tmp_path / "recovery").mkdir()
+    init_db_dir(tmp_path / "recovery", 1)
+    recovery = RecoveryConfig(str(tmp_path / "recovery"))
+    with FakeBinance([binance[:100], binance[100:]], snapshot) as fake:
+        venue = LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url)
+        first = run_live([venue], run_for_s=1.0, recovery=recovery)
+        second = run_live([venue], run_for_s=1.0, recovery=recovery)
+    ids = first["quotes"]["quote_id"].to_list() + second["quotes"]["quote_id"].to_list()
+    assert ids == [f"live-binance/{i}" for i in range(len(binance))]
+    events = pl.concat([first["feed_events"], second["feed_events"]])
+    assert events["event_id"].is_unique().all() and events["event_id"][-1] == f"live-binance/event/{events.height - 1}"
