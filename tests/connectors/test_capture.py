@@ -100,7 +100,7 @@ def test_a_captured_session_runs_through_the_arbitrage_flow_with_nothing_lost(tm
 
 
 def _three_fakes() -> tuple[list, list, list]:
-    snapshot, after, _ = binance_recording()
+    _, after, _ = binance_recording()
     return (
         [("send", m) for m in after if m["stream"].endswith("@bookTicker")],
         [("send", m) for m in jsonl("okx/btcusdt_tickers.jsonl")],
