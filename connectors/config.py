@@ -169,7 +169,7 @@ class TriangularConfig(_Section):
     """CeLue triangular arbitrage, keyed by exchange (flows/triangular.py)."""
 
     enabled: bool = True
-    exchanges: list[str] = ["binance"]
+    exchanges: list[str] = ["binance", "okx", "htx"]
     # "<leg1>-<leg2>-<leg3>": the start asset is shared by the first and last market; both directions are evaluated
     paths: list[str] = ["BTC/USDT-ETH/BTC-ETH/USDT", "BTC/USDT-BNB/BTC-BNB/USDT"]
     discover: bool = True  # also every 3-cycle found in the venue's market metadata

@@ -351,7 +351,9 @@ def evaluate_batch(
 
     Args:
         quotes: clean quotes of ``params.exchange`` (connectors/schema.py columns plus ``quote_id``), rows in
-            processing order; an optional boolean ``quarantined`` column marks updates that were quarantined.
+            processing order; an optional boolean ``quarantined`` column marks updates that were quarantined: they
+            trigger no evaluation, but until the symbol's next clean update every cycle through it is rejected
+            with ``quarantined_input``.
         state: the previous batch's ``TriangularOut.state`` (None or :func:`empty_state` at start).
         book: the exchange's cycles.
         params: thresholds and limits.
@@ -376,7 +378,8 @@ def evaluate_batch(
     for k in range(LEGS):
         cycles = cycles.join(known, left_on=f"leg{k}_symbol", right_on="symbol", how="semi")
     evals = (
-        q.select("pos", "symbol", pl.col("ts_recv").alias("ts_eval"), pl.col("quote_id").alias("trigger_id"))
+        q.filter(~pl.col("quarantined"))  # a quarantined update only flags its symbol (its clock may be unknown)
+        .select("pos", "symbol", pl.col("ts_recv").alias("ts_eval"), pl.col("quote_id").alias("trigger_id"))
         .join(book.touch.join(cycles.select("cycle_idx"), on="cycle_idx", how="semi"), on="symbol")
         .join(cycles, on="cycle_idx")
         .sort("pos", "cycle_idx")

@@ -249,8 +249,9 @@ def test_every_rejection_reason_of_a_positive_gross_cycle(
     book: CycleBook, last: tuple, params: TriangularParams, reason: str
 ) -> None:
     rows = list(BASE)
-    if len(last) > 7:  # the clean ETH/USDT quote first, then a quarantined update of it
-        rows.append(("ETH/USDT", 3030.0, 3.0, 3031.0, 3.0, 15))
+    if len(last) > 7:  # a clean ETH/USDT quote, a quarantined update of it, then BTC/USDT triggers an evaluation
+        rows += [("ETH/USDT", 3030.0, 3.0, 3031.0, 3.0, 15), last]
+        last = (*BASE[0][:5], 25)
     out = evaluate_batch(quotes([*rows, last]), None, book, params)
     final = out.rejections.filter(pl.col("trigger_id") == f"t/{len(rows)}")
     assert final["reason"].to_list() == [reason]
