@@ -222,7 +222,8 @@ class RiskConfig(_Section):
         "htx": {"USDT": 200_000.0, "BTC": 2.0, "ETH": 40.0},
     }
     latency_ms: float = Field(50.0, ge=0)  # signal -> order at the venue; fills use the market as it is then
-    reorder_grace_ms: float = Field(1000.0, ge=0)  # decisions wait until the receive clock is this far past them
+    reorder_grace_ms: float = Field(1000.0, ge=0)  # decisions wait until every symbol's clock is this far past them
+    stream_stall_ms: float = Field(120_000.0, gt=0)  # a symbol this far behind the others stops holding decisions back
     execution_timeout_ms: float = Field(500.0, gt=0)  # a leg not filled by then is unwound
     slippage_tolerance_bps: float = Field(10.0, ge=0)  # limit price vs the signal's price (design doc 0.001)
     partial_fill_threshold: float = Field(0.8, gt=0, le=1)  # both legs at least this filled = keep the hedged part

@@ -48,11 +48,6 @@ def quotes_to_history(quotes: pl.DataFrame) -> pl.DataFrame:
     return quotes.select(cols)
 
 
-def append(history: pl.DataFrame, quotes: pl.DataFrame) -> pl.DataFrame:
-    """History plus new quotes, ordered by receive time (ties keep arrival order)."""
-    return pl.concat([history, quotes_to_history(quotes)], how="vertical").sort("ts_us", maintain_order=True)
-
-
 def prune(history: pl.DataFrame, cutoff_us: int) -> pl.DataFrame:
     """Drop quotes older than ``cutoff_us`` except the latest one of each (exchange, symbol)."""
     old = history.filter(pl.col("ts_us") < cutoff_us)

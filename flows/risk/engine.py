@@ -10,9 +10,12 @@ are ``(table_name, frame)`` items, the same shape the lake sink takes:
 
 Every decision is a task with a receive-clock time: admit a signal (at ``ts_signal``), execute it (``+ latency_ms``),
 unwind a failed leg (``+ execution_timeout_ms``), take a validation run into account (its ``ts_recv_max``), emit
-metrics (multiples of ``metrics_interval_ms``). Tasks run in time order once the clock (latest ``ts_recv`` seen) is
-``reorder_grace_ms`` past them, against the quotes received up to their time. So the outputs depend only on the
-events, not on how a bounded disorder interleaved them, and replay gives the same rows.
+metrics (multiples of ``metrics_interval_ms``). Tasks run in time order, against the quotes received up to their
+time, once the watermark has passed them: the slowest symbol stream's clock (latest ``ts_recv`` of that symbol's
+quotes, each symbol arriving in order from its own upstream key) minus ``reorder_grace_ms``. Feed a symbol's quotes
+and signals of one batch in one ``step`` call. Expected symbols not seen yet hold decisions back until
+``stream_stall_ms`` of receive time has passed; a symbol that far behind stops holding them back. So the outputs
+depend only on the events, not on how upstream workers interleaved them, and replay gives the same rows.
 
 Outputs: ``dict[table_name, polars.DataFrame]`` for fills, positions, pnl, risk_metrics, alerts (flows/risk/tables.py).
 """
@@ -58,6 +61,9 @@ class RiskState:
     ledger: Ledger
     history: pl.DataFrame = field(default_factory=book.empty_history)
     clock_us: int | None = None  # latest ts_recv seen
+    first_us: int | None = None  # earliest ts_recv seen
+    stream_clock: dict[str, int] = field(default_factory=dict)  # symbol -> latest ts_recv of its quotes
+    marks_seen: dict[str, float] = field(default_factory=dict)  # last mark per asset, for instants before a quote
     tasks: list[tuple[int, int, str, dict[str, Any]]] = field(default_factory=list)  # heap
     next_tick_us: int | None = None
     open_orders: int = 0
@@ -91,8 +97,15 @@ class _Out:
 class RiskEngine:
     """Pure step function over RiskState; configuration is fixed at construction."""
 
-    def __init__(self, cfg: RiskConfig, fees_bps: Mapping[str, float], rebalance_threshold: float) -> None:
+    def __init__(
+        self,
+        cfg: RiskConfig,
+        fees_bps: Mapping[str, float],
+        rebalance_threshold: float,
+        expected_symbols: Iterable[str] = (),
+    ) -> None:
         self.cfg = cfg
+        self.expected_symbols = tuple(sorted(expected_symbols))
         self.fees_bps = dict(fees_bps)
         self.rebalance_threshold = rebalance_threshold
         self.grace_us = int(cfg.reorder_grace_ms * US_PER_MS)
@@ -101,13 +114,14 @@ class RiskEngine:
         self.interval_us = int(cfg.metrics_interval_ms * US_PER_MS)
         self.stale_us = int(cfg.max_feed_stale_ms * US_PER_MS)
         self.cooldown_us = int(cfg.alert_cooldown_ms * US_PER_MS)
-        self.keep_us = self.grace_us + self.latency_us + self.timeout_us + self.interval_us
+        self.keep_us = self.latency_us + self.timeout_us + self.interval_us  # history kept behind the watermark
+        self.stall_us = int(cfg.stream_stall_ms * US_PER_MS)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RiskEngine:
-        """Engine for a run: [risk], taker fees from [venues], rebalance threshold from [cross]."""
+        """Engine for a run: [risk], taker fees from [venues], rebalance threshold and symbols from [cross]."""
         fees = {name: v.taker_fee_bps for name, v in settings.venues.items()}
-        return cls(settings.risk, fees, settings.cross.rebalance_threshold)
+        return cls(settings.risk, fees, settings.cross.rebalance_threshold, settings.cross.symbols)
 
     def initial_state(self) -> RiskState:
         """Fresh book funded with [risk.balances]."""
@@ -131,11 +145,22 @@ class RiskEngine:
             else:
                 msg = f"risk step: unexpected event table {table!r} (quotes_clean | signals | validation_runs)"
                 raise ValueError(msg)
-        if state.clock_us is not None:
-            self._run_until(state, state.clock_us - self.grace_us, out)
-            state.history = book.prune(state.history, state.clock_us - self.keep_us)
+        watermark = self._watermark(state)
+        if watermark is not None:
+            self._run_until(state, watermark, out)
+            state.history = book.prune(state.history, watermark - self.keep_us)
             state.book_at = None
         return state, out.frames()
+
+    def _watermark(self, state: RiskState) -> int | None:
+        """Receive time up to which every live symbol stream has delivered (minus the grace), or None."""
+        if state.clock_us is None or state.first_us is None:
+            return None
+        clocks = [
+            state.stream_clock.get(s, state.first_us) for s in set(self.expected_symbols) | set(state.stream_clock)
+        ]
+        live = [c for c in clocks if state.clock_us - c <= self.stall_us]
+        return min(live, default=state.clock_us) - self.grace_us
 
     def flush(self, state: RiskState) -> tuple[RiskState, dict[str, pl.DataFrame]]:
         """End of input: run every task up to the clock, without waiting out the grace period (ticks included)."""
@@ -159,12 +184,14 @@ class RiskEngine:
     def _take_quotes(self, state: RiskState, frame: pl.DataFrame) -> None:
         if frame.height == 0:
             return
-        state.history = book.append(state.history, frame)
+        new = book.quotes_to_history(frame)
+        state.history = pl.concat([state.history, new]).sort("ts_us", maintain_order=True)
         state.book_at = None
-        latest = int(state.history["ts_us"].max())  # type: ignore[arg-type]
-        if state.next_tick_us is None:
-            first = int(book.quotes_to_history(frame)["ts_us"].min())  # type: ignore[arg-type]
-            state.next_tick_us = (first // self.interval_us + 1) * self.interval_us
+        per_symbol = new.group_by("symbol").agg(pl.col("ts_us").max())
+        for symbol, ts_us in per_symbol.iter_rows():
+            state.stream_clock[symbol] = max(state.stream_clock.get(symbol, ts_us), ts_us)
+        first, latest = int(new["ts_us"].min()), int(new["ts_us"].max())  # type: ignore[arg-type]
+        state.first_us = first if state.first_us is None else min(state.first_us, first)
         state.clock_us = latest if state.clock_us is None else max(state.clock_us, latest)
 
     def _take_signals(self, state: RiskState, frame: pl.DataFrame) -> None:
@@ -185,6 +212,8 @@ class RiskEngine:
     # ---- scheduler ----------------------------------------------------------------------------------------------
 
     def _run_until(self, state: RiskState, until_us: int, out: _Out, ticks: bool = True) -> None:
+        if state.next_tick_us is None and state.first_us is not None:
+            state.next_tick_us = (state.first_us // self.interval_us + 1) * self.interval_us
         while True:
             task_t = state.tasks[0][0] if state.tasks else None
             tick_t = state.next_tick_us if ticks else None
@@ -220,7 +249,8 @@ class RiskEngine:
             base, quote = split_symbol(symbol)
             if quote == val:
                 marks[base] = mid
-        return marks
+        state.marks_seen.update(marks)
+        return state.marks_seen | marks
 
     def _evaluate(self, state: RiskState, t_us: int, out: _Out) -> dict[str, Any] | None:
         """Value the book at t, check feeds and limits, raise alerts, trip or re-arm the kill switch.

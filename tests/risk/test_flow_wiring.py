@@ -32,9 +32,9 @@ def market_settings() -> Settings:
     return Settings.model_validate(data)
 
 
-def risk_flow(items: list, sink: list) -> Dataflow:
+def risk_flow(bundles: list, sink: list) -> Dataflow:
     flow = Dataflow("risk_only")
-    tables = op.input("tables", flow, TestingSource(items))
+    tables = op.input("tables", flow, TestingSource(bundles))
     op.output("out", risk_tables("risk", tables, market_settings()), TestingSink(sink))
     return flow
 
@@ -51,8 +51,7 @@ def stream():
     quotes, signals = generate()
     event_batches = batches(quotes, signals, width_ms=1000, signal_delay_ms=0)
     reference = {t: f.sort(ID[t]) for t, f in run(event_batches).items()}
-    items = [event for events in event_batches for event in events]
-    return items, reference
+    return event_batches, reference
 
 
 def assert_same(got: dict[str, pl.DataFrame], reference: dict[str, pl.DataFrame]) -> None:
@@ -79,7 +78,7 @@ def test_abort_and_resume_from_snapshots_gives_the_same_rows(stream, tmp_path: P
     items, reference = stream
     init_db_dir(tmp_path, 1)
     recovery = RecoveryConfig(str(tmp_path))
-    abortable = [*items[:70], TestingSource.ABORT(), *items[70:]]
+    abortable = [*items[:30], TestingSource.ABORT(), *items[30:]]
     sink: list = []
     flow = risk_flow(abortable, sink)
     run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)  # stops at the ABORT item
