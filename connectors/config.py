@@ -179,8 +179,10 @@ class TriangularConfig(_Section):
     execution_timeout_ms: float = Field(500.0, gt=0)  # a signal expires this long after its triggering update
     slippage_tolerance_bps: float = Field(10.0, ge=0)  # depth sizing: worst VWAP slippage per leg
     taker_fee_bps: float | None = Field(None, ge=0, le=1000)  # per leg; None = the venue's [venues.X] taker fee
-    max_quote_age_ms: float = Field(1000.0, gt=0)  # receive-clock age of the oldest leg
-    max_skew_ms: float = Field(500.0, ge=0)  # spread of the legs' event times
+    # one venue, one connection: a leg without updates is unchanged rather than stale (feed stalls are feed_events),
+    # so these bound a quiet leg more loosely than [cross] bounds two venues' clocks
+    max_quote_age_ms: float = Field(2000.0, gt=0)  # receive-clock age of the oldest leg
+    max_skew_ms: float = Field(2000.0, ge=0)  # spread of the legs' event times
 
 
 class MarketMakingConfig(_Section):

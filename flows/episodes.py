@@ -132,15 +132,15 @@ def runs(events: pl.DataFrame, gap_timeout: timedelta) -> list[Run]:
         .sort("strategy", "route", "_run")
         .drop("_run")
     )
-    return [Run(**{k: _utc(v) for k, v in row.items()}) for row in agg.iter_rows(named=True)]
+    return [Run(**{k: as_utc(v) for k, v in row.items()}) for row in agg.iter_rows(named=True)]
 
 
 def _none_if_nan(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _utc(value: Any) -> Any:
-    """Polars hands out ``zoneinfo`` UTC; Bytewax's clocks insist on ``datetime.timezone.utc``."""
+def as_utc(value: Any) -> Any:
+    """Polars hands out ``zoneinfo`` UTC datetimes; Bytewax's clocks insist on ``datetime.timezone.utc``."""
     return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
@@ -295,7 +295,7 @@ def moment_partials(spreads: pl.DataFrame, slide: timedelta) -> list[tuple[str, 
         )
     )
     return [
-        (f"{sym}/{buy}/{sell}", Moments(n, total, sq, _utc(first), _utc(last_ts), last))
+        (f"{sym}/{buy}/{sell}", Moments(n, total, sq, as_utc(first), as_utc(last_ts), last))
         for sym, buy, sell, _slot, n, total, sq, first, last_ts, last in agg.iter_rows()
     ]
 

@@ -98,7 +98,9 @@ def test_cross_exchange_spreads_from_the_real_evaluator_get_reasons() -> None:
             for i, (ex, bid, ask, ms) in enumerate(rows)
         ]
     ).with_columns(pl.col("ts_recv").alias("ts_event"))
-    _, evaluated = spreads.evaluate(spreads.BookState(), quotes, params)
+    _, evaluation = spreads.evaluate(spreads.BookState(), quotes, params)
+    # spreads.evaluate returns the spread rows, or (newer) a lean Evaluation that builds them on demand
+    evaluated = evaluation.rows() if hasattr(evaluation, "rows") else evaluation
     gates = Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms)
     rejected = rejections_from_spreads(evaluated, gates, min_qty_base=0.00001, min_notional_quote=10.0)
     assert rejected.schema == pl.Schema(REJECTION_SCHEMA)

@@ -1,0 +1,222 @@
+"""Bytewax wiring of triangular arbitrage and its opportunity episodes: one stateful step per exchange.
+
+``flows/arbitrage.py`` calls :func:`triangular_tables` with the stream of checked batches (after normalization, row
+checks and the Great Expectations gate) and merges the returned ``(table_name, frame)`` items into its table stream.
+
+Why the checked batches and not the per-symbol clean quotes: a cycle spans several symbols, and the per-symbol steps
+run on different workers, so their outputs reach an exchange-keyed step in an arbitrary interleaving. A checked batch
+holds every symbol in processing order, and comes from the single replay/live partition in order. The exchange step
+therefore runs QingXi's stream checks itself (``cleaning.clean_stream``, the same pure function with the same rows,
+hence the same clean quotes) and evaluates the batch's updates in their original order. Quotes rejected anywhere
+(normalize, row checks, the gate, the stream checks) flag their symbol as ``quarantined_input`` until its next clean
+update.
+
+Episodes are tracked in the same step (:func:`flows.episodes.track`): exact starts and ends, including the evaluation
+that closes an episode, which a ``SessionWindower`` (gap only) cannot see; the watermark is the batch's latest receive
+time, and the end of input flushes the episodes still open.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import bytewax.operators as op
+import polars as pl
+from bytewax.dataflow import Stream
+from bytewax.operators import StatefulLogic
+
+from connectors import markets as offline_markets
+from connectors.config import CleaningConfig, Settings
+from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
+from flows import cleaning
+from flows.episodes import Run, as_utc, episode_row, runs, track
+from flows.triangular import (
+    CycleBook,
+    TriangularParams,
+    TriangularState,
+    build_cycle_book,
+    empty_state,
+    evaluate_batch,
+    markets_from_ccxt,
+)
+
+Item = tuple[str, pl.DataFrame]
+ROW_COLUMNS = (*QUOTE_COLUMNS, "quote_id")
+
+
+class CheckedBatch(Protocol):
+    """What flows/arbitrage.py's ``Checked`` offers (typed structurally to keep imports one-way)."""
+
+    batch_seq: int
+    passed: pl.DataFrame
+    tables: list[Item]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One exchange's share of a checked batch: rows that passed so far, and ids of rows quarantined upstream."""
+
+    exchange: str
+    passed: pl.DataFrame  # ROW_COLUMNS
+    quarantined: pl.DataFrame  # quote_id, exchange, symbol
+
+
+def exchange_pieces(checked: CheckedBatch, exchanges: Sequence[str]) -> list[tuple[str, Piece]]:
+    """Split a checked batch by exchange (keyed items for the stateful step); exchanges with no row are skipped."""
+    rejected = [f for name, f in checked.tables if name == "quotes_rejected" and f.height]
+    bad = (
+        pl.concat([f.select("quote_id", "exchange", "symbol") for f in rejected])
+        if rejected
+        else pl.DataFrame(schema={"quote_id": pl.String, "exchange": pl.String, "symbol": pl.String})
+    ).filter(pl.col("exchange").is_not_null() & pl.col("symbol").is_not_null())
+    out = []
+    for ex in exchanges:
+        passed = checked.passed.filter(pl.col("exchange") == ex).select(ROW_COLUMNS)
+        quarantined = bad.filter(pl.col("exchange") == ex)
+        if passed.height or quarantined.height:
+            out.append((ex, Piece(ex, passed, quarantined)))
+    return out
+
+
+@dataclass
+class ExchangeState:
+    """Per exchange: QingXi stream state per symbol, the evaluator's state, and the episodes still open."""
+
+    exchange: str | None = None
+    streams: dict[str, cleaning.StreamState] = field(default_factory=dict)
+    tri: TriangularState = field(default_factory=empty_state)
+    open_runs: dict[str, Run] = field(default_factory=dict)
+
+
+def _offset(quote_id: pl.Expr) -> pl.Expr:
+    """``<partition>/<offset>`` -> offset: the row's position in its source stream (processing order)."""
+    return quote_id.str.extract(r"/(\d+)$").cast(pl.Int64)
+
+
+@dataclass(frozen=True)
+class TriangularRunner:
+    """Everything one exchange's step needs; :meth:`step` is pure given its state."""
+
+    book: CycleBook
+    params: TriangularParams
+    cleaning: CleaningConfig
+    gap: timedelta
+    min_duration: timedelta
+
+    @staticmethod
+    def from_settings(exchange: str, settings: Settings) -> TriangularRunner:
+        """Cycles from the venue's offline market metadata (connectors/markets), fees from the config."""
+        tri = settings.triangular
+        fee = tri.taker_fee_bps if tri.taker_fee_bps is not None else settings.fee_bps(exchange)
+        markets = markets_from_ccxt(offline_markets.load_markets(exchange), taker_fee_bps=fee)
+        paths = [p for p in tri.paths if all(s in markets for s in p.split("-"))]  # a venue may lack a path
+        return TriangularRunner(
+            book=build_cycle_book(markets, paths, tri.discover, tri.start_assets),
+            params=TriangularParams(
+                exchange, tri.min_net_edge_bps, tri.max_position_usdt, tri.max_quote_age_ms, tri.max_skew_ms
+            ),
+            cleaning=settings.cleaning,
+            gap=timedelta(milliseconds=settings.episodes.gap_timeout_ms),
+            min_duration=timedelta(milliseconds=settings.episodes.min_duration_ms),
+        )
+
+    def step(self, state: ExchangeState, piece: Piece) -> tuple[ExchangeState, list[Item]]:
+        """Stream-check, evaluate every cycle each update touches, and advance the episodes."""
+        clean_parts, stream_bad = [], [piece.quarantined]
+        streams = dict(state.streams)
+        for (symbol,), rows in piece.passed.group_by("symbol", maintain_order=True):
+            streams[symbol], clean, rejected = cleaning.clean_stream(
+                streams.get(symbol), rows.with_columns(event_time()), self.cleaning
+            )
+            clean_parts.append(clean.select(ROW_COLUMNS))
+            stream_bad.append(rejected.select("quote_id", "exchange", "symbol"))
+        bad = pl.concat(stream_bad).unique("quote_id", keep="first", maintain_order=True)
+        typed = {c: POLARS_QUOTE_SCHEMA[c] for c in QUOTE_COLUMNS}
+        quarantined = bad.select(
+            *[pl.col(c) if c in bad.columns else pl.lit(None, dtype=t).alias(c) for c, t in typed.items()],
+            "quote_id",
+        )
+        rows = pl.concat(
+            [
+                *(p.with_columns(pl.lit(False).alias("quarantined")) for p in clean_parts),
+                quarantined.with_columns(pl.lit(True).alias("quarantined")),
+            ],
+            how="vertical_relaxed",
+        )
+        rows = rows.sort(_offset(pl.col("quote_id")), maintain_order=True, nulls_last=True)
+        out = evaluate_batch(rows, state.tri, self.book, self.params)
+        clean_times = rows.filter(~pl.col("quarantined"))["ts_recv"]
+        watermark = as_utc(clean_times.max()) if clean_times.len() else None
+        open_runs, finished = self._episodes(state.open_runs, runs(out.edge_events, self.gap), watermark)
+        tables = [
+            ("signals", out.signals),
+            ("signal_legs", out.signal_legs),
+            ("rejections", out.rejections),
+            ("opportunities", self._rows(finished)),
+        ]
+        return ExchangeState(piece.exchange, streams, out.state, open_runs), [t for t in tables if t[1].height]
+
+    def flush(self, state: ExchangeState) -> tuple[ExchangeState, list[Item]]:
+        """End of input: the episodes still open end here (``ts_closed`` null)."""
+        finished = [state.open_runs[route] for route in sorted(state.open_runs)]
+        rows = self._rows(finished)
+        done = ExchangeState(state.exchange, state.streams, state.tri, {})
+        return done, [("opportunities", rows)] if rows.height else []
+
+    def _episodes(
+        self, open_runs: dict[str, Run], batch_runs: list[Run], watermark: datetime | None
+    ) -> tuple[dict[str, Run], list[Run]]:
+        by_route: dict[str, list[Run]] = {}
+        for r in batch_runs:
+            by_route.setdefault(r.route, []).append(r)
+        still_open, finished = {}, []
+        for route in sorted(set(open_runs) | set(by_route)):
+            run, done = track(open_runs.get(route), by_route.get(route, []), watermark, self.gap)
+            finished += done
+            if run is not None:
+                still_open[route] = run
+        return still_open, finished
+
+    def _rows(self, finished: Iterable[Run]) -> pl.DataFrame:
+        rows = [episode_row(r, self.min_duration) for r in finished]
+        return pl.DataFrame(rows) if rows else pl.DataFrame()
+
+
+class TriangularLogic(StatefulLogic[Piece, Item, ExchangeState]):
+    """Thin adapter: each piece is one :meth:`TriangularRunner.step`; end of input flushes open episodes."""
+
+    def __init__(self, runners: dict[str, TriangularRunner], resume: ExchangeState | None) -> None:
+        self.runners = runners
+        self.state = resume if resume is not None else ExchangeState()
+
+    def on_item(self, value: Piece) -> tuple[Iterable[Item], bool]:
+        self.state, out = self.runners[value.exchange].step(self.state, value)
+        return out, StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[Item], bool]:
+        if self.state.exchange is None:
+            return [], StatefulLogic.RETAIN
+        self.state, out = self.runners[self.state.exchange].flush(self.state)
+        return out, StatefulLogic.RETAIN
+
+    def snapshot(self) -> ExchangeState:
+        return copy.deepcopy(self.state)
+
+
+def triangular_tables(step_id: str, checked: Stream[CheckedBatch], settings: Settings) -> Stream[Item]:
+    """Triangular signals, legs, rejections and episodes as ``(table_name, frame)`` items.
+
+    Args:
+        step_id: prefix of the steps added to the flow.
+        checked: the checked batches (``flows.arbitrage.Checked``), in source order.
+        settings: [triangular], [episodes], [cleaning] and [venues] fees.
+    """
+    exchanges = list(settings.triangular.exchanges) if settings.triangular.enabled else []
+    runners = {ex: TriangularRunner.from_settings(ex, settings) for ex in exchanges}
+    pieces = op.flat_map(f"{step_id}_by_exchange", checked, lambda c: exchange_pieces(c, exchanges))
+    out = op.stateful(f"{step_id}_evaluate", pieces, lambda resume: TriangularLogic(runners, resume))
+    return op.key_rm(f"{step_id}_items", out)
