@@ -11,24 +11,27 @@ turns what it receives into items:
   the item order is the order things happened. Route them with ``(item.table, item.frame)`` to the lake sink.
 - ``TableBatch("books", ...)`` when depth is subscribed (``book_id`` "<partition>/book/<n>").
 
-Why native WebSocket code instead of ccxt.pro ``watch_*``: ccxt.pro resolves a watch future only for the update
-that arrives while someone awaits it (``Client.resolve`` drops results with no pending future), so updates arriving
-while the flow is busy are silently conflated and their sequence ids lost; it also hides frame-level faults (a
-garbage or truncated gzip frame ends the watch with an exception instead of a row) and has no hook to detect a
-silent stall. HTX has a further gap: ccxt.pro has no ``watchBidsAsks`` for htx and its ``watch_ticker`` uses
-``market.<sym>.detail``, which carries no bid/ask, so HTX quotes need the native ``market.<sym>.bbo`` channel
-anyway. ccxt still provides the market metadata (connectors/markets).
+Transports (``LiveVenue.transport``). ``native`` (default): our WebSocket session and venue modules. ``ccxtpro``:
+ccxt.pro ``watch_bids_asks`` (connectors/exchanges/ccxtpro.py), for Binance and OKX. Native is the default because
+ccxt.pro resolves a watch future only for the update that arrives while someone awaits it (``Client.resolve`` drops
+results with no pending future): updates arriving while the flow is busy are conflated and their sequence ids lost
+(bench/live_feed.py: 7.8 % of a 20k-frame burst delivered, 11 % at ~1 kHz; native 100 %). It also hides
+frame-level faults (no ``bad_frame`` rows), gives no sequence ids for gap detection, and has no HTX top of book:
+ccxt.pro lacks ``watchBidsAsks`` for htx and its ``watch_ticker`` uses ``market.<sym>.detail``, which carries no
+bid/ask, so HTX needs the native ``market.<sym>.bbo`` channel. ccxt provides the market metadata either way
+(connectors/markets).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -38,7 +41,9 @@ from connectors.capture import CaptureWriter
 from connectors.config import LiveConfig
 from connectors.exchanges import venue_class
 from connectors.exchanges.base import raw_quote_frame
-from connectors.exchanges.session import FeedSession, FeedSettings
+from connectors.exchanges.ccxtpro import CcxtProSession, supports_bids_asks
+from connectors.exchanges.session import Emit, FeedSession, FeedSettings
+from connectors.markets import market
 from connectors.schema import PL_TS
 
 FEED_EVENT_SCHEMA: dict[str, pl.DataType] = {
@@ -97,11 +102,41 @@ class LiveVenue:
     ws_url: str | None = None
     rest_url: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    transport: Literal["native", "ccxtpro"] = "native"
 
     @property
     def partition(self) -> str:
         """Partition name, also the prefix of every row id from this venue."""
         return f"live-{self.exchange}"
+
+    def validate(self) -> None:
+        """Fail at build time, naming the venue, on an unknown symbol, option or transport choice."""
+        if self.transport == "ccxtpro":
+            if self.depth or self.options:
+                msg = f"{self.exchange}: transport 'ccxtpro' gives top of book only (no depth, no options)"
+                raise ValueError(msg)
+            for symbol in self.symbols:
+                market(self.exchange, symbol)
+            if not supports_bids_asks(self.exchange):
+                msg = f"ccxt.pro has no watchBidsAsks for {self.exchange}: use transport='native' for it"
+                raise ValueError(msg)
+        else:
+            venue_class(self.exchange)(self.symbols, depth=self.depth, **self.options)
+
+    def session(self, settings: FeedSettings, emit: Emit) -> FeedSession | CcxtProSession:
+        """The session that feeds this partition."""
+        if self.transport == "ccxtpro":
+            return CcxtProSession(self.exchange, self.symbols, settings, emit)
+        cls = venue_class(self.exchange)
+        return FeedSession(lambda: cls(self.symbols, depth=self.depth, **self.options), settings, emit)
+
+    def endpoints(self, defaults: FeedSettings) -> FeedSettings:
+        """Settings with this venue's URLs: its overrides, else the shared ones, else production (ccxt's own URLs
+        for the ccxtpro transport)."""
+        cls = venue_class(self.exchange) if self.transport == "native" else None
+        ws = self.ws_url or defaults.ws_url or (cls.ws_url if cls else "")
+        rest = self.rest_url or defaults.rest_url or (cls.rest_url if cls else None)
+        return dataclasses.replace(defaults, ws_url=ws, rest_url=rest)
 
 
 def _quote_frame(rows: list[dict[str, Any]], partition: str, first_offset: int) -> pl.DataFrame:
@@ -132,11 +167,7 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
         self.quotes: list[dict[str, Any]] = []
         self.books: list[dict[str, Any]] = []
         self.first_buffered = 0.0
-        cls = venue_class(venue.exchange)
-        session = FeedSession(
-            lambda: cls(venue.symbols, depth=venue.depth, **venue.options), settings,
-            lambda kind, row: self.inbox.put((kind, row)),
-        )  # fmt: skip
+        session = venue.session(settings, lambda kind, row: self.inbox.put((kind, row)))
         self.loop = asyncio.new_event_loop()
         self.task = self.loop.create_task(session.run())
         self.thread = threading.Thread(target=self._run, name=f"arbflow-{self.partition}", daemon=True)
@@ -244,7 +275,7 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
             msg = f"one LiveVenue per exchange: got {names}"
             raise ValueError(msg)
         for v in venues:
-            venue_class(v.exchange)(v.symbols, depth=v.depth, **v.options)  # bad symbol / option fails here, at build
+            v.validate()
         self.venues = {v.partition: v for v in venues}
         self.settings = settings or FeedSettings(ws_url="")
         self.batch_rows, self.flush_ms, self.run_for_s = batch_rows, flush_ms, run_for_s
@@ -255,12 +286,7 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _LivePartition:
         venue = self.venues[for_part]
-        cls = venue_class(venue.exchange)
-        settings = FeedSettings(**{
-            **self.settings.__dict__,
-            "ws_url": venue.ws_url or self.settings.ws_url or cls.ws_url,
-            "rest_url": venue.rest_url or self.settings.rest_url or cls.rest_url,
-        })  # fmt: skip
+        settings = venue.endpoints(self.settings)
         capture = (
             CaptureWriter(self.capture_dir, venue.exchange, self.capture_rows_per_file) if self.capture_dir else None
         )

@@ -61,17 +61,16 @@ class _Stalled(Exception):
     """Still silent after a resubscribe: drop the connection and reconnect."""
 
 
-class FeedSession:
-    """Runs until cancelled; every row goes to ``emit``; never raises on venue or network trouble."""
+class FeedHealth:
+    """Feed state shared by every session kind: event rows, the feed_up flag, clock-skew watch, backoff."""
 
-    def __init__(self, venue_factory: Callable[[], Venue], settings: FeedSettings, emit: Emit,
-                 clock_us: Callable[[], int] = now_us, rng: random.Random | None = None) -> None:  # fmt: skip
-        self.venue_factory = venue_factory
+    def __init__(self, exchange: str, settings: FeedSettings, emit: Emit, clock_us: Callable[[], int] = now_us,
+                 rng: random.Random | None = None) -> None:  # fmt: skip
+        self.exchange = exchange
         self.settings = settings
         self.emit = emit
         self.clock_us = clock_us
         self.rng = rng or random.Random()
-        self.exchange = venue_factory().exchange
         self.up = False
         self.skewed = False
         self.attempt = 0
@@ -88,6 +87,38 @@ class FeedSession:
             "ts_recv": self.clock_us(), "ts_exchange": ts_exchange_us, "seq_expected": seq_expected,
             "seq_received": seq_received, "attempt": self.attempt, "detail": detail,
         })  # fmt: skip
+
+    def check_skew(self, row: dict[str, Any]) -> None:
+        """One event when |receive - venue clock| crosses the limit, one when it is back under half of it."""
+        ts_exchange = row.get("ts_exchange")
+        if not isinstance(ts_exchange, int):
+            return
+        offset_ms = (row["ts_recv"] - ts_exchange) / 1000.0
+        limit_ms = self.settings.max_clock_skew_ms
+        if not self.skewed and abs(offset_ms) > limit_ms:
+            self.skewed = True
+            self.event("clock_skew", f"receive clock - venue clock = {offset_ms:.0f} ms (limit {limit_ms:g} ms)",
+                       row.get("symbol"), ts_exchange_us=ts_exchange)  # fmt: skip
+        elif self.skewed and abs(offset_ms) <= limit_ms / 2:
+            self.skewed = False
+            self.event("clock_ok", f"receive clock - venue clock = {offset_ms:.0f} ms", row.get("symbol"),
+                       ts_exchange_us=ts_exchange)  # fmt: skip
+
+    async def backoff(self) -> None:
+        """Sleep the exponential-with-jitter delay of the current attempt, then count the attempt."""
+        s = self.settings
+        u = self.rng.uniform(-1.0, 1.0)
+        await asyncio.sleep(backoff_delay_s(self.attempt, s.backoff_initial_s, s.backoff_max_s, s.backoff_jitter, u))
+        self.attempt += 1
+
+
+class FeedSession(FeedHealth):
+    """A native WebSocket session; runs until cancelled; never raises on venue or network trouble."""
+
+    def __init__(self, venue_factory: Callable[[], Venue], settings: FeedSettings, emit: Emit,
+                 clock_us: Callable[[], int] = now_us, rng: random.Random | None = None) -> None:  # fmt: skip
+        super().__init__(venue_factory().exchange, settings, emit, clock_us, rng)
+        self.venue_factory = venue_factory
 
     async def run(self) -> None:
         """Connect, consume, and on any failure back off and reconnect, forever."""
@@ -108,11 +139,7 @@ class FeedSession:
                 self.event("disconnect", f"closed: code={exc.rcvd.code if exc.rcvd else None}")
             except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
                 self.event("disconnect" if connected else "connect_failed", f"{type(exc).__name__}: {exc}")
-            s = self.settings
-            delay = backoff_delay_s(self.attempt, s.backoff_initial_s, s.backoff_max_s, s.backoff_jitter,
-                                    self.rng.uniform(-1.0, 1.0))  # fmt: skip
-            self.attempt += 1
-            await asyncio.sleep(delay)
+            await self.backoff()
 
     async def _consume(self, ws: Any, venue: Venue) -> None:
         loop = asyncio.get_running_loop()
@@ -164,7 +191,7 @@ class FeedSession:
 
     def _publish(self, decoded: Decoded, venue: Venue, tasks: set[asyncio.Task[None]]) -> None:
         for row in decoded.quotes:
-            self._check_skew(row)
+            self.check_skew(row)
             self.emit("quote", row)
         for row in decoded.books:
             self.emit("book", row)
@@ -178,26 +205,11 @@ class FeedSession:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-    def _check_skew(self, row: dict[str, Any]) -> None:
-        """One event when |receive - venue clock| crosses the limit, one when it is back under half of it."""
-        ts_exchange = row.get("ts_exchange")
-        if not isinstance(ts_exchange, int):
-            return
-        offset_ms = (row["ts_recv"] - ts_exchange) / 1000.0
-        limit_ms = self.settings.max_clock_skew_ms
-        if not self.skewed and abs(offset_ms) > limit_ms:
-            self.skewed = True
-            self.event("clock_skew", f"receive clock - venue clock = {offset_ms:.0f} ms (limit {limit_ms:g} ms)",
-                       row.get("symbol"), ts_exchange_us=ts_exchange)  # fmt: skip
-        elif self.skewed and abs(offset_ms) <= limit_ms / 2:
-            self.skewed = False
-            self.event("clock_ok", f"receive clock - venue clock = {offset_ms:.0f} ms", row.get("symbol"),
-                       ts_exchange_us=ts_exchange)  # fmt: skip
-
     async def _snapshot(self, venue: Venue, symbol: str, tasks: set[asyncio.Task[None]]) -> None:
         """GET the venue's REST depth snapshot (retrying with backoff) and hand it to the venue's book."""
         url = f"{(self.settings.rest_url or venue.rest_url or '').rstrip('/')}{venue.snapshot_path(symbol)}"
-        for attempt in range(1_000_000):
+        attempt = 0
+        while True:  # until it succeeds or the connection (and this task with it) goes away
             try:
                 payload = await asyncio.to_thread(_get_json, url, self.settings.open_timeout_s)
                 decoded = venue.apply_snapshot(symbol, payload, self.clock_us())
@@ -205,8 +217,9 @@ class FeedSession:
             except (OSError, ValueError) as exc:  # BadFrame is a ValueError
                 self.event("bad_frame", f"depth snapshot {url}: {exc}"[:300], symbol)
                 s = self.settings
-                await asyncio.sleep(backoff_delay_s(attempt, s.backoff_initial_s, s.backoff_max_s, s.backoff_jitter,
-                                                    self.rng.uniform(-1.0, 1.0)))  # fmt: skip
+                u = self.rng.uniform(-1.0, 1.0)
+                await asyncio.sleep(backoff_delay_s(attempt, s.backoff_initial_s, s.backoff_max_s, s.backoff_jitter, u))
+                attempt += 1
         self._publish(decoded, venue, tasks)
 
 

@@ -80,5 +80,3 @@ def run_live(
             assert isinstance(item, TableBatch)
             tables[item.table].append(item.frame)
     return {k: pl.concat(v) if v else pl.DataFrame() for k, v in tables.items()}
-
-
