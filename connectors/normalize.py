@@ -39,32 +39,45 @@ def normalize(raw: pl.DataFrame, stage: str = "normalize") -> tuple[pl.DataFrame
     Returns:
         (quotes, rejected): quotes has ``quote_id`` + the quote schema; rejected has the quotes_rejected columns
         (minus ``batch_seq``, which the flow adds). The first failing check names the reason.
+
+    The hot path (already-typed capture files) costs one mask and one cast; the JSON copy of the original row and the
+    reason text are built only for the rows that fail.
     """
     frame = raw.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in POLARS_QUOTE_SCHEMA if c not in raw])
-    typed = frame.select(
-        pl.col("quote_id").cast(pl.String),
-        *[_cast(c, t, frame.schema[c]).alias(c) for c, t in POLARS_QUOTE_SCHEMA.items()],
-        *[(pl.col(c).cast(pl.String).str.strip_chars() != "").fill_null(False).alias(f"_present_{c}") for c in POLARS_QUOTE_SCHEMA],
-        pl.struct([pl.col(c).cast(pl.String) for c in raw.columns if c != "quote_id"]).struct.json_encode().alias("raw"),
+    source = frame.schema
+    present = {
+        c: (pl.col(c).str.strip_chars() != "").fill_null(False) if source[c] == pl.String else pl.col(c).is_not_null()
+        for c in POLARS_QUOTE_SCHEMA
+    }
+    typed = {c: _cast(c, t, source[c]) for c, t in POLARS_QUOTE_SCHEMA.items()}
+    checks = [(~present[c], "missing_field", c) for c in REQUIRED]
+    checks += [
+        (typed[c].is_null() & present[c], "wrong_type", c)
+        for c, t in POLARS_QUOTE_SCHEMA.items()
+        if source[c] != t
+    ]
+    bad = frame.select(pl.any_horizontal([cond for cond, _, _ in checks]).alias("bad"))["bad"]
+    quotes = frame.filter(~bad).select(
+        pl.col("quote_id").cast(pl.String), *[typed[c].alias(c) for c in POLARS_QUOTE_SCHEMA]
     )
-    checks = [(~pl.col(f"_present_{c}"), "missing_field", c) for c in REQUIRED]
-    checks += [(pl.col(c).is_null() & pl.col(f"_present_{c}"), "wrong_type", c) for c in POLARS_QUOTE_SCHEMA]
+    failed = frame.filter(bad)
     reason: pl.Expr | pl.When | pl.Then = pl
     detail: pl.Expr | pl.When | pl.Then = pl
     for cond, name, column in checks:
         reason = reason.when(cond).then(pl.lit(f"{name}:{column}"))  # type: ignore[union-attr]
         detail = detail.when(cond).then(_raw_value(column))  # type: ignore[union-attr]
-    flagged = typed.with_columns(
+    rejected = failed.select(
+        pl.col("quote_id").cast(pl.String),
+        pl.lit(stage).alias("stage"),
         reason.otherwise(None).alias("reason"),  # type: ignore[union-attr]
         detail.otherwise(None).alias("detail"),  # type: ignore[union-attr]
-        pl.col("source").fill_null("unknown"),
-        pl.lit(stage).alias("stage"),
+        *[typed[c].alias(c) for c in POLARS_QUOTE_SCHEMA if c != "source"],
+        pl.col("source").cast(pl.String).fill_null("unknown"),
+        pl.struct([pl.col(c).cast(pl.String) for c in raw.columns if c != "quote_id"]).struct.json_encode().alias("raw"),
     )
-    quotes = flagged.filter(pl.col("reason").is_null()).select("quote_id", *POLARS_QUOTE_SCHEMA)
-    rejected = flagged.filter(pl.col("reason").is_not_null()).select(REJECT_COLUMNS)
-    return quotes, rejected
+    return quotes, rejected.select(REJECT_COLUMNS)
 
 
 def _raw_value(column: str) -> pl.Expr:
     """The offending raw value, for the rejection detail."""
-    return pl.format("{}={}", pl.lit(column), pl.col("raw").str.json_path_match(f"$.{column}").fill_null("null"))
+    return pl.concat_str([pl.lit(f"{column}="), pl.col(column).cast(pl.String).fill_null("null")])

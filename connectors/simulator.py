@@ -153,8 +153,6 @@ def _stream(
     recv = np.maximum.accumulate(t + v.latency_us + rng.integers(0, 5_000, size=len(t)))  # one TCP stream: no reorder
     recv = recv + np.arange(len(t))  # strictly increasing within the stream
     return {
-        "venue": np.full(len(t), venue),
-        "symbol": np.full(len(t), symbol),
         "t": t,
         "bid_px": bid,
         "bid_qty": qty(),
@@ -163,6 +161,7 @@ def _stream(
         "ts_exchange": t + v.clock_offset_us,
         "ts_recv": recv,
         "seq": np.arange(len(t), dtype=np.int64) + int(rng.integers(1_000, 1_000_000)),
+        "_forced": np.zeros(len(t), dtype=bool),
     }
 
 
@@ -226,24 +225,29 @@ def simulate(
         net = ((1 + gross / 1e4) * (1 - fee_bps[venue] / 1e4) ** 3 - 1) * 1e4
         plan.append(("triangular", symbol, venue, venue, int(slots[n_opps + j]), gross, net, True))
 
-    streams = []
+    streams: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for venue, params in venues.items():
         for symbol in cfg.symbols:
             if venue == base_venue and symbol in real:
+                rows = base.filter(pl.col("symbol") == symbol)  # type: ignore[union-attr]
+                recv = rows["ts_recv"].dt.epoch("us").to_numpy() - t0_us
+                streams[(venue, symbol)] = {"ts_recv": recv, "t": recv, "ask_px": rows["ask_px"].to_numpy()}
                 continue
             forced = [np.array([p[4], p[4] + opp_len_us]) for p in plan if p[3] == venue and p[1] == symbol]
             extra = np.concatenate(forced) if forced else np.empty(0, dtype=np.int64)
             rate = cfg.rate_hz * (1.0 if venue != base_venue else 2.0)
-            streams.append(_stream(rng, ref, venue, params, symbol, rate, duration_us, extra.astype(np.int64)))
-    frame = pl.concat([pl.DataFrame(s) for s in streams]) if streams else None
-    synthetic = _finish(frame, t0_us, source="sim-derived" if base is not None else "sim")
+            streams[(venue, symbol)] = _stream(rng, ref, venue, params, symbol, rate, duration_us, extra.astype(np.int64))
+    truth = _inject_opportunities(streams, plan, opp_len_us, t0_us)
+    synthetic = [
+        pl.DataFrame(st).with_columns(pl.lit(venue).alias("venue"), pl.lit(symbol).alias("symbol"))
+        for (venue, symbol), st in streams.items()
+        if "seq" in st  # generated streams; real ones stay in `base`
+    ]
+    quotes = _finish(pl.concat(synthetic) if synthetic else None, t0_us, "sim-derived" if base is not None else "sim")
     if base is not None:
-        real_rows = base.with_columns(pl.lit(None, dtype=pl.Int64).alias("t"))
-        quotes = pl.concat([real_rows.with_columns(pl.lit(False).alias("_forced")), synthetic], how="diagonal_relaxed")
-    else:
-        quotes = synthetic
+        real_rows = base.with_columns(pl.lit(None, dtype=pl.Int64).alias("t"), pl.lit(False).alias("_forced"))
+        quotes = pl.concat([real_rows, quotes], how="diagonal_relaxed")
     quotes = quotes.sort("ts_recv", "exchange", "symbol", maintain_order=True)
-    quotes, truth = _inject_opportunities(quotes, plan, t0_us, opp_len_us, fee_bps)
     quotes, anomalies = _inject_anomalies(rng, quotes, cfg.anomaly_rate, base_venue)
     return SimResult(quotes.select(list(POLARS_QUOTE_SCHEMA)), truth, anomalies)
 
@@ -264,51 +268,42 @@ def _finish(frame: pl.DataFrame | None, t0_us: int, source: str) -> pl.DataFrame
         "seq",
         pl.lit(source).alias("source"),
         "t",
-        pl.lit(False).alias("_forced"),
+        "_forced",
     )
 
 
+def _asof(stream: dict[str, np.ndarray], column: str, recv: np.ndarray) -> np.ndarray:
+    """``column`` of the stream's latest row received at or before each ``recv`` (NaN before its first row)."""
+    idx = np.searchsorted(stream["ts_recv"], recv, side="right") - 1
+    return np.where(idx >= 0, stream[column][np.maximum(idx, 0)], np.nan)
+
+
 def _inject_opportunities(
-    quotes: pl.DataFrame, plan: list[tuple], t0_us: int, opp_len_us: int, fee_bps: dict[str, float]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Lift the selling venue's book inside each planned window; record receive-clock start and end."""
-    quotes = quotes.with_row_index("_i")
+    streams: dict[tuple[str, str], dict[str, np.ndarray]], plan: list[tuple], opp_len_us: int, t0_us: int
+) -> pl.DataFrame:
+    """Lift the selling venue's book inside each planned window (in place); return the truth table with the receive
+    clock of the quotes that open and close each window."""
     truth = []
     for k, (kind, symbol, buy, sell, start_us, gross, net, above) in enumerate(plan):
-        window = (pl.col("exchange") == sell) & (pl.col("symbol") == symbol) & pl.col("t").is_between(
-            start_us, start_us + opp_len_us, closed="left"
-        )
-        rows = quotes.filter(window)
+        lifted = streams[(sell, symbol)]
+        inside = (lifted["t"] >= start_us) & (lifted["t"] < start_us + opp_len_us)
+        recv = lifted["ts_recv"][inside]
         if kind == "cross":
-            ref = quotes.filter((pl.col("exchange") == buy) & (pl.col("symbol") == symbol)).select(
-                "ts_recv", pl.col("ask_px").alias("_ref")
-            )
-            target_bid = pl.col("_ref") * (1 + gross / 1e4)
+            ref = _asof(streams[(buy, symbol)], "ask_px", recv)
         else:
             base_ccy, quote_ccy = symbol.split("/")
-            ask_leg = quotes.filter((pl.col("exchange") == sell) & (pl.col("symbol") == f"{base_ccy}/USDT"))
-            bid_leg = quotes.filter((pl.col("exchange") == sell) & (pl.col("symbol") == f"{quote_ccy}/USDT"))
-            ref = ask_leg.select("ts_recv", "ask_px").join_asof(
-                bid_leg.select("ts_recv", "bid_px"), on="ts_recv", strategy="backward"
-            ).select("ts_recv", (pl.col("ask_px") / pl.col("bid_px")).alias("_ref"))
-            target_bid = pl.col("_ref") * (1 + gross / 1e4)
-        tick = _tick(symbol)
-        lifted = (
-            rows.join_asof(ref.sort("ts_recv"), on="ts_recv", strategy="backward")
-            .with_columns(target_bid.fill_null(pl.col("bid_px")).alias("_bid"))
-            .select(
-                "_i",
-                ((pl.col("_bid") / tick).ceil() * tick).alias("bid_px"),
-                ((pl.col("_bid") * pl.col("ask_px") / pl.col("bid_px") / tick).ceil() * tick).alias("ask_px"),
+            ref = _asof(streams[(sell, f"{base_ccy}/USDT")], "ask_px", recv) / _asof(
+                streams[(sell, f"{quote_ccy}/USDT")], "bid_px", recv
             )
-        )
-        quotes = quotes.update(lifted, on="_i")
-        stream = quotes.filter((pl.col("exchange") == sell) & (pl.col("symbol") == symbol))
-        start = stream.filter(pl.col("t") == start_us)["ts_recv"][0]
-        end = stream.filter(pl.col("t") == start_us + opp_len_us)["ts_recv"][0]
-        quotes = quotes.with_columns(
-            (pl.col("_forced") | ((pl.col("exchange") == sell) & (pl.col("symbol") == symbol) & pl.col("t").is_in([start_us, start_us + opp_len_us]))).alias("_forced")
-        )
+        bid, ask = lifted["bid_px"][inside], lifted["ask_px"][inside]
+        target = np.where(np.isnan(ref), bid, ref * (1 + gross / 1e4))
+        tick = _tick(symbol)
+        lifted["bid_px"][inside] = np.ceil(target / tick) * tick
+        lifted["ask_px"][inside] = np.ceil(target * (ask / bid) / tick) * tick
+        edges = np.isin(lifted["t"], [start_us, start_us + opp_len_us])
+        lifted["_forced"] |= edges
+        start = lifted["ts_recv"][lifted["t"] == start_us][0] + t0_us
+        end = lifted["ts_recv"][lifted["t"] == start_us + opp_len_us][0] + t0_us
         truth.append(
             {
                 "opp_id": f"{kind}-{k}",
@@ -316,14 +311,15 @@ def _inject_opportunities(
                 "symbol": symbol,
                 "buy_exchange": buy,
                 "sell_exchange": sell,
-                "ts_start": start,
-                "ts_end": end,
+                "ts_start": int(start),
+                "ts_end": int(end),
                 "gross_edge_bps": gross,
                 "net_edge_bps": net,
                 "above_threshold": above,
             }
         )
-    return quotes.drop("_i"), pl.DataFrame(truth, schema=TRUTH_SCHEMA)
+    schema = {**TRUTH_SCHEMA, "ts_start": pl.Int64, "ts_end": pl.Int64}
+    return pl.DataFrame(truth, schema=schema).with_columns(pl.col("ts_start", "ts_end").cast(TRUTH_SCHEMA["ts_start"]))
 
 
 def _inject_anomalies(

@@ -100,12 +100,11 @@ def process_symbol(
         tables.append(("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))))
     book, partials = state.book, []
     if clean.height and clean["symbol"][0] in settings.cross.symbols:
-        book, evaluated = spreads.evaluate(state.book, clean, params)
-        signals = spreads.signals_from(spreads.rising_edges(state.book.active, evaluated))
-        tables.append(("signals", signals))
+        book, evaluation = spreads.evaluate(state.book, clean, params)
+        tables.append(("signals", spreads.signals_from(evaluation.rows(evaluation.lean.filter("is_edge")))))
         if settings.sinks.write_spreads:
-            tables.append(("spreads", evaluated.drop("_pos")))
-        partials = windows.partials(evaluated, signals, window)
+            tables.append(("spreads", evaluation.rows()))
+        partials = windows.partials(evaluation, window)
     return SymbolState(stream, book), SymbolOut(tables, partials)
 
 

@@ -13,7 +13,8 @@ immune to venue clock drift) and the legs' event times differ by at most ``max_s
 ``qty > 0`` and ``net_edge_bps >= min_net_edge_bps``. A **signal** is emitted when a route starts qualifying (the
 rising edge), so one opportunity is one instruction, not one per tick; its lifetime is tracked by episodes.
 
-Vectorized: each venue's latest quote is forward-filled over the batch (seeded from state), then all pairs at once.
+Vectorized: the row index of each venue's latest quote is forward-filled over the batch (seeded from state), the
+legs are gathered by index for all pairs at once, and strings are built only for rows that are written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import permutations
 
+import numpy as np
 import polars as pl
 
 LEG_FIELDS = ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_recv", "ts_event", "quote_id")
@@ -64,95 +66,128 @@ class BookState:
     active: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
 
-def _leg(venue: str, name: str) -> pl.Expr:
-    return pl.col(f"{name}@{venue}")
+@dataclass(frozen=True)
+class Evaluation:
+    """One batch's evaluations of one symbol, kept lean: numbers and indexes, no strings.
+
+    ``lean`` has one row per (update, route with both legs known): ``_pos`` (row of ``batch``), ``_route`` (index
+    into ``routes``), ``_buy``/``_sell`` (rows of ``batch`` holding each leg), the metrics of SPREAD_COLUMNS, and
+    ``is_edge`` (the route starts qualifying here: a signal). Strings are built only for rows that are written.
+    """
+
+    symbol: str
+    routes: list[tuple[str, str]]
+    batch: pl.DataFrame
+    lean: pl.DataFrame
+
+    def rows(self, lean: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Full ``spreads`` rows (SPREAD_COLUMNS) for the given lean rows (default: all)."""
+        lean = self.lean if lean is None else lean
+        ids = self.batch["quote_id"]
+        buy_names = pl.Series([b for b, _ in self.routes], dtype=pl.String)
+        sell_names = pl.Series([s for _, s in self.routes], dtype=pl.String)
+        route = lean["_route"]
+        return lean.with_columns(
+            (ids.gather(lean["_pos"]) + "/" + buy_names.gather(route) + "/" + sell_names.gather(route)).alias(
+                "spread_id"
+            ),
+            pl.lit(self.symbol).alias("symbol"),
+            buy_names.gather(route).alias("buy_exchange"),
+            sell_names.gather(route).alias("sell_exchange"),
+            ids.gather(lean["_buy"]).alias("buy_quote_id"),
+            ids.gather(lean["_sell"]).alias("sell_quote_id"),
+        ).select(SPREAD_COLUMNS)
 
 
-def evaluate(state: BookState, quotes: pl.DataFrame, p: SpreadParams) -> tuple[BookState, pl.DataFrame]:
-    """Evaluate one symbol's clean quotes (processing order). Returns new state and one row per (update, route)
-    with both legs known, in SPREAD_COLUMNS order."""
-    batch = quotes.select("exchange", "symbol", *LEG_FIELDS).with_columns(pl.lit(False).alias("_hist"))
+def evaluate(state: BookState, quotes: pl.DataFrame, p: SpreadParams) -> tuple[BookState, Evaluation]:
+    """Evaluate one symbol's clean quotes (processing order) against the venues' latest quotes."""
+    symbol = quotes["symbol"][0]
+    batch = quotes.select("exchange", *LEG_FIELDS).with_columns(pl.lit(False).alias("_hist"))
     if state.last is not None:
-        hist = state.last.with_columns(pl.lit(batch["symbol"][0]).alias("symbol"), pl.lit(True).alias("_hist"))
-        batch = pl.concat([hist.select(batch.columns), batch])
+        batch = pl.concat([state.last.with_columns(pl.lit(True).alias("_hist")).select(batch.columns), batch])
     venues = sorted(batch["exchange"].unique())
-    wide = batch.with_row_index("_pos").with_columns(
-        [
-            pl.when(pl.col("exchange") == v).then(pl.col(f)).forward_fill().alias(f"{f}@{v}")
-            for v in venues
-            for f in LEG_FIELDS
-        ]
+    routes = list(permutations(venues, 2))
+    lean = _pairs(batch, venues, routes)
+    fee_buy = pl.Series([p.fee_bps[b] / 1e4 for b, _ in routes], dtype=pl.Float64)
+    fee_sell = pl.Series([p.fee_bps[s] / 1e4 for _, s in routes], dtype=pl.Float64)
+
+    def leg(column: str, idx: str) -> pl.Series:
+        return batch[column].gather(lean[idx])
+
+    lean = lean.with_columns(
+        leg("ask_px", "_buy").alias("buy_px"),
+        leg("bid_px", "_sell").alias("sell_px"),
+        pl.min_horizontal(leg("ask_qty", "_buy"), leg("bid_qty", "_sell")).alias("_qty_book"),
+        fee_buy.gather(lean["_route"]).alias("_fee_buy"),
+        fee_sell.gather(lean["_route"]).alias("_fee_sell"),
+        (
+            pl.max_horizontal(
+                (lean["ts_eval"] - leg("ts_recv", "_buy")).abs(), (lean["ts_eval"] - leg("ts_recv", "_sell")).abs()
+            ).dt.total_microseconds()
+            / 1000
+        ).alias("age_ms"),
+        ((leg("ts_event", "_buy") - leg("ts_event", "_sell")).abs().dt.total_microseconds() / 1000).alias("skew_ms"),
     )
-    updates = wide.filter(~pl.col("_hist"))
-    routes = []
-    for buy, sell in permutations(venues, 2):
-        fee_buy, fee_sell = p.fee_bps[buy] / 1e4, p.fee_bps[sell] / 1e4
-        ask, bid = _leg(buy, "ask_px"), _leg(sell, "bid_px")
-        older_recv = pl.min_horizontal(_leg(buy, "ts_recv"), _leg(sell, "ts_recv"))
-        qty = pl.min_horizontal(_leg(buy, "ask_qty"), _leg(sell, "bid_qty"), p.max_position_usdt / ask)
-        routes.append(
-            updates.filter(pl.col("exchange").is_in([buy, sell]) & ask.is_not_null() & bid.is_not_null()).select(
-                pl.concat_str([pl.col("quote_id"), pl.lit(f"/{buy}/{sell}")]).alias("spread_id"),
-                "symbol",
-                pl.lit(buy).alias("buy_exchange"),
-                pl.lit(sell).alias("sell_exchange"),
-                pl.col("ts_recv").alias("ts_eval"),
-                ask.alias("buy_px"),
-                bid.alias("sell_px"),
-                qty.alias("qty"),
-                ((bid / ask - 1) * 1e4).alias("gross_edge_bps"),
-                ((bid * (1 - fee_sell) / (ask * (1 + fee_buy)) - 1) * 1e4).alias("net_edge_bps"),
-                (qty * (bid * (1 - fee_sell) - ask * (1 + fee_buy))).alias("expected_profit_quote"),
-                ((pl.col("ts_recv") - older_recv).dt.total_microseconds().abs() / 1000).alias("age_ms"),
-                ((_leg(buy, "ts_event") - _leg(sell, "ts_event")).dt.total_microseconds().abs() / 1000).alias(
-                    "skew_ms"
-                ),
-                _leg(buy, "quote_id").alias("buy_quote_id"),
-                _leg(sell, "quote_id").alias("sell_quote_id"),
-                "_pos",
-            )
-        )
-    spreads = pl.concat(routes).sort("_pos", "buy_exchange", "sell_exchange") if routes else _no_routes(updates)
-    fresh = (pl.col("age_ms") <= p.max_quote_age_ms) & (pl.col("skew_ms") <= p.max_skew_ms)
-    spreads = spreads.with_columns(fresh.alias("fresh")).with_columns(
+    buy_cost = pl.col("buy_px") * (1 + pl.col("_fee_buy"))
+    sell_gain = pl.col("sell_px") * (1 - pl.col("_fee_sell"))
+    qty = pl.min_horizontal("_qty_book", p.max_position_usdt / pl.col("buy_px"))
+    lean = lean.with_columns(
+        qty.alias("qty"),
+        ((pl.col("sell_px") / pl.col("buy_px") - 1) * 1e4).alias("gross_edge_bps"),
+        ((sell_gain / buy_cost - 1) * 1e4).alias("net_edge_bps"),
+        (qty * (sell_gain - buy_cost)).alias("expected_profit_quote"),
+        ((pl.col("age_ms") <= p.max_quote_age_ms) & (pl.col("skew_ms") <= p.max_skew_ms)).alias("fresh"),
+    ).with_columns(
         (pl.col("fresh") & (pl.col("qty") > 0) & (pl.col("net_edge_bps") >= p.min_net_edge_bps)).alias("is_signal")
     )
-    last = (
-        batch.group_by("exchange", maintain_order=True)
-        .last()
-        .select("exchange", *LEG_FIELDS)
-        .sort("exchange")
+    was_active = pl.Series([route in state.active for route in routes], dtype=pl.Boolean)
+    previous = pl.col("is_signal").shift(1).over("_route").fill_null(was_active.gather(lean["_route"]))
+    lean = lean.with_columns((pl.col("is_signal") & ~previous).alias("is_edge")).drop(
+        "_qty_book", "_fee_buy", "_fee_sell"
     )
-    active = _active_after(state.active, spreads)
-    return BookState(last, active), spreads.select(*SPREAD_COLUMNS, "_pos")
+    last = batch.group_by("exchange").last().select("exchange", *LEG_FIELDS).sort("exchange")
+    latest = dict(lean.group_by("_route").agg(pl.col("is_signal").last()).iter_rows())
+    active = frozenset(route for r, route in enumerate(routes) if latest.get(r, route in state.active))
+    return BookState(last, active), Evaluation(symbol, routes, batch, lean)
 
 
-def _no_routes(updates: pl.DataFrame) -> pl.DataFrame:
-    """An empty evaluation (fewer than two venues known yet), with the right column types."""
-    ts = updates.schema["ts_recv"]
-    types = {"ts_eval": ts, "symbol": pl.String, "_pos": pl.UInt32}
-    types |= {c: pl.String for c in ("spread_id", "buy_exchange", "sell_exchange", "buy_quote_id", "sell_quote_id")}
-    columns = [c for c in SPREAD_COLUMNS if c not in ("fresh", "is_signal")] + ["_pos"]
-    return pl.DataFrame(schema={c: types.get(c, pl.Float64) for c in columns})
+def _pairs(batch: pl.DataFrame, venues: list[str], routes: list[tuple[str, str]]) -> pl.DataFrame:
+    """One row per (update, route touching the updated venue) whose two legs are both known, ordered by update
+    then route; ``_buy``/``_sell`` are the rows of ``batch`` holding each leg's latest quote at that update."""
+    code = batch["exchange"].replace_strict({v: i for i, v in enumerate(venues)}, return_dtype=pl.Int64).to_numpy()
+    n, n_venues = len(code), len(venues)
+    # latest[i, v]: row index of venue v's latest quote at row i (-1 before its first quote).
+    latest = np.full((n, n_venues), -1, dtype=np.int64)
+    rows = np.arange(n)
+    for v in range(n_venues):
+        seen = np.where(code == v, rows, -1)
+        latest[:, v] = np.maximum.accumulate(seen)
+    route_buy = np.array([venues.index(b) for b, _ in routes], dtype=np.int64)
+    route_sell = np.array([venues.index(s) for _, s in routes], dtype=np.int64)
+    touching = np.array(
+        [[r for r in range(len(routes)) if v in (route_buy[r], route_sell[r])] for v in range(n_venues)],
+        dtype=np.int64,
+    ).reshape(n_venues, -1)
+    pos = rows[~batch["_hist"].to_numpy()]
+    route = touching[code[pos]].ravel()
+    pos = np.repeat(pos, touching.shape[1])
+    buy, sell = latest[pos, route_buy[route]], latest[pos, route_sell[route]]
+    ok = (buy >= 0) & (sell >= 0)
+    pos = pos[ok]
+    return pl.DataFrame(
+        {
+            "_pos": pos.astype(np.uint32),
+            "_route": route[ok].astype(np.uint32),
+            "_buy": buy[ok].astype(np.uint32),
+            "_sell": sell[ok].astype(np.uint32),
+            "ts_eval": batch["ts_recv"].gather(pos),
+        }
+    )
 
 
-def _active_after(active: frozenset[tuple[str, str]], spreads: pl.DataFrame) -> frozenset[tuple[str, str]]:
-    """Routes whose latest evaluation qualifies (routes not evaluated keep their status)."""
-    latest = spreads.group_by("buy_exchange", "sell_exchange").agg(pl.col("is_signal").last())
-    now = dict(((r[0], r[1]), r[2]) for r in latest.iter_rows())
-    return frozenset(route for route in active | set(now) if now.get(route, route in active))
-
-
-def rising_edges(active_before: frozenset[tuple[str, str]], spreads: pl.DataFrame) -> pl.DataFrame:
-    """The evaluations where a route starts qualifying: the signals."""
-    was_active = pl.format("{}/{}", "buy_exchange", "sell_exchange").is_in([f"{b}/{s}" for b, s in sorted(active_before)])
-    previous = pl.col("is_signal").shift(1).over("buy_exchange", "sell_exchange", order_by="_pos")
-    return spreads.filter(pl.col("is_signal") & ~previous.fill_null(was_active))
-
-
-def signals_from(spreads: pl.DataFrame) -> pl.DataFrame:
-    """Signal rows (the ``signals`` table) from rising-edge spread rows."""
-    return spreads.select(
+def signals_from(rows: pl.DataFrame) -> pl.DataFrame:
+    """Signal rows (the ``signals`` table) from the spread rows where a route starts qualifying."""
+    return rows.select(
         pl.format("cross/{}", "spread_id").alias("signal_id"),
         pl.lit("cross").alias("strategy"),
         "symbol",

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
+from flows.spreads import Evaluation
+
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -53,26 +55,31 @@ def merge(a: Partial | None, b: Partial) -> Partial:
     )
 
 
-def partials(spreads: pl.DataFrame, signals: pl.DataFrame, window: timedelta) -> list[Partial]:
-    """Reduce a batch of spread rows (fresh ones only) to one partial per (route, window)."""
+def partials(ev: Evaluation, window: timedelta) -> list[Partial]:
+    """Reduce a batch's evaluations (fresh ones only) to one partial per (route, window)."""
     every = f"{int(window / timedelta(microseconds=1))}us"
-    sig_ids = signals.select(pl.col("signal_id").str.strip_prefix("cross/").alias("spread_id"), pl.lit(1).alias("_s"))
-    fresh = spreads.filter(pl.col("fresh")).join(sig_ids, on="spread_id", how="left")
     agg = (
-        fresh.with_columns(pl.col("ts_eval").dt.truncate(every).alias("window_start"))
-        .group_by("symbol", "buy_exchange", "sell_exchange", "window_start", maintain_order=True)
+        ev.lean.filter(pl.col("fresh"))
+        .with_columns(pl.col("ts_eval").dt.truncate(every).alias("window_start"))
+        .group_by("_route", "window_start", maintain_order=True)
         .agg(
             pl.col("ts_eval").first().alias("ts_first"),
-            pl.col("spread_id").first().alias("first_id"),
+            pl.col("_pos").first().alias("_first_pos"),
             pl.len().alias("evaluations"),
-            pl.col("_s").sum().alias("signals"),
+            pl.col("is_edge").sum().alias("signals"),
             pl.col("net_edge_bps").min().alias("net_min"),
             pl.col("net_edge_bps").max().alias("net_max"),
             pl.col("net_edge_bps").sum().alias("net_sum"),
             pl.col("gross_edge_bps").sum().alias("gross_sum"),
         )
     )
-    return [Partial(**row) for row in agg.iter_rows(named=True)]
+    ids = ev.batch["quote_id"]
+    out = []
+    for row in agg.iter_rows(named=True):
+        buy, sell = ev.routes[row.pop("_route")]
+        first_id = f"{ids[row.pop('_first_pos')]}/{buy}/{sell}"
+        out.append(Partial(symbol=ev.symbol, buy_exchange=buy, sell_exchange=sell, first_id=first_id, **row))
+    return out
 
 
 def stats_row(p: Partial, window: timedelta, late: bool) -> dict[str, object]:
