@@ -107,6 +107,7 @@ class LiveConfig(_Section):
     symbols: list[str] = ["BTC/USDT", "ETH/USDT", "ETH/BTC"]  # ccxt unified; checked against the market snapshots
     depth: bool = False  # also subscribe depth channels and write the books table
     okx_quote_channel: Literal["bbo-tbt", "tickers"] = "bbo-tbt"
+    transports: dict[str, Literal["native", "ccxtpro"]] = {}  # per venue; default native (ccxtpro: binance, okx)
     ws_urls: dict[str, str] = {}  # per-venue WebSocket base URL override, e.g. {binance = "ws://127.0.0.1:9000"}
     rest_urls: dict[str, str] = {}  # per-venue REST base URL override (Binance depth snapshots)
     stall_timeout_s: float = Field(10.0, gt=0)  # no market data this long = stall -> resubscribe -> reconnect

@@ -306,7 +306,10 @@ def live_source(cfg: LiveConfig) -> LiveSource:
             depth=cfg.depth,
             ws_url=cfg.ws_urls.get(name),
             rest_url=cfg.rest_urls.get(name),
-            options={"quote_channel": cfg.okx_quote_channel} if name == "okx" else {},
+            options={"quote_channel": cfg.okx_quote_channel}
+            if name == "okx" and cfg.transports.get(name, "native") == "native"
+            else {},
+            transport=cfg.transports.get(name, "native"),
         )
         for name in cfg.venues
     ]
