@@ -83,7 +83,8 @@ def test_blocked_with_a_reason_never_an_exception(symbol: str, buy: str, min_liq
 def test_from_settings_uses_risk_section_venue_fees_and_rebalance_threshold():
     settings = load_settings(environ={"ARBFLOW__RISK__LATENCY_MS": "25", "ARBFLOW__CROSS__REBALANCE_THRESHOLD": "0.2"})
     eng = RiskEngine.from_settings(settings)
-    assert eng.latency_us == 25_000
-    assert eng.fees_bps["htx"] == 20.0
-    assert eng.rebalance_threshold == 0.2
+    assert eng.trader.latency_us == 25_000
+    assert eng.trader.fees_bps["htx"] == 20.0
+    assert eng.guard.rebalance_threshold == 0.2
+    assert eng.expected_symbols == tuple(sorted(settings.cross.symbols))
     assert eng.initial_state().ledger.balance("okx", "USDT") == settings.risk.balances["okx"]["USDT"]

@@ -1,0 +1,221 @@
+"""Valuation, limits, alerts and the kill switch of the paper book, evaluated at one receive-clock instant.
+
+Called by the engine at every decision (signal admission, execution, unwind, validation run) and on each metrics
+tick, so a limit trips at the first decision that sees it crossed, never later than the next tick.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from connectors.config import RiskConfig
+from flows.risk import book, limits, metrics
+from flows.risk.ledger import split_symbol
+from flows.risk.state import US_PER_DAY, US_PER_MS, Out, RiskState
+from flows.risk.tables import iso_us
+
+
+class Guard:
+    """Risk evaluation over a RiskState (configuration only; all state lives in RiskState)."""
+
+    def __init__(self, cfg: RiskConfig, rebalance_threshold: float) -> None:
+        self.cfg = cfg
+        self.rebalance_threshold = rebalance_threshold
+        self.stale_us = int(cfg.max_feed_stale_ms * US_PER_MS)
+        self.cooldown_us = int(cfg.alert_cooldown_ms * US_PER_MS)
+
+    def book(self, state: RiskState, t_us: int) -> dict[tuple[str, str], dict[str, Any]]:
+        """Latest quote per (exchange, symbol) at t; cached, since one decision asks several times."""
+        if state.book_at is None or state.book_at[0] != t_us:
+            state.book_at = (t_us, book.latest(state.history, t_us))
+        return state.book_at[1]
+
+    def marks(self, state: RiskState, t_us: int) -> dict[str, float]:
+        """Asset -> valuation price at t (valuation currency = 1)."""
+        val = self.cfg.valuation_currency
+        marks = {val: 1.0}
+        for symbol, mid in book.mids(self.book(state, t_us), t_us, self.stale_us).items():
+            base, quote = split_symbol(symbol)
+            if quote == val:
+                marks[base] = mid
+        state.marks_seen.update(marks)
+        return state.marks_seen | marks
+
+    def evaluate(self, state: RiskState, t_us: int, out: Out) -> dict[str, Any] | None:
+        """Value the book at t, check feeds and limits, raise alerts, trip or re-arm the kill switch.
+
+        Returns the snapshot (None until every held asset has had a mark).
+        """
+        causes = self._feed_causes(state, t_us, out)
+        marks = self.marks(state, t_us)
+        ledger = state.ledger
+        if not ledger.start_marks:
+            if not ledger.marks_complete(marks):
+                self._kill_or_rearm(state, t_us, causes, out)
+                return None
+            ledger.open(marks)
+        equity = ledger.equity(marks)
+        day = t_us // US_PER_DAY
+        if state.day != day:
+            state.day, state.day_open_equity = day, equity
+        state.peak_equity = equity if state.peak_equity is None else max(state.peak_equity, equity)
+        dd = metrics.drawdown(equity, state.peak_equity)
+        state.max_drawdown = max(state.max_drawdown, dd)
+        gross = ledger.gross_exposure(marks)
+        positions = ledger.net_positions(marks)
+        snap: dict[str, Any] = {
+            "marks": marks,
+            "equity_usdt": equity,
+            "start_equity_usdt": ledger.start_equity(),
+            "realized_pnl_usdt": ledger.realized_pnl,
+            "unrealized_pnl_usdt": ledger.unrealized(marks),
+            "fees_usdt": ledger.fees,
+            "daily_pnl_usdt": equity - state.day_open_equity,
+            "drawdown": dd,
+            "max_drawdown": state.max_drawdown,
+            "gross_exposure_usdt": gross,
+            "net_exposure_usdt": sum(positions.values()),
+            "leverage": gross / equity if equity > 0 else math.inf,
+            "margin_ratio": equity * self.cfg.max_leverage / gross if gross > 0 else None,
+        }
+        daily_loss = max(0.0, -snap["daily_pnl_usdt"] / state.day_open_equity) if state.day_open_equity > 0 else 0.0
+        checks = limits.evaluate(
+            self.cfg,
+            daily_loss=daily_loss,
+            drawdown=dd,
+            leverage=snap["leverage"],
+            margin_ratio=snap["margin_ratio"],
+            max_position_usdt=max((abs(v) for v in positions.values()), default=0.0),
+            open_orders=state.open_orders,
+        )
+        for c in checks:
+            if c.severity in ("warning", "critical"):
+                verb = "at or beyond" if c.severity == "critical" else f"{c.utilization:.1%} of"
+                self.alert(
+                    state,
+                    out,
+                    t_us,
+                    c.name,
+                    c.severity,
+                    c.value,
+                    c.limit,
+                    f"{c.name} {c.value:.6g} {verb} limit {c.limit:.6g}",
+                )
+        for asset in ledger.assets():
+            if asset != self.cfg.valuation_currency:
+                imb = ledger.imbalance(asset)
+                if imb > self.rebalance_threshold:
+                    msg = f"{asset} inventory drifted {imb:.1%} from its starting split across venues: rebalance"
+                    self.alert(state, out, t_us, f"rebalance:{asset}", "warning", imb, self.rebalance_threshold, msg)
+        causes += [f"limit:{c.name}" for c in checks if c.severity == "critical" and c.name in limits.KILL_LIMITS]
+        snap["risk_level"] = limits.risk_level(checks)
+        self._kill_or_rearm(state, t_us, causes, out)
+        return snap
+
+    def _feed_causes(self, state: RiskState, t_us: int, out: Out) -> list[str]:
+        """Feed-health kill criteria at t: stale venues and the validation failure rate."""
+        causes = []
+        for venue, last in sorted(book.last_recv_by_venue(self.book(state, t_us)).items()):
+            age_ms = (t_us - last) / US_PER_MS
+            if age_ms > self.cfg.max_feed_stale_ms:
+                causes.append(f"feed_stale:{venue}")
+                msg = f"no quote from {venue} for {age_ms:.0f} ms (limit {self.cfg.max_feed_stale_ms:.0f} ms)"
+                self.alert(state, out, t_us, f"feed_stale:{venue}", "critical", age_ms, self.cfg.max_feed_stale_ms, msg)
+        rate = self._validation_rate(state)
+        if rate is not None and rate > self.cfg.max_validation_failure_rate:
+            causes.append("validation_failure_rate")
+        return causes
+
+    def _validation_rate(self, state: RiskState) -> float | None:
+        rows_in = sum(r for r, _ in state.validation)
+        return sum(u for _, u in state.validation) / rows_in if rows_in > 0 else None
+
+    def _kill_or_rearm(self, state: RiskState, t_us: int, causes: list[str], out: Out) -> None:
+        if causes and state.kill_reason is None:
+            state.kill_reason, state.kill_ts_us = causes[0], t_us
+            msg = f"kill switch tripped: {', '.join(causes)}; new signals are blocked"
+            self.alert(state, out, t_us, "kill_switch", "critical", None, None, msg, force=True)
+        elif (
+            not causes
+            and state.kill_reason is not None
+            and self.cfg.kill_switch_reset == "timed"
+            and t_us - (state.kill_ts_us or t_us) >= self.cfg.kill_switch_reset_ms * US_PER_MS
+        ):
+            msg = f"kill switch re-armed after {self.cfg.kill_switch_reset_ms:.0f} ms (was: {state.kill_reason})"
+            self.alert(state, out, t_us, "kill_switch_reset", "info", None, None, msg, force=True)
+            state.kill_reason, state.kill_ts_us = None, None
+
+    def alert(
+        self,
+        state: RiskState,
+        out: Out,
+        t_us: int,
+        name: str,
+        severity: str,
+        value: float | None,
+        limit_value: float | None,
+        message: str,
+        force: bool = False,
+    ) -> None:
+        rank = limits.LEVEL_RANK.get(severity, 0)
+        if not force and not limits.should_alert(state.alerts_last.get(name), rank, t_us, self.cooldown_us):
+            return
+        state.alerts_last[name] = (rank, t_us)
+        out.rows["alerts"].append(
+            {
+                "alert_id": f"{name}/{severity}/{iso_us(t_us)}",
+                "ts_alert": t_us,
+                "name": name,
+                "severity": severity,
+                "value": value,
+                "limit_value": limit_value,
+                "message": message,
+            }
+        )
+
+    def validation(self, state: RiskState, t_us: int, run: dict[str, Any], out: Out) -> None:
+        state.validation.append((int(run["rows_in"] or 0), int(run["rows_unexpected"] or 0)))
+        del state.validation[: -self.cfg.validation_window_runs]
+        rate = self._validation_rate(state)
+        if rate is not None and rate > self.cfg.max_validation_failure_rate:
+            msg = f"{rate:.2%} of validated rows rejected over the last {len(state.validation)} runs"
+            self.alert(
+                state, out, t_us, "validation_failure_rate", "critical", rate, self.cfg.max_validation_failure_rate, msg
+            )
+            self._kill_or_rearm(state, t_us, ["validation_failure_rate"], out)
+
+    def tick(self, state: RiskState, t_us: int, out: Out) -> None:
+        snap = self.evaluate(state, t_us, out)
+        if snap is None:
+            return
+        equity = snap["equity_usdt"]
+        if state.last_tick_equity is not None:
+            state.pnl_window.append(equity - state.last_tick_equity)
+            state.return_window.append((equity - state.last_tick_equity) / state.last_tick_equity)
+            del state.pnl_window[: -self.cfg.var_window]
+            del state.return_window[: -self.cfg.var_window]
+        state.last_tick_equity = equity
+        c = state.counts
+        snap.pop("marks")
+        out.rows["risk_metrics"].append(
+            snap
+            | {
+                "metrics_id": iso_us(t_us),
+                "ts_metrics": t_us,
+                "var95_hist_usdt": metrics.var_historical(state.pnl_window, 0.95),
+                "var99_hist_usdt": metrics.var_historical(state.pnl_window, 0.99),
+                "var95_param_usdt": metrics.var_parametric(state.pnl_window, 0.95),
+                "var99_param_usdt": metrics.var_parametric(state.pnl_window, 0.99),
+                "sharpe": metrics.sharpe(state.return_window),
+                "sortino": metrics.sortino(state.return_window),
+                "window_intervals": len(state.pnl_window),
+                "signals_total": c["total"],
+                "signals_executed": c["executed"],
+                "signals_blocked": c["blocked"],
+                "success_rate": c["won"] / c["executed"] if c["executed"] else None,
+                "open_orders": state.open_orders,
+                "kill_switch": state.kill_reason is not None,
+                "kill_reason": state.kill_reason,
+            }
+        )
