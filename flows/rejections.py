@@ -13,12 +13,17 @@ applies and ``reasons`` lists them all:
 - ``min_notional``: a leg's order value is below the venue's minimum notional.
 - ``risk_block``: risk limits refuse the trade (or its value in USDT cannot be checked against them).
 
+A would-be opportunity usually persists for many updates with the same verdict; the table keeps one row when a
+route's reason starts or changes (:func:`reason_starts`), not one per tick.
+
 Pure functions over Polars frames: the same gates decide signals and rejections, so the two can never disagree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -67,8 +72,25 @@ def _flag(frame: pl.DataFrame, name: str, default: bool) -> pl.Expr:
     return pl.lit(default)
 
 
+def _failing(frame: pl.DataFrame, gates: Gates) -> dict[str, pl.Expr]:
+    """Per reason code, in precedence order: the expression that is true when that gate fails."""
+    if "lot_ok" in frame.columns or "qty" not in frame.columns:
+        lot_ok = _flag(frame, "lot_ok", True)
+    else:
+        lot_ok = pl.col("qty").fill_null(0.0) > 0
+    return {
+        "quarantined_input": _flag(frame, "quarantined", False),
+        "stale_leg": ~(pl.col("age_ms") <= gates.max_quote_age_ms).fill_null(False),
+        "skew": ~(pl.col("skew_ms") <= gates.max_skew_ms).fill_null(False),
+        "fees": ~(pl.col("net_edge_bps") >= gates.min_net_edge_bps).fill_null(False),
+        "thin_size": ~lot_ok,
+        "min_notional": ~_flag(frame, "notional_ok", True),
+        "risk_block": ~_flag(frame, "risk_ok", True),
+    }
+
+
 def classify(frame: pl.DataFrame, gates: Gates) -> pl.DataFrame:
-    """Add ``is_signal``, ``reason`` and ``reasons`` to evaluated spreads or cycles.
+    """Add ``is_signal`` and ``reason`` to evaluated spreads or cycles.
 
     Args:
         frame: needs ``gross_edge_bps``, ``net_edge_bps``, ``age_ms``, ``skew_ms``; optional boolean columns
@@ -78,48 +100,74 @@ def classify(frame: pl.DataFrame, gates: Gates) -> pl.DataFrame:
         gates: thresholds.
 
     Returns:
-        The frame plus ``is_signal`` (bool), ``reasons`` (list of codes in precedence order, empty for signals) and
-        ``reason`` (the first code; null for signals and for rows without a positive gross edge).
+        The frame plus ``is_signal`` (every gate passes) and ``reason`` (the first failing code, for rows with a
+        positive gross edge; null otherwise). :func:`with_reasons` lists every failing code.
     """
-    if "lot_ok" in frame.columns or "qty" not in frame.columns:
-        lot_ok = _flag(frame, "lot_ok", True)
-    else:
-        lot_ok = pl.col("qty").fill_null(0.0) > 0
-    failing = {
-        "quarantined_input": _flag(frame, "quarantined", False),
-        "stale_leg": ~(pl.col("age_ms") <= gates.max_quote_age_ms).fill_null(False),
-        "skew": ~(pl.col("skew_ms") <= gates.max_skew_ms).fill_null(False),
-        "fees": ~(pl.col("net_edge_bps") >= gates.min_net_edge_bps).fill_null(False),
-        "thin_size": ~lot_ok,
-        "min_notional": ~_flag(frame, "notional_ok", True),
-        "risk_block": ~_flag(frame, "risk_ok", True),
-    }
-    codes = pl.concat_list([pl.when(expr).then(pl.lit(code)).otherwise(None) for code, expr in failing.items()])
-    out = frame.with_columns(codes.list.drop_nulls().alias("reasons"))
-    return out.with_columns(
-        (pl.col("reasons").list.len() == 0).alias("is_signal"),
-        pl.when(pl.col("gross_edge_bps") > 0).then(pl.col("reasons").list.first()).otherwise(None).alias("reason"),
+    failing = _failing(frame, gates)
+    first: Any = pl  # pl -> When -> Then chain
+    for code, expr in failing.items():
+        first = first.when(expr).then(pl.lit(code))
+    return frame.with_columns(
+        ~pl.any_horizontal(list(failing.values())).alias("is_signal"),
+        pl.when(pl.col("gross_edge_bps") > 0).then(first.otherwise(None)).alias("reason"),
     )
+
+
+def with_reasons(frame: pl.DataFrame, gates: Gates) -> pl.DataFrame:
+    """Add ``reasons``: every failing code in precedence order (build it on the few rejected rows only)."""
+    failing = _failing(frame, gates)
+    codes = pl.concat_list([pl.when(expr).then(pl.lit(code)).otherwise(None) for code, expr in failing.items()])
+    return frame.with_columns(codes.list.drop_nulls().alias("reasons"))
+
+
+def reason_starts(
+    classified: pl.DataFrame, key: pl.Expr, before: Mapping[str, str]
+) -> tuple[pl.Series, dict[str, str]]:
+    """Where a route's rejection reason starts or changes, in processing order.
+
+    Args:
+        classified: output of :func:`classify`, rows in processing order.
+        key: the route key per row.
+        before: each route's reason at its last evaluation in earlier batches (routes without one are absent).
+
+    Returns:
+        ``(starts, after)``: a boolean per row, and the routes' last reasons after this batch.
+    """
+    keyed = classified.select(key.alias("_key"), "reason").with_row_index("_order")
+    earlier = pl.col("reason").shift(1).over("_key", order_by="_order")
+    first = pl.col("_order") == pl.col("_order").min().over("_key")
+    carried = pl.col("_key").replace_strict(dict(before), default=None, return_dtype=pl.String)
+    previous = pl.when(first).then(carried).otherwise(earlier)
+    starts = keyed.select((pl.col("reason").is_not_null() & pl.col("reason").ne_missing(previous)).alias("s"))["s"]
+    last = keyed.group_by("_key").agg(pl.col("reason").last())
+    after = {k: v for k, v in before.items() if k not in set(last["_key"].to_list())}
+    after |= {k: v for k, v in last.iter_rows() if v is not None}
+    return starts, after
 
 
 def rejections_from_spreads(
     spreads: pl.DataFrame,
     gates: Gates,
+    before: Mapping[str, str] | None = None,
     min_qty_base: float = 0.0,
     min_notional_quote: float = 0.0,
     risk_ok: pl.Series | None = None,
     quarantined: pl.Series | None = None,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, dict[str, str]]:
     """Rejection rows for cross-exchange spreads (``spreads`` table columns, see sql/schema/core.sql).
 
     Args:
-        spreads: evaluated venue pairs with at least ``spread_id, symbol, buy_exchange, sell_exchange, ts_eval,
-            buy_px, qty, gross_edge_bps, net_edge_bps, age_ms, skew_ms``.
+        spreads: one symbol's evaluated venue pairs in processing order, with at least ``spread_id, symbol,
+            buy_exchange, sell_exchange, ts_eval, buy_px, qty, gross_edge_bps, net_edge_bps, age_ms, skew_ms``.
         gates: the cross-exchange thresholds ([cross] section).
+        before: state from the previous batch (``<symbol>/<buy>/<sell>`` -> last reason); None at start.
         min_qty_base: the smaller of both venues' minimum lot, base units.
         min_notional_quote: the larger of both venues' minimum order value, quote currency.
         risk_ok: per row, whether risk limits allow the trade (None = no risk verdict yet: allowed).
         quarantined: per row, whether a leg's latest update was quarantined (None = none was).
+
+    Returns:
+        ``(rows, after)``: ``rejections`` rows where a route's reason starts or changes, and the state to carry.
     """
     frame = spreads.with_columns(
         (pl.col("qty") >= max(min_qty_base, 0.0)).and_(pl.col("qty") > 0).alias("lot_ok"),
@@ -130,27 +178,33 @@ def rejections_from_spreads(
     if quarantined is not None:
         frame = frame.with_columns(quarantined.alias("quarantined"))
     classified = classify(frame, gates)
-    return rejection_rows(
-        classified.with_columns(
+    starts, after = reason_starts(
+        classified, pl.format("{}/{}/{}", "symbol", "buy_exchange", "sell_exchange"), before or {}
+    )
+    rows = rejection_rows(
+        classified.filter(starts).with_columns(
             pl.col("symbol").alias("route"),
             (pl.col("qty") * pl.col("buy_px")).alias("notional_quote"),
             pl.col("spread_id").alias("trigger_id"),
         ),
+        gates,
         strategy="cross",
         id_column="spread_id",
     )
+    return rows, after
 
 
-def rejection_rows(classified: pl.DataFrame, strategy: str, id_column: str) -> pl.DataFrame:
+def rejection_rows(classified: pl.DataFrame, gates: Gates, strategy: str, id_column: str) -> pl.DataFrame:
     """Rows of the ``rejections`` table: classified evaluations with a positive gross edge that are not signals.
 
     Args:
-        classified: output of :func:`classify` with ``route, buy_exchange, sell_exchange, ts_eval, qty,
-            notional_quote, trigger_id`` and the id column.
+        classified: output of :func:`classify` (usually filtered by :func:`reason_starts`) with ``route,
+            buy_exchange, sell_exchange, ts_eval, qty, notional_quote, trigger_id`` and the id column.
+        gates: the thresholds ``classified`` was classified with (to list every failing code).
         strategy: ``cross`` or ``triangular``; prefixes the deterministic ``rejection_id``.
         id_column: the evaluation's own deterministic id (spread id, cycle evaluation id).
     """
-    rejected = classified.filter(pl.col("reason").is_not_null() & ~pl.col("is_signal"))
+    rejected = with_reasons(classified.filter(pl.col("reason").is_not_null() & ~pl.col("is_signal")), gates)
     return rejected.select(
         (pl.lit(f"{strategy}/") + pl.col(id_column)).alias("rejection_id"),
         pl.lit(strategy).alias("strategy"),

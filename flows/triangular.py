@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ import polars as pl
 
 from connectors.schema import PL_TS
 from flows.episodes import edge_events, rising
-from flows.rejections import Gates, classify, rejection_rows
+from flows.rejections import Gates, classify, reason_starts, rejection_rows
 
 LEGS = 3
 PRICE_STATE = ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_event", "ts_recv", "quote_id")
@@ -278,10 +278,13 @@ class TriangularState:
         last: latest quote per symbol (:data:`STATE_SCHEMA`); a quarantined update keeps the last clean prices and
             raises ``quarantined`` until the next clean one.
         active: routes whose latest evaluation qualified: a signal is emitted only when a route starts qualifying.
+        reasons: each route's rejection reason at its latest evaluation (a rejection row is written when it
+            starts or changes).
     """
 
     last: pl.DataFrame
     active: frozenset[str] = frozenset()
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 def empty_state() -> TriangularState:
@@ -313,7 +316,8 @@ class TriangularOut:
             ``notional_quote`` and ``expected_profit_quote`` are in the start asset, ``qty``/``buy_px`` belong to
             the first leg and ``sell_px`` to the last).
         signal_legs: one row per leg of each signal (strategy.sql).
-        rejections: would-be cycles (gross edge > 0) that do not qualify, with reason codes (strategy.sql).
+        rejections: would-be cycles (gross edge > 0) that do not qualify, one row where a route's reason starts or
+            changes, with reason codes (strategy.sql).
         edge_events: qualifying evaluations and the ones closing them, for episodes (flows/episodes.py); the route
             is ``<exchange>:<route>`` and the size is the start amount.
         state: to pass to the next batch.
@@ -399,15 +403,23 @@ def evaluate_batch(
     )
     evals = evals.join_asof(mids, on="pos", by="value_symbol", strategy="backward", check_sortedness=False)
     evals = evals.filter(pl.all_horizontal([pl.col(f"leg{k}_bid_px").is_not_null() for k in range(LEGS)]))
-    return _finish(evals, last, state.active, params)
+    return _finish(evals, last, state, params)
 
 
-def _finish(evals: pl.DataFrame, last: pl.DataFrame, active: frozenset[str], params: TriangularParams) -> TriangularOut:
-    """The cycle math on joined evaluations (one row per update x cycle, all legs present)."""
+def _finish(evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, params: TriangularParams) -> TriangularOut:
+    """The cycle math on joined evaluations (one row per update x cycle, all legs present).
+
+    Everything every evaluation needs is NumPy over (n, legs) arrays; per-leg detail columns are built only for the
+    few rows that become signals or rejections.
+    """
     n = evals.height
 
     def legs(field: str) -> np.ndarray:
         return np.column_stack([evals[f"leg{k}_{field}"].to_numpy() for k in range(LEGS)]).reshape(n, LEGS)
+
+    def leg_us(field: str) -> np.ndarray:
+        cols = [evals[f"leg{k}_{field}"].dt.epoch("us").to_numpy() for k in range(LEGS)]
+        return np.column_stack(cols).reshape(n, LEGS)
 
     buy = legs("buy").astype(bool)
     bid, bid_qty, ask, ask_qty = legs("bid_px"), legs("bid_qty"), legs("ask_px"), legs("ask_qty")
@@ -426,52 +438,64 @@ def _finish(evals: pl.DataFrame, last: pl.DataFrame, active: frozenset[str], par
     step = legs("step")
     safe_step = np.where(step > 0, step, 1.0)
     qty_lot = np.where(step > 0, np.floor(qty_base / safe_step + 1e-9) * safe_step, qty_base)
-    lot_ok = np.all((qty_lot >= legs("min_qty")) & (qty_lot > 0), axis=1)
-    notional_ok = np.all(qty_lot * px >= legs("min_notional"), axis=1)
     net_rate = np.prod(rates, axis=1)
-    ts_recv = [evals[f"leg{k}_ts_recv"] for k in range(LEGS)]
-    ts_event = [evals[f"leg{k}_ts_event"] for k in range(LEGS)]
-    out = evals.with_columns(
+    ts_recv, ts_event = leg_us("ts_recv"), leg_us("ts_event")
+    lean = evals.select(
+        "pos",
+        (pl.lit(f"{params.exchange}:") + pl.col("route")).alias("route"),
+        "ts_eval",
+        "trigger_id",
+        (pl.col("trigger_id") + "/" + pl.col("route")).alias("event_id"),
+    ).with_columns(
         pl.Series("gross_edge_bps", (np.prod(gross_rate, axis=1) - 1.0) * 1e4, pl.Float64),
         pl.Series("net_edge_bps", (net_rate - 1.0) * 1e4, pl.Float64),
-        pl.Series("start_amount", start, pl.Float64),
+        pl.Series("size_quote", start, pl.Float64),
         pl.Series("expected_profit", start * (net_rate - 1.0), pl.Float64),
-        pl.Series("lot_ok", lot_ok, pl.Boolean),
-        pl.Series("notional_ok", notional_ok, pl.Boolean),
+        pl.Series("lot_ok", np.all((qty_lot >= legs("min_qty")) & (qty_lot > 0), axis=1), pl.Boolean),
+        pl.Series("notional_ok", np.all(qty_lot * px >= legs("min_notional"), axis=1), pl.Boolean),
         pl.Series("risk_ok", ~np.isnan(usdt_per_start), pl.Boolean),
-        pl.any_horizontal([pl.col(f"leg{k}_quarantined") for k in range(LEGS)]).alias("quarantined"),
-        ((pl.col("ts_eval") - pl.min_horizontal(ts_recv)).dt.total_microseconds() / 1000.0).alias("age_ms"),
-        ((pl.max_horizontal(ts_event) - pl.min_horizontal(ts_event)).dt.total_microseconds() / 1000.0).alias("skew_ms"),
-        (pl.col("trigger_id") + "/" + pl.col("route")).alias("eval_id"),
-        *[pl.Series(f"leg{k}_px", px[:, k], pl.Float64) for k in range(LEGS)],
-        *[pl.Series(f"leg{k}_qty", qty_base[:, k], pl.Float64) for k in range(LEGS)],
-        *[pl.Series(f"leg{k}_qty_lot", qty_lot[:, k], pl.Float64) for k in range(LEGS)],
-        *[pl.Series(f"leg{k}_input", inputs[:, k], pl.Float64) for k in range(LEGS)],
-        *[pl.Series(f"leg{k}_output", (inputs * rates)[:, k], pl.Float64) for k in range(LEGS)],
+        pl.Series("quarantined", legs("quarantined").astype(bool).any(axis=1), pl.Boolean),
+        pl.Series("age_ms", (evals["ts_eval"].dt.epoch("us").to_numpy() - ts_recv.min(axis=1)) / 1000.0, pl.Float64),
+        pl.Series("skew_ms", (ts_event.max(axis=1) - ts_event.min(axis=1)) / 1000.0, pl.Float64),
     )
-    classified = classify(out, params.gates).with_columns(
-        (pl.lit(f"{params.exchange}:") + pl.col("route")).alias("route"),
-        pl.col("eval_id").alias("event_id"),
-        pl.col("ts_eval").alias("ts_event"),
-        pl.col("start_amount").alias("size_quote"),
+    classified = classify(lean, params.gates).with_columns(pl.col("ts_eval").alias("ts_event"))
+    events, active_after = edge_events(classified, "triangular", state.active)
+    is_rising = rising(classified, state.active).to_numpy()
+    starts, reasons_after = reason_starts(classified, pl.col("route"), state.reasons)
+    is_rejected = starts.to_numpy()
+    idx = np.flatnonzero(is_rising | is_rejected)
+    leg_names = [f"leg{k}_{c}" for k in range(LEGS) for c in ("symbol", "buy", "fee_bps", "quote_id")]
+    detail = pl.concat([classified[idx], evals.select(leg_names)[idx]], how="horizontal").with_columns(
+        *[
+            pl.Series(f"leg{k}_{name}", values[idx, k], pl.Float64)
+            for name, values in (
+                ("px", px),
+                ("qty", qty_base),
+                ("qty_lot", qty_lot),
+                ("input", inputs),
+                ("output", inputs * rates),
+            )
+            for k in range(LEGS)
+        ],
+        pl.Series("_rising", is_rising[idx], pl.Boolean),
     )
-    events, active_after = edge_events(classified, "triangular", active)
-    signals = classified.filter(rising(classified, active))
+    signals = detail.filter(pl.col("_rising"))
     return TriangularOut(
         signals=_signal_rows(signals, params.exchange),
         signal_legs=_leg_rows(signals),
         rejections=rejection_rows(
-            classified.with_columns(
+            detail.filter(~pl.col("_rising")).with_columns(
                 pl.lit(params.exchange).alias("buy_exchange"),
                 pl.lit(params.exchange).alias("sell_exchange"),
                 pl.col("leg0_qty_lot").alias("qty"),
-                pl.col("start_amount").alias("notional_quote"),
+                pl.col("size_quote").alias("notional_quote"),
             ),
+            params.gates,
             strategy="triangular",
-            id_column="eval_id",
+            id_column="event_id",
         ),
         edge_events=events,
-        state=TriangularState(last, active_after),
+        state=TriangularState(last, active_after, reasons_after),
         evaluations=n,
     )
 
@@ -479,7 +503,7 @@ def _finish(evals: pl.DataFrame, last: pl.DataFrame, active: frozenset[str], par
 def _signal_rows(signals: pl.DataFrame, exchange: str) -> pl.DataFrame:
     last = LEGS - 1
     return signals.select(
-        (pl.lit("triangular/") + pl.col("eval_id")).alias("signal_id"),
+        (pl.lit("triangular/") + pl.col("event_id")).alias("signal_id"),
         pl.lit("triangular").alias("strategy"),
         pl.col("route").str.strip_prefix(f"{exchange}:").alias("symbol"),
         pl.lit(exchange).alias("buy_exchange"),
@@ -488,7 +512,7 @@ def _signal_rows(signals: pl.DataFrame, exchange: str) -> pl.DataFrame:
         pl.col("leg0_px").alias("buy_px"),
         pl.col(f"leg{last}_px").alias("sell_px"),
         pl.col("leg0_qty_lot").alias("qty"),
-        pl.col("start_amount").alias("notional_quote"),
+        pl.col("size_quote").alias("notional_quote"),
         "gross_edge_bps",
         "net_edge_bps",
         pl.col("expected_profit").alias("expected_profit_quote"),
@@ -502,7 +526,7 @@ def _signal_rows(signals: pl.DataFrame, exchange: str) -> pl.DataFrame:
 def _leg_rows(signals: pl.DataFrame) -> pl.DataFrame:
     parts = [
         signals.select(
-            (pl.lit("triangular/") + pl.col("eval_id")).alias("signal_id"),
+            (pl.lit("triangular/") + pl.col("event_id")).alias("signal_id"),
             pl.col("ts_eval").alias("ts_signal"),
             pl.lit(k, pl.Int32).alias("leg_no"),
             pl.col(f"leg{k}_symbol").alias("symbol"),

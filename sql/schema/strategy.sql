@@ -24,6 +24,7 @@ CREATE TABLE signal_legs (
     quote_id       VARCHAR NOT NULL    -- the leg's quote used
 );
 
+-- One row where a route's verdict starts or changes (not one per tick while it persists): flows/rejections.py.
 CREATE TABLE rejections (
     rejection_id    VARCHAR NOT NULL,  -- "<strategy>/<evaluation id>" (spread_id, or "<quote_id>/<route>")
     strategy        VARCHAR NOT NULL,  -- cross | triangular

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from flows import spreads
-from flows.rejections import REASONS, REJECTION_SCHEMA, Gates, classify, rejections_from_spreads
+from flows.rejections import REASONS, REJECTION_SCHEMA, Gates, classify, rejections_from_spreads, with_reasons
 
 GATES = Gates(min_net_edge_bps=30.0, max_quote_age_ms=1000.0, max_skew_ms=500.0)
 OK = {
@@ -36,14 +36,14 @@ OK = {
     ],
 )
 def test_each_gate_produces_its_code(change: dict[str, object], reason: str) -> None:
-    out = classify(pl.DataFrame([OK | change]), GATES).row(0, named=True)
+    out = with_reasons(classify(pl.DataFrame([OK | change]), GATES), GATES).row(0, named=True)
     assert (out["is_signal"], out["reason"], out["reasons"]) == (False, reason, [reason])
 
 
 def test_codes_follow_the_documented_precedence_and_all_are_listed() -> None:
     everything = {"quarantined": True, "age_ms": 2e3, "skew_ms": 2e3, "net_edge_bps": 0.0, "lot_ok": False,
                   "notional_ok": False, "risk_ok": False}  # fmt: skip
-    out = classify(pl.DataFrame([OK | everything]), GATES).row(0, named=True)
+    out = with_reasons(classify(pl.DataFrame([OK | everything]), GATES), GATES).row(0, named=True)
     assert out["reasons"] == list(REASONS)
     assert out["reason"] == "quarantined_input"
 
@@ -56,8 +56,10 @@ def test_signal_has_no_reason_and_non_positive_gross_is_not_a_would_be_opportuni
 
 def test_missing_information_never_passes() -> None:
     row = OK | {"age_ms": None, "risk_ok": None}
-    out = classify(pl.DataFrame([row], schema_overrides={"age_ms": pl.Float64, "risk_ok": pl.Boolean}), GATES)
+    frame = pl.DataFrame([row], schema_overrides={"age_ms": pl.Float64, "risk_ok": pl.Boolean})
+    out = with_reasons(classify(frame, GATES), GATES)
     assert out.row(0, named=True)["reasons"] == ["stale_leg", "risk_block"]
+    assert out.row(0, named=True)["is_signal"] is False
 
 
 def test_without_a_lot_flag_a_zero_quantity_is_thin() -> None:
@@ -102,13 +104,17 @@ def test_cross_exchange_spreads_from_the_real_evaluator_get_reasons() -> None:
     # spreads.evaluate returns the spread rows, or (newer) a lean Evaluation that builds them on demand
     evaluated = evaluation.rows() if hasattr(evaluation, "rows") else evaluation
     gates = Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms)
-    rejected = rejections_from_spreads(evaluated, gates, min_qty_base=0.00001, min_notional_quote=10.0)
+    rejected, after = rejections_from_spreads(evaluated, gates, min_qty_base=0.00001, min_notional_quote=10.0)
     assert rejected.schema == pl.Schema(REJECTION_SCHEMA)
+    # one row where the route's reason starts or changes: s/2 repeats s/1's "fees" and is not written again
     assert rejected.select("trigger_id", "reason").rows() == [
         ("s/1/binance/okx", "fees"),  # 0.0001 BTC (6 USDT) is also below min notional: fees come first
-        ("s/2/binance/okx", "fees"),
         ("s/3/binance/okx", "stale_leg"),
     ]
+    assert after == {"BTC/USDT/binance/okx": "stale_leg"}
+    # carried into the next batch: the same verdict is not written again
+    again, _ = rejections_from_spreads(evaluated.tail(1), gates, before=after)
+    assert again.height == 0
     assert rejected["reasons"].to_list()[0] == ["fees", "min_notional"]
     assert rejected["rejection_id"].to_list()[0] == "cross/s/1/binance/okx"
-    assert rejected["net_edge_bps"][1] == pytest.approx((60250 * 0.999 / (60010 * 1.001) - 1) * 1e4)
+    assert rejected["net_edge_bps"][1] == pytest.approx((60500 * 0.999 / (60010 * 1.001) - 1) * 1e4)

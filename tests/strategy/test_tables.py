@@ -67,8 +67,8 @@ def test_cross_rejections_and_zscores_fit(schemas: dict) -> None:
             "fresh": [True, True],
         }
     )
-    rejected = rejections_from_spreads(spreads, Gates(30.0, 1000.0, 500.0))
-    assert to_arrow(rejected, schemas["rejections"], "rejections").num_rows == 2
+    rejected, _ = rejections_from_spreads(spreads, Gates(30.0, 1000.0, 500.0))
+    assert to_arrow(rejected, schemas["rejections"], "rejections").num_rows == 1  # "fees" twice: one row
     [(key, m)] = moment_partials(spreads, timedelta(seconds=10))
     assert key == "BTC/USDT/binance/okx" and m == Moments(2, 20.0, 250.0, T0, T0 + timedelta(seconds=1), 15.0)
     row = zscore_row(key, T0, timedelta(seconds=60), m, late=False)

@@ -219,7 +219,8 @@ def test_state_carries_across_batches_same_output_for_any_split(book: CycleBook)
         b = evaluate_batch(frame.tail(len(rows) - cut), a.state, book, PARAMS)
         assert pl.concat([a.signals, b.signals]).equals(whole.signals)
         assert pl.concat([a.rejections, b.rejections]).equals(whole.rejections)
-        assert b.state.last.equals(whole.state.last) and b.state.active == whole.state.active
+        assert b.state.last.equals(whole.state.last)
+        assert (b.state.active, b.state.reasons) == (whole.state.active, whole.state.reasons)
         assert pl.concat([a.edge_events, b.edge_events]).equals(whole.edge_events)
 
 
