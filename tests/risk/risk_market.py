@@ -90,7 +90,7 @@ def make_engine() -> RiskEngine:
         balances=BAL, latency_ms=150, reorder_grace_ms=1000, execution_timeout_ms=500, metrics_interval_ms=1000,
         var_window=30, max_drawdown=0.5, max_daily_loss=0.5, min_liquidity_usdt=10_000, max_open_orders=50,
     )  # fmt: skip
-    return RiskEngine(cfg, VENUES, rebalance_threshold=0.1)
+    return RiskEngine(cfg, VENUES, rebalance_threshold=0.1, expected_symbols=SYMBOLS)
 
 
 def run(event_batches: list[list]) -> dict[str, pl.DataFrame]:

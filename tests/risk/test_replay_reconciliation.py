@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 from risk_builders import T0
-from risk_market import BAL, batches, generate, run
+from risk_market import BAL, DURATION_MS, batches, generate, run
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +83,36 @@ def test_outputs_do_not_depend_on_batching_or_bounded_lateness(result, market):
     for table, frame in result.items():
         key = frame.columns[0]
         assert frame.sort(key).equals(other[table].sort(key)), table
+
+
+def symbol_bundles(quotes: pl.DataFrame, signals: pl.DataFrame, width_ms: int) -> dict[str, list[list]]:
+    """Per symbol, one bundle (its quotes + its signals) per receive-time window: what each upstream key emits."""
+    out: dict[str, list[list]] = {}
+    for symbol in sorted(quotes["symbol"].unique()):
+        q, s = quotes.filter(pl.col("symbol") == symbol), signals.filter(pl.col("symbol") == symbol)
+        out[symbol] = [
+            [
+                (
+                    "quotes_clean",
+                    q.filter(pl.col("t_ms").is_between(start, start + width_ms, closed="left")).drop("t_ms"),
+                ),
+                ("signals", s.filter(pl.col("t_ms").is_between(start, start + width_ms, closed="left")).drop("t_ms")),
+            ]
+            for start in range(0, DURATION_MS, width_ms)
+        ]
+    return out
+
+
+def test_symbol_streams_interleaved_differently_give_the_same_rows(result, market):
+    # 10 s bundles (10x the grace period): one symbol's bundle may arrive a whole batch ahead of the other's, as when
+    # two workers emit them; the per-symbol watermark keeps the decisions identical
+    quotes, signals = market
+    per_symbol = symbol_bundles(quotes, signals, width_ms=10_000)
+    btc, eth = per_symbol["BTC/USDT"], per_symbol["ETH/USDT"]
+    btc_first = [b for pair in zip(btc, eth, strict=True) for b in pair]
+    eth_two_ahead = [*eth[:2], *[b for pair in zip(btc, [*eth[2:], None, None], strict=True) for b in pair if b]]
+    for order in (btc_first, eth_two_ahead):
+        got = run(order)
+        for table, frame in result.items():
+            key = frame.columns[0]
+            assert frame.sort(key).equals(got[table].sort(key)), table
