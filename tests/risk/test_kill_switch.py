@@ -188,3 +188,23 @@ def test_cooldown_rules():
     assert not limits.should_alert((2, 0), 2, 59_999_999, cooldown)
     assert limits.should_alert((2, 0), 2, 60_000_000, cooldown)
     assert limits.should_alert((2, 0), 3, 1, cooldown)  # escalation is never held back
+
+
+def test_daily_loss_is_measured_from_the_utc_day_opening_equity():
+    # 23:59:56.5: mark 100.25; losses of 4 BTC * 0.9 before midnight, then 4 * 0.9 and 4 * 0.2 after it.
+    # The 4 USDT daily limit is crossed only when the new day's own loss passes it (7.2 USDT in total before that).
+    batches = [
+        [market(-3500)],
+        [market(-2500, down=0.9)],
+        [market(500, down=1.8)],
+        [market(1500, down=2.0)],
+        [market(2500, down=2.0)],
+    ]
+    _, out = run(engine(max_daily_loss=4.0 / START, max_drawdown=0.5), batches)
+    m = out["risk_metrics"].sort("ts_metrics")
+    by_ms = {round((r["ts_metrics"] - ts(0)).total_seconds() * 1000): r for r in m.to_dicts()}
+    assert by_ms[-2000]["daily_pnl_usdt"] == pytest.approx(-3.6, abs=1e-9)
+    assert by_ms[0]["daily_pnl_usdt"] == pytest.approx(0.0, abs=1e-9)  # new UTC day: new opening equity
+    assert by_ms[1000]["daily_pnl_usdt"] == pytest.approx(-3.6, abs=1e-9)
+    assert [by_ms[t]["kill_switch"] for t in (-2000, 0, 1000, 2000)] == [False, False, False, True]
+    assert by_ms[2000]["kill_reason"] == "limit:daily_loss"
