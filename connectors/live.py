@@ -246,8 +246,10 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
         return dict(self.offsets)
 
     def close(self) -> None:
-        if not self.loop.is_closed():
+        try:
             self.loop.call_soon_threadsafe(self.task.cancel)
+        except RuntimeError:
+            pass  # the loop already finished and closed
         self.thread.join(timeout=5.0)
         if self.capture is not None:
             self.capture.flush()

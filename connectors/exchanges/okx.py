@@ -54,12 +54,16 @@ class Okx(Venue):
     client_ping_interval_s = 20.0  # the venue drops connections idle for 30 s
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None,
-                 quote_channel: str = "bbo-tbt") -> None:  # fmt: skip
+                 quote_channel: str = "bbo-tbt", ping_interval_s: float = 20.0) -> None:  # fmt: skip
         super().__init__(symbols, depth, source)
         if quote_channel not in QUOTE_CHANNELS:
             msg = f"okx quote_channel must be one of {QUOTE_CHANNELS}, not {quote_channel!r}"
             raise ValueError(msg)
+        if not 0 < ping_interval_s < 30:
+            msg = f"okx ping_interval_s must be in (0, 30): the venue drops connections idle for 30 s, got {ping_interval_s}"
+            raise ValueError(msg)
         self.quote_channel = quote_channel
+        self.client_ping_interval_s = ping_interval_s  # type: ignore[misc]
 
     def connect_url(self, base: str) -> str:
         return f"{base.rstrip('/')}/ws/v5/public"

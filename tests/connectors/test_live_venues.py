@@ -112,3 +112,16 @@ def test_htx_depth_step0_real_frames_become_books_and_recorded_pings_are_answere
         "market.omgbtc.depth.step0",
         "market.borusdt.depth.step0",
     ]
+
+
+def test_okx_idle_connection_is_kept_alive_with_text_pings_and_pongs_are_not_data() -> None:
+    recorded = jsonl("okx/btcusdt_tickers.jsonl")
+    script = [("send", recorded[0]), ("sleep", 0.7), ("send", recorded[1])]
+    with FakeOkx([script]) as fake:
+        venue = LiveVenue(
+            "okx", ["BTC/USDT"], ws_url=fake.url, options={"quote_channel": "tickers", "ping_interval_s": 0.2}
+        )
+        out = run_live([venue], run_for_s=1.2)
+    assert fake.pings >= 2  # the client pinged while the venue was quiet; each "pong" was swallowed
+    assert out["feed_events"]["kind"].to_list() == ["connect", "live"]  # no bad_frame for "pong"
+    assert out["quotes"].height == 2
