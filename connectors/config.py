@@ -177,13 +177,14 @@ class TriangularConfig(_Section):
     start_assets: list[str] = ["USDT", "BTC", "ETH", "BNB"]  # a discovered cycle starts at the first one it holds
     min_net_edge_bps: float = 20.0  # design doc min_profit_threshold 0.002
     max_position_usdt: float = Field(10_000.0, gt=0)  # design doc max_position_size
-    execution_timeout_ms: float = Field(500.0, gt=0)  # a signal expires this long after its triggering update
-    slippage_tolerance_bps: float = Field(10.0, ge=0)  # depth sizing: worst VWAP slippage per leg
+    execution_timeout_ms: float = Field(500.0, gt=0)  # design doc; paper execution applies [risk] execution_timeout_ms
+    slippage_tolerance_bps: float = Field(10.0, ge=0)  # depth sizing (flows/depth.py): worst VWAP slippage per leg
     taker_fee_bps: float | None = Field(None, ge=0, le=1000)  # per leg; None = the venue's [venues.X] taker fee
     # one venue, one connection: a leg without updates is unchanged rather than stale (feed stalls are feed_events),
     # so these bound a quiet leg more loosely than [cross] bounds two venues' clocks
     max_quote_age_ms: float = Field(2000.0, gt=0)  # receive-clock age of the oldest leg
     max_skew_ms: float = Field(2000.0, ge=0)  # spread of the legs' event times
+    ncycle_scan_ms: float = Field(1000.0, ge=0)  # scan the venue for N-leg cycles once per slot (0 = off)
 
 
 class MarketMakingConfig(_Section):

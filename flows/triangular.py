@@ -348,6 +348,30 @@ def _history(quotes: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
     return hist.sort("pos", maintain_order=True).with_columns(pl.col(PRICE_STATE).forward_fill().over("symbol"))
 
 
+def _positioned(quotes: pl.DataFrame, book: CycleBook) -> pl.DataFrame:
+    """Rows of the cycles' symbols with their processing position ``pos``, event time and quarantine flag."""
+    q = quotes.with_row_index("pos").with_columns(
+        pl.col("pos").cast(pl.Int64),
+        pl.coalesce(pl.col("ts_exchange"), pl.col("ts_recv")).alias("ts_event"),
+        (pl.col("quarantined").fill_null(False) if "quarantined" in quotes.columns else pl.lit(False)).alias(
+            "quarantined"
+        ),
+    )
+    return q.join(book.touch.select("symbol").unique(), on="symbol", how="semi")
+
+
+def latest_at(
+    quotes: pl.DataFrame, state: TriangularState, book: CycleBook, positions: Sequence[int]
+) -> list[pl.DataFrame]:
+    """The evaluator's latest quote per symbol right after each row position of ``quotes`` (same input as
+    :func:`evaluate_batch`, same semantics as ``TriangularOut.state.last``): snapshots for periodic scans."""
+    hist = _history(_positioned(quotes, book), state.last)
+    return [
+        hist.filter(pl.col("pos") <= p).group_by("symbol").last().select(*STATE_SCHEMA).sort("symbol")
+        for p in positions
+    ]
+
+
 def evaluate_batch(
     quotes: pl.DataFrame, state: TriangularState | None, book: CycleBook, params: TriangularParams
 ) -> TriangularOut:
@@ -367,14 +391,7 @@ def evaluate_batch(
     if others:
         msg = f"triangular evaluator for {params.exchange!r} got {others} quotes of other exchanges: key by exchange"
         raise ValueError(msg)
-    q = quotes.with_row_index("pos").with_columns(
-        pl.col("pos").cast(pl.Int64),
-        pl.coalesce(pl.col("ts_exchange"), pl.col("ts_recv")).alias("ts_event"),
-        (pl.col("quarantined").fill_null(False) if "quarantined" in quotes.columns else pl.lit(False)).alias(
-            "quarantined"
-        ),
-    )
-    q = q.join(book.touch.select("symbol").unique(), on="symbol", how="semi")
+    q = _positioned(quotes, book)
     hist = _history(q, state.last)
     last = hist.group_by("symbol").last().select(*STATE_SCHEMA).sort("symbol")
     known = hist.filter(pl.col("bid_px").is_not_null()).select("symbol").unique()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import bytewax.operators as op
@@ -33,14 +33,17 @@ from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, Settings
 from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
 from flows import cleaning
+from flows.cycles import build_graph, cycle_rows, find_negative_cycles
 from flows.episodes import Run, as_utc, episode_row, runs, track
 from flows.triangular import (
     CycleBook,
+    Market,
     TriangularParams,
     TriangularState,
     build_cycle_book,
     empty_state,
     evaluate_batch,
+    latest_at,
     markets_from_ccxt,
 )
 
@@ -90,6 +93,8 @@ class ExchangeState:
     streams: dict[str, cleaning.StreamState] = field(default_factory=dict)
     tri: TriangularState = field(default_factory=empty_state)
     open_runs: dict[str, Run] = field(default_factory=dict)
+    cycles_seen: frozenset[str] = frozenset()  # N-leg cycles found by the latest scan
+    scan_slot: int | None = None  # receive-clock slot of the latest scan
 
 
 def _offset(quote_id: pl.Expr) -> pl.Expr:
@@ -106,6 +111,9 @@ class TriangularRunner:
     cleaning: CleaningConfig
     gap: timedelta
     min_duration: timedelta
+    markets: dict[str, Market]
+    scan_ms: float = 1000.0
+    start_assets: tuple[str, ...] = ("USDT",)
 
     @staticmethod
     def from_settings(exchange: str, settings: Settings) -> TriangularRunner:
@@ -122,6 +130,9 @@ class TriangularRunner:
             cleaning=settings.cleaning,
             gap=timedelta(milliseconds=settings.episodes.gap_timeout_ms),
             min_duration=timedelta(milliseconds=settings.episodes.min_duration_ms),
+            markets=markets,
+            scan_ms=tri.ncycle_scan_ms,
+            start_assets=tuple(tri.start_assets),
         )
 
     def step(self, state: ExchangeState, piece: Piece) -> tuple[ExchangeState, list[Item]]:
@@ -152,19 +163,65 @@ class TriangularRunner:
         clean_times = rows.filter(~pl.col("quarantined"))["ts_recv"]
         watermark = as_utc(clean_times.max()) if clean_times.len() else None
         open_runs, finished = self._episodes(state.open_runs, runs(out.edge_events, self.gap), watermark)
+        cycles, seen, slot = self._scans(rows, state)
         tables = [
             ("signals", out.signals),
             ("signal_legs", out.signal_legs),
             ("rejections", out.rejections),
             ("opportunities", self._rows(finished)),
+            ("cycles_found", cycles),
         ]
-        return ExchangeState(piece.exchange, streams, out.state, open_runs), [t for t in tables if t[1].height]
+        new_state = ExchangeState(piece.exchange, streams, out.state, open_runs, seen, slot)
+        return new_state, [t for t in tables if t[1].height]
+
+    def _scans(self, rows: pl.DataFrame, state: ExchangeState) -> tuple[pl.DataFrame, frozenset[str], int | None]:
+        """N-leg cycle scans at the first clean update of each ``scan_ms`` receive-clock slot (so the scan points do
+        not depend on batching), over the venue's fresh, unflagged latest quotes at that update. Rows are written
+        only for cycles the previous scan did not find."""
+        seen, slot = state.cycles_seen, state.scan_slot
+        if self.scan_ms <= 0:
+            return cycle_rows([], "", datetime(1970, 1, 1, tzinfo=UTC)), seen, slot
+        slots = (
+            rows.with_row_index("_p")
+            .filter(~pl.col("quarantined"))
+            .select(
+                "_p",
+                "quote_id",
+                "ts_recv",
+                (pl.col("ts_recv").dt.epoch("us") // int(self.scan_ms * 1000)).alias("_slot"),
+            )
+        )
+        starts = slots.filter(pl.col("_slot") > (slot if slot is not None else -1)).unique(
+            "_slot", keep="first", maintain_order=True
+        )
+        if starts.height == 0:
+            return cycle_rows([], "", datetime(1970, 1, 1, tzinfo=UTC)), seen, slot
+        snapshots = latest_at(rows, state.tri, self.book, starts["_p"].to_list())
+        parts = []
+        for (_, quote_id, ts_scan, _), latest in zip(starts.iter_rows(), snapshots, strict=True):
+            fresh = ~pl.col("quarantined") & (
+                pl.col("ts_recv") >= ts_scan - timedelta(milliseconds=self.params.max_quote_age_ms)
+            )
+            graph = build_graph(
+                latest.filter(fresh).with_columns(pl.lit(self.params.exchange).alias("exchange")),
+                {self.params.exchange: self.markets},
+            )
+            found = [
+                f
+                for f in find_negative_cycles(graph, start_assets=self.start_assets)
+                if f.net_edge_bps >= self.params.min_net_edge_bps
+            ]
+            parts.append(
+                cycle_rows([f for f in found if f.route not in seen], f"{self.params.exchange}/{quote_id}", ts_scan)
+            )
+            seen = frozenset(f.route for f in found)
+        return pl.concat(parts), seen, int(starts["_slot"][-1])
 
     def flush(self, state: ExchangeState) -> tuple[ExchangeState, list[Item]]:
         """End of input: the episodes still open end here (``ts_closed`` null)."""
         finished = [state.open_runs[route] for route in sorted(state.open_runs)]
         rows = self._rows(finished)
-        done = ExchangeState(state.exchange, state.streams, state.tri, {})
+        done = ExchangeState(state.exchange, state.streams, state.tri, {}, state.cycles_seen, state.scan_slot)
         return done, [("opportunities", rows)] if rows.height else []
 
     def _episodes(

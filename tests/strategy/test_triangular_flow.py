@@ -105,6 +105,22 @@ def test_episodes_start_and_end_on_the_injected_updates(tables: dict[str, pl.Dat
     assert (episodes["duration_ms"] > 2000.0).all()  # injected for 3 s
 
 
+def test_periodic_n_leg_scans_find_every_injected_triangle_and_only_inside_windows(
+    tables: dict[str, pl.DataFrame], market: SimResult
+) -> None:
+    truth = market.truth.filter(pl.col("kind") == "triangular")
+    found = tables["cycles_found"].with_columns(pl.col("scan_id").str.split("/").list.first().alias("venue"))
+    windows = market.truth.select("opp_id", "kind", pl.col("sell_exchange").alias("venue"), "ts_start", "ts_end")
+    inside = found.join(windows, on="venue").filter(pl.col("ts_scan").is_between("ts_start", "ts_end"))
+    assert inside["cycle_id"].n_unique() == found.height  # every scan hit lies in an injected window
+    hits = inside.filter(pl.col("kind") == "triangular")
+    assert hits["opp_id"].n_unique() == truth.height  # every injected triangle, seen by a 1 s scan
+    for venue in truth["sell_exchange"]:
+        route = ">".join(f"{venue}:{a}" for a in ("USDT", "ETH", "BTC", "USDT"))
+        assert route in hits.filter(pl.col("venue") == venue)["route"].to_list()
+    assert (found["n_legs"] == 3).all() and (found["net_edge_bps"] >= 20.0).all()
+
+
 def test_rows_fit_the_lake_tables(tables: dict[str, pl.DataFrame]) -> None:
     schemas = table_schemas()
     for name, frame in tables.items():
