@@ -33,7 +33,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import bytewax.operators as op
 import polars as pl
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.batches import RawBatch
@@ -293,6 +295,38 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
             CaptureWriter(self.capture_dir, venue.exchange, self.capture_rows_per_file) if self.capture_dir else None
         )
         return _LivePartition(venue, settings, self.batch_rows, self.flush_ms, resume_state, self.run_for_s, capture)
+
+
+@dataclass(frozen=True)
+class LiveStreams:
+    """What ``input_live`` returns.
+
+    Attributes:
+        quotes: ``RawBatch`` items, for the normalize step (same type as replay and simulator sources).
+        tables: ``(table_name, frame)`` items (``feed_events``, ``books``), ready for the lake sink.
+        feed_events: the ``feed_events`` frames alone, for the step that marks a venue stale
+            (see connectors/exchanges/feed_state.py).
+    """
+
+    quotes: Stream[RawBatch]
+    tables: Stream[tuple[str, pl.DataFrame]]
+    feed_events: Stream[pl.DataFrame]
+
+
+def _table_item(item: RawBatch | TableBatch) -> tuple[str, pl.DataFrame]:
+    if not isinstance(item, TableBatch):
+        msg = f"expected a TableBatch after the RawBatch branch, got {type(item).__name__}"
+        raise TypeError(msg)
+    return item.table, item.frame
+
+
+def input_live(step_id: str, flow: Dataflow, source: LiveSource) -> LiveStreams:
+    """``op.input`` for a LiveSource, split into its quote batches and its table rows."""
+    items = op.input(step_id, flow, source)
+    split = op.branch(f"{step_id}_split", items, lambda item: isinstance(item, RawBatch))
+    tables = op.map(f"{step_id}_tables", split.falses, _table_item)
+    events = op.filter_map(f"{step_id}_feed_events", tables, lambda kv: kv[1] if kv[0] == "feed_events" else None)
+    return LiveStreams(split.trues, tables, events)  # type: ignore[arg-type]
 
 
 def live_source(cfg: LiveConfig) -> LiveSource:

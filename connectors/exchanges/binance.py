@@ -164,10 +164,11 @@ class Binance(Venue):
         out.books.append(self._book_row(symbol, book, diff, ts_recv_us))
         return out
 
-    def _book_row(self, symbol: str, book: LocalBook, diff: dict[str, Any], ts_recv_us: int) -> dict[str, Any]:
+    def _book_row(self, symbol: str, book: LocalBook, diff: dict[str, Any] | None, ts_recv_us: int) -> dict[str, Any]:
+        """Top levels; the venue clock is the last applied diff's event time (a bare REST snapshot has none)."""
         bids, asks = book.top(self.book_levels)
-        return book_row(self.exchange, symbol, bids, asks, int(diff["E"]) * 1000, ts_recv_us, book.last_update_id,
-                        self.source)  # fmt: skip
+        ts_exchange = int(diff["E"]) * 1000 if diff is not None else None
+        return book_row(self.exchange, symbol, bids, asks, ts_exchange, ts_recv_us, book.last_update_id, self.source)
 
     def snapshot_path(self, symbol: str) -> str:
         return f"/api/v3/depth?symbol={self.market_ids[symbol]}&limit=1000"
@@ -189,6 +190,6 @@ class Binance(Venue):
         if symbol in self._gapped:
             self._gapped.discard(symbol)
             out.resynced.append(symbol)
-        if book.synced:
-            out.books.append(self._book_row(symbol, book, pending[-1], ts_recv_us))
+        # the snapshot alone is a valid book at its id: emit it even when every held diff was older
+        out.books.append(self._book_row(symbol, book, pending[-1] if book.synced else None, ts_recv_us))
         return out
