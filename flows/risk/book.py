@@ -63,6 +63,27 @@ def latest(history: pl.DataFrame, t_us: int) -> dict[tuple[str, str], dict[str, 
     return {(r["exchange"], r["symbol"]): r for r in rows.iter_rows(named=True)}
 
 
+def latest_many(history: pl.DataFrame, times_us: list[int]) -> dict[int, dict[tuple[str, str], dict[str, Any]]]:
+    """:func:`latest` at many instants with one as-of join (the metrics ticks of a step)."""
+    if not times_us or history.height == 0:
+        return {t: {} for t in times_us}
+    grid = history.select(KEYS).unique().join(pl.DataFrame({"t_us": times_us}, schema={"t_us": pl.Int64}), how="cross")
+    # one row per (key, receive time), the last to arrive, as group_by().last() in latest() would pick
+    right = history.unique([*KEYS, "ts_us"], keep="last", maintain_order=True).with_columns(t_us=pl.col("ts_us"))
+    joined = grid.sort("t_us").join_asof(
+        right,
+        on="t_us",
+        by=list(KEYS),
+        strategy="backward",
+        check_sortedness=False,  # both sorted by time above
+    )
+    out: dict[int, dict[tuple[str, str], dict[str, Any]]] = {t: {} for t in times_us}
+    for row in joined.filter(pl.col("ts_us").is_not_null()).iter_rows(named=True):
+        t = row.pop("t_us")
+        out[t][(row["exchange"], row["symbol"])] = row
+    return out
+
+
 def last_recv_by_venue(book: dict[tuple[str, str], dict[str, Any]]) -> dict[str, int]:
     """Receive time of each venue's latest quote (for feed staleness), from :func:`latest`."""
     out: dict[str, int] = {}

@@ -100,7 +100,7 @@ class RiskEngine:
         if watermark is not None:
             self._run_until(state, watermark, out)
             state.history = book.prune(state.history, watermark - self.keep_us)
-            state.book_at = None
+            state.book_at.clear()
         return state, out.frames()
 
     def _watermark(self, state: RiskState) -> int | None:
@@ -139,7 +139,7 @@ class RiskEngine:
             return
         new = book.quotes_to_history(frame)
         state.history = pl.concat([state.history, new]).sort("ts_us", maintain_order=True)
-        state.book_at = None
+        state.book_at.clear()
         per_symbol = new.group_by("symbol").agg(pl.col("ts_us").max())
         for symbol, ts_us in per_symbol.iter_rows():
             state.stream_clock[symbol] = max(state.stream_clock.get(symbol, ts_us), ts_us)
@@ -167,6 +167,9 @@ class RiskEngine:
     def _run_until(self, state: RiskState, until_us: int, out: Out, ticks: bool = True) -> None:
         if state.next_tick_us is None and state.first_us is not None:
             state.next_tick_us = (state.first_us // self.interval_us + 1) * self.interval_us
+        if ticks and state.next_tick_us is not None and state.next_tick_us <= until_us:
+            tick_times = range(state.next_tick_us, until_us + 1, self.interval_us)
+            state.book_at.update(book.latest_many(state.history, list(tick_times)))  # one query for all ticks
         while True:
             task_t = state.tasks[0][0] if state.tasks else None
             tick_t = state.next_tick_us if ticks else None

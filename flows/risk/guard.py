@@ -27,9 +27,9 @@ class Guard:
 
     def book(self, state: RiskState, t_us: int) -> dict[tuple[str, str], dict[str, Any]]:
         """Latest quote per (exchange, symbol) at t; cached, since one decision asks several times."""
-        if state.book_at is None or state.book_at[0] != t_us:
-            state.book_at = (t_us, book.latest(state.history, t_us))
-        return state.book_at[1]
+        if t_us not in state.book_at:
+            state.book_at[t_us] = book.latest(state.history, t_us)
+        return state.book_at[t_us]
 
     def marks(self, state: RiskState, t_us: int) -> dict[str, float]:
         """Asset -> valuation price at t (valuation currency = 1)."""

@@ -42,7 +42,7 @@ class RiskState:
     kill_reason: str | None = None  # None = armed (signals admitted)
     kill_ts_us: int | None = None
     validation: list[tuple[int, int]] = field(default_factory=list)  # (rows_in, rows_unexpected), latest last
-    book_at: tuple[int, dict[tuple[str, str], dict[str, Any]]] | None = None  # cache of book.latest at one instant
+    book_at: dict[int, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)  # book.latest cache
 
 
 class Out:
