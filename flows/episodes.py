@@ -16,7 +16,7 @@ closing events and closes on a watermark. All functions are pure; times are the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -204,6 +204,49 @@ def track(
         finished.append(open_run)
         open_run = None
     return open_run, finished
+
+
+def advance(
+    open_runs: Mapping[str, Run],
+    events: pl.DataFrame,
+    watermark: datetime | None,
+    gap_timeout: timedelta,
+    min_duration: timedelta,
+) -> tuple[dict[str, Run], pl.DataFrame]:
+    """One batch of edge events for many routes: :func:`runs` then :func:`track` per route.
+
+    Args:
+        open_runs: episodes still open, by route (state from the previous batch).
+        events: this batch's edge events (:func:`edge_events`).
+        watermark: the batch's latest receive time: open episodes silent for longer than the gap end.
+        gap_timeout: the session gap.
+        min_duration: shorter episodes are blips.
+
+    Returns:
+        ``(open_runs, rows)``: the episodes still open, and ``opportunities`` rows of those that ended.
+    """
+    by_route: dict[str, list[Run]] = {}
+    for r in runs(events, gap_timeout):
+        by_route.setdefault(r.route, []).append(r)
+    still_open: dict[str, Run] = {}
+    finished: list[Run] = []
+    for route in sorted(set(open_runs) | set(by_route)):
+        run, done = track(open_runs.get(route), by_route.get(route, []), watermark, gap_timeout)
+        finished += done
+        if run is not None:
+            still_open[route] = run
+    return still_open, episode_frame(finished, min_duration)
+
+
+def flush(open_runs: Mapping[str, Run], min_duration: timedelta) -> pl.DataFrame:
+    """End of input: every open episode ends here (``ts_closed`` null); its ``opportunities`` rows."""
+    return episode_frame([open_runs[route] for route in sorted(open_runs)], min_duration)
+
+
+def episode_frame(finished: Iterable[Run], min_duration: timedelta) -> pl.DataFrame:
+    """``opportunities`` rows (empty frame when nothing ended)."""
+    rows = [episode_row(r, min_duration) for r in finished]
+    return pl.DataFrame(rows) if rows else pl.DataFrame()
 
 
 def episode_row(run: Run, min_duration: timedelta, late: bool = False) -> dict[str, object]:

@@ -32,9 +32,9 @@ from bytewax.operators import StatefulLogic
 from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, Settings
 from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
-from flows import cleaning
+from flows import cleaning, episodes
 from flows.cycles import build_graph, cycle_rows, find_negative_cycles
-from flows.episodes import Run, as_utc, episode_row, runs, track
+from flows.episodes import Run, as_utc
 from flows.triangular import (
     CycleBook,
     Market,
@@ -162,13 +162,13 @@ class TriangularRunner:
         out = evaluate_batch(rows, state.tri, self.book, self.params)
         clean_times = rows.filter(~pl.col("quarantined"))["ts_recv"]
         watermark = as_utc(clean_times.max()) if clean_times.len() else None
-        open_runs, finished = self._episodes(state.open_runs, runs(out.edge_events, self.gap), watermark)
+        open_runs, ended = episodes.advance(state.open_runs, out.edge_events, watermark, self.gap, self.min_duration)
         cycles, seen, slot = self._scans(rows, state)
         tables = [
             ("signals", out.signals),
             ("signal_legs", out.signal_legs),
             ("rejections", out.rejections),
-            ("opportunities", self._rows(finished)),
+            ("opportunities", ended),
             ("cycles_found", cycles),
         ]
         new_state = ExchangeState(piece.exchange, streams, out.state, open_runs, seen, slot)
@@ -219,28 +219,9 @@ class TriangularRunner:
 
     def flush(self, state: ExchangeState) -> tuple[ExchangeState, list[Item]]:
         """End of input: the episodes still open end here (``ts_closed`` null)."""
-        finished = [state.open_runs[route] for route in sorted(state.open_runs)]
-        rows = self._rows(finished)
+        rows = episodes.flush(state.open_runs, self.min_duration)
         done = ExchangeState(state.exchange, state.streams, state.tri, {}, state.cycles_seen, state.scan_slot)
         return done, [("opportunities", rows)] if rows.height else []
-
-    def _episodes(
-        self, open_runs: dict[str, Run], batch_runs: list[Run], watermark: datetime | None
-    ) -> tuple[dict[str, Run], list[Run]]:
-        by_route: dict[str, list[Run]] = {}
-        for r in batch_runs:
-            by_route.setdefault(r.route, []).append(r)
-        still_open, finished = {}, []
-        for route in sorted(set(open_runs) | set(by_route)):
-            run, done = track(open_runs.get(route), by_route.get(route, []), watermark, self.gap)
-            finished += done
-            if run is not None:
-                still_open[route] = run
-        return still_open, finished
-
-    def _rows(self, finished: Iterable[Run]) -> pl.DataFrame:
-        rows = [episode_row(r, self.min_duration) for r in finished]
-        return pl.DataFrame(rows) if rows else pl.DataFrame()
 
 
 class TriangularLogic(StatefulLogic[Piece, Item, ExchangeState]):

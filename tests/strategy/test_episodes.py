@@ -17,13 +17,14 @@ from flows.episodes import (
     EVENT_SCHEMA,
     Moments,
     Run,
+    advance,
     edge_events,
     episode_row,
+    flush,
     merge,
     rising,
     rolling_zscore,
     runs,
-    track,
 )
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
@@ -78,28 +79,22 @@ def expected_rows() -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-def rows_of(finished: list[Run]) -> list[dict[str, object]]:
+def rows_of(ended: pl.DataFrame) -> list[dict[str, object]]:
     keep = ("episode_id", "first_seen", "last_seen", "ts_closed", "duration_ms", "updates", "net_edge_bps_peak",
             "net_edge_bps_mean", "size_max_quote", "is_blip")  # fmt: skip
-    out = [episode_row(r, MIN_DURATION) for r in finished]
-    return sorted(({k: row[k] for k in keep} for row in out), key=lambda r: (r["ts_closed"] is None, r["first_seen"]))
+    rows = [{k: row[k] for k in keep} for row in ended.iter_rows(named=True)]
+    return sorted(rows, key=lambda r: (r["ts_closed"] is None, r["first_seen"]))
 
 
-def run_tracker(batches: list[pl.DataFrame], watermark: datetime) -> tuple[dict[str, Run | None], list[Run]]:
-    """What a keyed stateful_map does: runs per route per batch, then track."""
-    state: dict[str, Run | None] = {}
-    finished: list[Run] = []
+def run_tracker(batches: list[pl.DataFrame], watermark: datetime) -> tuple[dict[str, Run], pl.DataFrame]:
+    """What the keyed stateful step does: advance per batch (no time-based closing), then a watermark."""
+    state: dict[str, Run] = {}
+    ended = []
     for batch in batches:
-        by_route: dict[str, list[Run]] = {}
-        for r in runs(batch, GAP):
-            by_route.setdefault(r.route, []).append(r)
-        for route, route_runs in sorted(by_route.items()):
-            state[route], done = track(state.get(route), route_runs, None, GAP)
-            finished += done
-    for route in sorted(state):
-        state[route], done = track(state[route], [], watermark, GAP)
-        finished += done
-    return state, finished
+        state, rows = advance(state, batch, None, GAP, MIN_DURATION)
+        ended.append(rows)
+    state, rows = advance(state, events([]), watermark, GAP, MIN_DURATION)
+    return state, pl.concat([*ended, rows], how="diagonal_relaxed")
 
 
 def test_runs_split_at_closing_evaluations_and_gaps() -> None:
@@ -113,16 +108,19 @@ def test_runs_split_at_closing_evaluations_and_gaps() -> None:
 
 
 def test_episodes_with_stats_blips_and_watermark_close() -> None:
-    state, finished = run_tracker([events(STREAM)], watermark=T0 + timedelta(milliseconds=3500))
-    assert rows_of(finished) == expected_rows()
-    assert state["A"] is not None and state["A"].first_id == "q/8"  # within the gap of the watermark: still open
+    state, ended = run_tracker([events(STREAM)], watermark=T0 + timedelta(milliseconds=3500))
+    assert rows_of(ended) == expected_rows()
+    assert list(state) == ["A"] and state["A"].first_id == "q/8"  # within the gap of the watermark: still open
+    last = flush(state, MIN_DURATION)  # end of input
+    assert last.select("episode_id", "updates", "is_blip").rows() == [("cross/A/q/8", 1, True)]
+    assert last["ts_closed"].to_list() == [None]
 
 
 @pytest.mark.parametrize("cut", range(1, len(STREAM)))
 def test_any_batch_split_gives_the_same_episodes(cut: int) -> None:
     frame = events(STREAM)
-    _, finished = run_tracker([frame.head(cut), frame.tail(len(STREAM) - cut)], T0 + timedelta(milliseconds=3500))
-    assert rows_of(finished) == expected_rows()
+    _, ended = run_tracker([frame.head(cut), frame.tail(len(STREAM) - cut)], T0 + timedelta(milliseconds=3500))
+    assert rows_of(ended) == expected_rows()
 
 
 def test_edge_events_keep_qualifying_and_closing_evaluations_and_carry_active_routes() -> None:
