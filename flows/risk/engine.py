@@ -154,7 +154,9 @@ class RiskEngine:
             raise ValueError(msg)
         rows = frame.with_columns(book.to_us("ts_signal").alias("ts_signal_us")).to_dicts()
         for row in rows:
-            heapq.heappush(state.tasks, (row["ts_signal_us"], ADMIT, row["signal_id"], row))
+            if row["ts_signal_us"] is None:  # decided (blocked) when it arrived, with the reason
+                row |= {"ts_signal_us": state.clock_us or 0, "invalid": "invalid_signal:ts_signal"}
+            heapq.heappush(state.tasks, (row["ts_signal_us"], ADMIT, str(row["signal_id"]), row))
 
     def _take_validation(self, state: RiskState, frame: pl.DataFrame) -> None:
         runs = frame.filter(pl.col("severity") == "critical") if "severity" in frame.columns else frame

@@ -52,6 +52,9 @@ class Guard:
         ledger = state.ledger
         if not ledger.start_marks:
             if not ledger.marks_complete(marks):
+                missing = sorted(set(ledger.assets()) - set(marks))
+                msg = f"no {self.cfg.valuation_currency} price yet for {missing}: book not valued, signals blocked"
+                self.alert(state, out, t_us, "no_marks", "warning", None, None, msg)
                 self._kill_or_rearm(state, t_us, causes, out)
                 return None
             ledger.open(marks)

@@ -49,6 +49,8 @@ class PaperTrader:
         self, state: RiskState, t_us: int, sig: dict[str, Any], snap: dict[str, Any] | None
     ) -> tuple[str | None, float]:
         """(reason, qty): qty 0 = blocked for ``reason``; otherwise reason says what sized the signal down, if anything."""
+        if sig.get("invalid"):
+            return sig["invalid"], 0.0
         if state.kill_reason is not None:
             return f"kill_switch:{state.kill_reason}", 0.0
         try:

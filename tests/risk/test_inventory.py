@@ -88,3 +88,21 @@ def test_from_settings_uses_risk_section_venue_fees_and_rebalance_threshold():
     assert eng.guard.rebalance_threshold == 0.2
     assert eng.expected_symbols == tuple(sorted(settings.cross.symbols))
     assert eng.initial_state().ledger.balance("okx", "USDT") == settings.risk.balances["okx"]["USDT"]
+
+
+def test_a_signal_without_a_time_is_blocked_with_a_reason():
+    bal = {"binance": {"USDT": 100_000.0, "BTC": 5.0}, "okx": {"USDT": 100_000.0, "BTC": 5.0}}
+    _, frame = signal("s1", 100, "binance", "okx", 100.0, 100.5, 1.0)
+    frame = frame.with_columns(pl.lit(None, dtype=frame["ts_signal"].dtype).alias("ts_signal"))
+    _, out = run(engine(bal), [[market(0)], [("signals", frame)], [market(2000)]])
+    assert (pnl(out)["s1"]["status"], pnl(out)["s1"]["reason"]) == ("blocked", "invalid_signal:ts_signal")
+
+
+def test_an_asset_without_any_market_leaves_the_book_unvalued_and_says_so():
+    bal = {"binance": {"USDT": 100_000.0, "BTC": 5.0, "BNB": 10.0}, "okx": {"USDT": 100_000.0, "BTC": 5.0}}
+    batches = [[market(0)], [signal("s1", 100, "binance", "okx", 100.0, 100.5, 1.0)], [market(2000)]]
+    _, out = run(engine(bal), batches)
+    assert pnl(out)["s1"]["reason"] == "no_marks"
+    assert "risk_metrics" not in out
+    alert = out["alerts"].filter(pl.col("name") == "no_marks").to_dicts()[0]
+    assert "['BNB']" in alert["message"]
