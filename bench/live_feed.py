@@ -94,6 +94,29 @@ async def ccxtpro(url: str, n: int, idle_s: float = 1.0) -> tuple[int, int, floa
     return len(got), len(set(got)), last - t0
 
 
+def receive_to_flow_latency_ms(url: str, n: int, flush_ms: float) -> list[float]:
+    """p50 / p99 / max of (time the batch reaches the first flow step - the row's ts_recv), in ms."""
+    import numpy as np
+    import polars as pl
+
+    lat: list[np.ndarray] = []
+
+    def measure(item: object) -> object:
+        frame = getattr(item, "frame", None)
+        if frame is not None and "quote_id" in frame.columns:
+            now_us = time.time_ns() // 1000
+            lat.append((now_us - frame["ts_recv"].cast(pl.Int64).to_numpy()) / 1000.0)
+        return item
+
+    flow = Dataflow("bench_latency")
+    src = LiveSource([LiveVenue("binance", ["BTC/USDT"], ws_url=url)], FeedSettings(ws_url="", stall_timeout_s=30),
+                     batch_rows=1000, flush_ms=flush_ms, run_for_s=n / 800 + 1.0)  # fmt: skip
+    op.output("out", op.map("measure", op.input("live", flow, src), measure), TestingSink([]))
+    run_main(flow)
+    all_ms = np.concatenate(lat)
+    return [float(np.percentile(all_ms, 50)), float(np.percentile(all_ms, 99)), float(all_ms.max()), len(all_ms)]
+
+
 def bytewax_live(url: str, n: int) -> tuple[int, float]:
     out: list = []
     flow = Dataflow("bench_live")
@@ -141,6 +164,11 @@ def main(n: int) -> None:
     with FakeBinance([script(msgs, False)], snapshot) as fake:
         rows, s = bytewax_live(fake.url, n)
     print(f"burst         LiveSource in Bytewax      delivered {rows:6d} rows (run_for_s bounded run: {s:.2f} s)")
+    for flush_ms in (20.0, 200.0):
+        with FakeBinance([script(msgs[:5000], True)], snapshot) as fake:
+            p50, p99, worst, rows = receive_to_flow_latency_ms(fake.url, 5000, flush_ms)
+        print(f"paced ~1 kHz  receive -> first flow step, flush_ms={flush_ms:5.0f}: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+              f"  max {worst:6.1f} ms  ({rows} rows)")  # fmt: skip
 
 
 if __name__ == "__main__":

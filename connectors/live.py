@@ -15,7 +15,7 @@ Transports (``LiveVenue.transport``). ``native`` (default): our WebSocket sessio
 ccxt.pro ``watch_bids_asks`` (connectors/exchanges/ccxtpro.py), for Binance and OKX. Native is the default because
 ccxt.pro resolves a watch future only for the update that arrives while someone awaits it (``Client.resolve`` drops
 results with no pending future): updates arriving while the flow is busy are conflated and their sequence ids lost
-(bench/live_feed.py: 7.8 % of a 20k-frame burst delivered, 11 % at ~1 kHz; native 100 %). It also hides
+(bench/live_feed.py: 0.8-7.8 % of a 20k-frame burst delivered, 11-13 % at ~1 kHz; native 100 %). It also hides
 frame-level faults (no ``bad_frame`` rows), gives no sequence ids for gap detection, and has no HTX top of book:
 ccxt.pro lacks ``watchBidsAsks`` for htx and its ``watch_ticker`` uses ``market.<sym>.detail``, which carries no
 bid/ask, so HTX needs the native ``market.<sym>.bbo`` channel. ccxt provides the market metadata either way
@@ -272,7 +272,7 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
     """
 
     def __init__(self, venues: list[LiveVenue], settings: FeedSettings | None = None, batch_rows: int = 1000,
-                 flush_ms: float = 200.0, run_for_s: float | None = None, capture_dir: str | None = None,
+                 flush_ms: float = 50.0, run_for_s: float | None = None, capture_dir: str | None = None,
                  capture_rows_per_file: int = 100_000) -> None:  # fmt: skip
         names = [v.partition for v in venues]
         if len(set(names)) != len(names):

@@ -3,8 +3,8 @@
 Same output contract as the native ``FeedSession`` (quote rows, feed events with ``feed_up``), but what ccxt.pro
 can give is less, measured in bench/live_feed.py:
 - conflation: ccxt resolves a watch future only for the update that arrives while it is awaited
-  (``Client.resolve`` drops results with no pending future), so bursts deliver only the latest quote (7.8 % of a
-  20 000-frame burst, 11 % at ~1 kHz in 10-frame clumps on this machine); our native session delivered 100 %;
+  (``Client.resolve`` drops results with no pending future), so bursts deliver only the latest quote (0.8-7.8 % of
+  a 20 000-frame burst, 11-13 % at ~1 kHz in 10-frame clumps, on this shared 2-core machine); native: 100 %;
 - no frame-level faults: garbage frames surface as an exception of the watch call (a ``disconnect`` row here),
   never as ``bad_frame`` rows; no sequence ids, so no gap detection; stalls are seen as a watch timeout;
 - HTX is not served (no ``watchBidsAsks``; ``watch_ticker`` uses ``market.<sym>.detail`` without bid/ask).
