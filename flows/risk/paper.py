@@ -29,6 +29,10 @@ class PaperTrader:
         self.timeout_us = int(cfg.execution_timeout_ms * US_PER_MS)
 
     def admit(self, state: RiskState, t_us: int, sig: dict[str, Any], out: Out) -> None:
+        if sig["strategy"] not in self.cfg.strategies:  # e.g. triangular, market making: not two-leg taker trades
+            reason = f"strategy {sig['strategy']} is not paper-traded (risk.strategies)"
+            self._pnl_row(state, out, t_us, sig, "skipped", reason, 0.0, 0.0, [], 0.0)
+            return
         state.counts["total"] += 1
         snap = self.guard.evaluate(state, t_us, out)
         reason, qty = self._size(state, t_us, sig, snap)
@@ -224,7 +228,8 @@ class PaperTrader:
         realized = sum(f.cash_quote for f in fills)
         fees = sum(f.fee_quote for f in fills)
         qty_ref = qty_sized if qty_sized > 0 else sig["qty"]
-        expected = self._expected_profit(sig, qty_ref)
+        # a skipped strategy's prices are not one symbol's buy and sell: keep the signal's own expectation
+        expected = sig.get("expected_profit_quote") if status == "skipped" else self._expected_profit(sig, qty_ref)
         out.rows["pnl"].append(
             {
                 "pnl_id": sig["signal_id"],
@@ -241,9 +246,11 @@ class PaperTrader:
                 "qty_sized": qty_sized,
                 "qty_matched": qty_matched,
                 "signal_net_edge_bps": sig.get("net_edge_bps"),
-                "expected_edge_bps": edge_bps(expected, qty_ref, sig["buy_px"]) if expected is not None else None,
+                "expected_edge_bps": sig.get("net_edge_bps")
+                if status == "skipped"
+                else (edge_bps(expected, qty_ref, sig["buy_px"]) if expected is not None else None),
                 "realized_edge_bps": edge_bps(realized - fees, qty_sized, sig["buy_px"])
-                if status != "blocked"
+                if status not in ("blocked", "skipped")
                 else None,
                 "expected_profit_quote": expected or 0.0,
                 "realized_pnl_quote": realized,

@@ -42,7 +42,8 @@ CREATE TABLE pnl (
     sell_exchange          VARCHAR NOT NULL,
     ts_signal              TIMESTAMPTZ NOT NULL,
     ts_decided             TIMESTAMPTZ NOT NULL,  -- when the outcome was final (block, fill, or unwind)
-    status                 VARCHAR NOT NULL,  -- filled | partial | leg_failure | missed | blocked
+    status                 VARCHAR NOT NULL,  -- filled | partial | leg_failure | missed | blocked | skipped (strategy
+                                              -- not in [risk] strategies)
     reason                 VARCHAR,           -- why blocked, sized down, or missed (e.g. kill_switch:limit:drawdown)
     qty_signal             DOUBLE NOT NULL,
     qty_sized              DOUBLE NOT NULL,   -- after balance / position-size caps (0 when blocked)

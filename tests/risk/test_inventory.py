@@ -106,3 +106,22 @@ def test_an_asset_without_any_market_leaves_the_book_unvalued_and_says_so():
     assert "risk_metrics" not in out
     alert = out["alerts"].filter(pl.col("name") == "no_marks").to_dicts()[0]
     assert "['BNB']" in alert["message"]
+
+
+def test_other_strategies_get_a_skipped_row_and_do_not_count():
+    bal = {"binance": {"USDT": 100_000.0, "BTC": 5.0}, "okx": {"USDT": 100_000.0, "BTC": 5.0}}
+    _, tri = signal("t1", 100, "binance", "binance", 100.0, 100.5, 1.0, symbol="USDT>BTC>ETH>USDT")
+    tri = tri.with_columns(strategy=pl.lit("triangular"), expected_profit_quote=pl.lit(1.25))
+    batches = [
+        [market(0)],
+        [("signals", tri)],
+        [signal("s1", 200, "binance", "okx", 100.0, 100.5, 1.0)],
+        [market(2000)],
+    ]
+    _, out = run(engine(bal), batches)
+    row = pnl(out)["t1"]
+    assert (row["status"], row["expected_profit_quote"], row["qty_sized"]) == ("skipped", 1.25, 0.0)
+    assert "triangular" in row["reason"]
+    assert pnl(out)["s1"]["status"] == "filled"
+    assert out["risk_metrics"].sort("ts_metrics")["signals_total"][-1] == 1
+    assert out["fills"].filter(pl.col("signal_id") == "t1").height == 0
