@@ -48,6 +48,13 @@ def quotes_to_history(quotes: pl.DataFrame) -> pl.DataFrame:
     return quotes.select(cols)
 
 
+def books_to_quotes(books: pl.DataFrame) -> pl.DataFrame:
+    """Depth snapshots (the ``books`` table: level lists, best first) as quotes whose depth lists the fills walk."""
+    levels = {f"{side}_levels_{k}": pl.col(f"{side}_{k}") for side in ("bid", "ask") for k in ("px", "qty")}
+    top = {f"{side}_{k}": pl.col(f"{side}_{k}").list.first() for side in ("bid", "ask") for k in ("px", "qty")}
+    return books.filter(pl.col("symbol").is_not_null()).select("exchange", "symbol", "ts_recv", **levels, **top)
+
+
 def prune(history: pl.DataFrame, cutoff_us: int) -> pl.DataFrame:
     """Drop quotes older than ``cutoff_us`` except the latest one of each (exchange, symbol)."""
     old = history.filter(pl.col("ts_us") < cutoff_us)

@@ -5,6 +5,7 @@ are ``(table_name, frame)`` items, the same shape the lake sink takes:
 
 * ``quotes_clean`` (or ``quotes``): clean quotes, connectors.schema columns (+ optional depth lists, see
   flows.risk.execution). They move the clock: time inside risk is the quotes' receive clock ``ts_recv``.
+* ``books``: depth snapshots (sql/schema/feeds.sql); legs then walk their levels.
 * ``signals``: rows of the ``signals`` table (sql/schema/core.sql).
 * ``validation_runs``: rows of that table; critical-suite runs feed the validation-failure-rate kill criterion.
 
@@ -89,12 +90,14 @@ class RiskEngine:
         for table, frame in events:
             if table in QUOTE_TABLES:
                 self._take_quotes(state, frame)
+            elif table == "books":
+                self._take_quotes(state, book.books_to_quotes(frame))
             elif table == "signals":
                 self._take_signals(state, frame)
             elif table == "validation_runs":
                 self._take_validation(state, frame)
             else:
-                msg = f"risk step: unexpected event table {table!r} (quotes_clean | signals | validation_runs)"
+                msg = f"risk step: unexpected event table {table!r} (quotes_clean | books | signals | validation_runs)"
                 raise ValueError(msg)
         watermark = self._watermark(state)
         if watermark is not None:

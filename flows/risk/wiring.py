@@ -21,7 +21,7 @@ from bytewax.operators import StatefulLogic
 from connectors.config import Settings
 from flows.risk.engine import QUOTE_TABLES, RiskEngine, RiskState
 
-RISK_INPUTS = frozenset({*QUOTE_TABLES, "signals", "validation_runs"})
+RISK_INPUTS = frozenset({*QUOTE_TABLES, "books", "signals", "validation_runs"})
 Item = tuple[str, pl.DataFrame]
 Bundle = list[Item]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from risk_builders import quotes, run, signal, us
+from risk_builders import quotes, run, signal, ts, us
 
 from connectors.config import RiskConfig
 from flows.risk.engine import RiskEngine
@@ -159,4 +159,29 @@ def test_depth_lists_in_the_quote_stream_are_walked_by_the_engine():
     assert row["status"] == "filled"
     gross = (0.6 * 100.5 + 0.4 * 100.45) - (0.5 * 100.0 + 0.5 * 100.05)
     fees = ((0.6 * 100.5 + 0.4 * 100.45) + (0.5 * 100.0 + 0.5 * 100.05)) * 1e-3
+    assert row["net_pnl_quote"] == pytest.approx(gross - fees, rel=1e-12)
+
+
+def test_depth_snapshots_from_the_books_table_are_walked():
+    def books(ms: float) -> tuple[str, pl.DataFrame]:
+        rows = [
+            ("binance", [99.9, 99.8], [10.0, 10.0], [100.0, 100.05], [0.5, 10.0]),
+            ("okx", [100.5, 100.45], [0.6, 10.0], [100.6, 100.7], [10.0, 10.0]),
+        ]
+        keys = ("exchange", "bid_px", "bid_qty", "ask_px", "ask_qty")
+        frame = pl.DataFrame(
+            [
+                dict(zip(keys, r, strict=True))
+                | {"book_id": f"{r[0]}/book/{ms}", "symbol": "BTC/USDT", "ts_exchange": None, "ts_recv": ts(ms)}
+                | {"seq": None, "source": "test"}
+                for r in rows
+            ]
+        )
+        return "books", frame.with_columns(pl.col("ts_recv").dt.replace_time_zone("UTC"))
+
+    _, out = run(engine(latency_ms=0), [[books(0)], [SIG], [books(3000)]])
+    row = pnl_row(out)
+    gross = (0.6 * 100.5 + 0.4 * 100.45) - (0.5 * 100.0 + 0.5 * 100.05)
+    fees = ((0.6 * 100.5 + 0.4 * 100.45) + (0.5 * 100.0 + 0.5 * 100.05)) * 1e-3
+    assert row["status"] == "filled"
     assert row["net_pnl_quote"] == pytest.approx(gross - fees, rel=1e-12)
