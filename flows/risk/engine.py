@@ -33,7 +33,7 @@ from flows.risk import book
 from flows.risk.guard import Guard
 from flows.risk.ledger import Ledger
 from flows.risk.paper import PaperTrader
-from flows.risk.state import ADMIT, EXECUTE, US_PER_MS, VALIDATION, Out, RiskState
+from flows.risk.state import ADMIT, EXECUTE, US_PER_MS, VALIDATION, Out, RiskState, schedule
 
 __all__ = ["QUOTE_TABLES", "RiskEngine", "RiskState"]
 
@@ -159,13 +159,13 @@ class RiskEngine:
         for row in rows:
             if row["ts_signal_us"] is None:  # decided (blocked) when it arrived, with the reason
                 row |= {"ts_signal_us": state.clock_us or 0, "invalid": "invalid_signal:ts_signal"}
-            heapq.heappush(state.tasks, (row["ts_signal_us"], ADMIT, str(row["signal_id"]), row))
+            schedule(state, row["ts_signal_us"], ADMIT, str(row["signal_id"]), row)
 
     def _take_validation(self, state: RiskState, frame: pl.DataFrame) -> None:
         runs = frame.filter(pl.col("severity") == "critical") if "severity" in frame.columns else frame
         runs = runs.with_columns(book.to_us("ts_recv_max").alias("ts_us")).filter(pl.col("ts_us").is_not_null())
         for row in runs.select("run_id", "ts_us", "rows_in", "rows_unexpected").to_dicts():
-            heapq.heappush(state.tasks, (row["ts_us"], VALIDATION, row["run_id"], row))
+            schedule(state, row["ts_us"], VALIDATION, str(row["run_id"]), row)
 
     # ---- scheduler ----------------------------------------------------------------------------------------------
 
@@ -184,7 +184,7 @@ class RiskEngine:
                 continue
             if task_t is None or task_t > until_us:
                 return
-            t, rank, _, payload = heapq.heappop(state.tasks)
+            t, rank, _key, _seq, payload = heapq.heappop(state.tasks)
             if rank == VALIDATION:
                 self.guard.validation(state, t, payload, out)
             elif rank == ADMIT:

@@ -6,7 +6,6 @@ The fill model itself is in flows/risk/execution.py; the accounting in flows/ris
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +14,7 @@ from connectors.config import RiskConfig
 from flows.risk.execution import LegFill, Outcome, Side, classify, edge_bps, fill_leg, limit_prices
 from flows.risk.guard import Guard
 from flows.risk.ledger import split_symbol
-from flows.risk.state import EXECUTE, UNWIND, US_PER_MS, Out, RiskState
+from flows.risk.state import EXECUTE, UNWIND, US_PER_MS, Out, RiskState, schedule
 
 
 class PaperTrader:
@@ -29,6 +28,7 @@ class PaperTrader:
         self.timeout_us = int(cfg.execution_timeout_ms * US_PER_MS)
 
     def admit(self, state: RiskState, t_us: int, sig: dict[str, Any], out: Out) -> None:
+        """At ``ts_signal``: block (pnl row with the reason) or size, reserve balances and schedule the execution."""
         if sig["strategy"] not in self.cfg.strategies:  # e.g. triangular, market making: not two-leg taker trades
             reason = f"strategy {sig['strategy']} is not paper-traded (risk.strategies)"
             self._pnl_row(state, out, t_us, sig, "skipped", reason, 0.0, 0.0, [], 0.0)
@@ -47,7 +47,7 @@ class PaperTrader:
         state.ledger.reserve(sig["sell_exchange"], base, reserve["base"])
         state.open_orders += 2
         task = sig | {"qty_sized": qty, "size_reason": reason, "reserve": reserve}
-        heapq.heappush(state.tasks, (t_us + self.latency_us, EXECUTE, sig["signal_id"], task))
+        schedule(state, t_us + self.latency_us, EXECUTE, str(sig["signal_id"]), task)
 
     def _size(
         self, state: RiskState, t_us: int, sig: dict[str, Any], snap: dict[str, Any] | None
@@ -96,6 +96,7 @@ class PaperTrader:
         return (f"sized_down:{binding}" if binding else None), qty
 
     def execute(self, state: RiskState, t_us: int, sig: dict[str, Any], out: Out) -> None:
+        """At ``ts_signal + latency``: fill both legs against the book then; finish, or schedule the unwind."""
         base, quote = split_symbol(sig["symbol"])
         ledger = state.ledger
         ledger.reserve(sig["buy_exchange"], quote, -sig["reserve"]["quote"])
@@ -126,13 +127,14 @@ class PaperTrader:
                 "leg_quotes": [q_buy, q_sell],
                 "open": [base_open, cost_open],
             }
-            heapq.heappush(state.tasks, (t_us + self.timeout_us, UNWIND, sig["signal_id"], task))
+            schedule(state, t_us + self.timeout_us, UNWIND, str(sig["signal_id"]), task)
             snap = self.guard.evaluate(state, t_us, out)
         else:
             snap = self._finish(state, out, t_us, sig, outcome, legs, [])
         self._positions(state, out, t_us, sig, "execute", snap)
 
     def unwind(self, state: RiskState, t_us: int, task: dict[str, Any], out: Out) -> None:
+        """At execution + ``execution_timeout``: flatten the unhedged quantities at the book then, book the PnL."""
         outcome: Outcome = task["outcome"]
         buy, sell = task["legs"]
         unwinds: list[LegFill] = []

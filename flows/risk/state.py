@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,8 @@ class RiskState:
     first_us: int | None = None  # earliest ts_recv seen
     stream_clock: dict[str, int] = field(default_factory=dict)  # symbol -> latest ts_recv of its quotes
     marks_seen: dict[str, float] = field(default_factory=dict)  # last mark per asset, for instants before a quote
-    tasks: list[tuple[int, int, str, dict[str, Any]]] = field(default_factory=list)  # heap
+    tasks: list[tuple[int, int, str, int, dict[str, Any]]] = field(default_factory=list)  # heap, see schedule()
+    task_seq: int = 0  # tie-break after (time, rank, key): arrival order, so payloads are never compared
     next_tick_us: int | None = None
     open_orders: int = 0
     peak_equity: float | None = None
@@ -55,3 +57,9 @@ class Out:
 
     def frames(self) -> dict[str, pl.DataFrame]:
         return {t: to_frame(t, rows) for t, rows in self.rows.items() if rows}
+
+
+def schedule(state: RiskState, t_us: int, rank: int, key: str, payload: dict[str, Any]) -> None:
+    """Queue a decision at receive time ``t_us``; ties run by rank (VALIDATION..UNWIND), then key, then arrival."""
+    heapq.heappush(state.tasks, (t_us, rank, key, state.task_seq, payload))
+    state.task_seq += 1
