@@ -102,6 +102,34 @@ def _offset(quote_id: pl.Expr) -> pl.Expr:
     return quote_id.str.extract(r"/(\d+)$").cast(pl.Int64)
 
 
+def stream_checked(
+    streams: dict[str, cleaning.StreamState], piece: Piece, cfg: CleaningConfig
+) -> tuple[dict[str, cleaning.StreamState], pl.DataFrame]:
+    """QingXi's stream checks on one exchange's piece (per symbol, carried state), then every row back in source
+    order with ``quarantined``: rows rejected here or upstream keep only their ids (no prices)."""
+    streams = dict(streams)
+    clean_parts, bad_parts = [], [piece.quarantined]
+    for (symbol,), rows in piece.passed.group_by("symbol", maintain_order=True):
+        streams[symbol], clean, rejected = cleaning.clean_stream(
+            streams.get(symbol), rows.with_columns(event_time()), cfg
+        )
+        clean_parts.append(clean.select(ROW_COLUMNS))
+        bad_parts.append(rejected.select("quote_id", "exchange", "symbol"))
+    bad = pl.concat(bad_parts).unique("quote_id", keep="first", maintain_order=True)
+    typed = {c: POLARS_QUOTE_SCHEMA[c] for c in QUOTE_COLUMNS}
+    quarantined = bad.select(
+        *[pl.col(c) if c in bad.columns else pl.lit(None, dtype=t).alias(c) for c, t in typed.items()], "quote_id"
+    )
+    rows = pl.concat(
+        [
+            *(part.with_columns(pl.lit(False).alias("quarantined")) for part in clean_parts),
+            quarantined.with_columns(pl.lit(True).alias("quarantined")),
+        ],
+        how="vertical_relaxed",
+    )
+    return streams, rows.sort(_offset(pl.col("quote_id")), maintain_order=True, nulls_last=True)
+
+
 @dataclass(frozen=True)
 class TriangularRunner:
     """Everything one exchange's step needs; :meth:`step` is pure given its state."""
@@ -137,28 +165,7 @@ class TriangularRunner:
 
     def step(self, state: ExchangeState, piece: Piece) -> tuple[ExchangeState, list[Item]]:
         """Stream-check, evaluate every cycle each update touches, and advance the episodes."""
-        clean_parts, stream_bad = [], [piece.quarantined]
-        streams = dict(state.streams)
-        for (symbol,), rows in piece.passed.group_by("symbol", maintain_order=True):
-            streams[symbol], clean, rejected = cleaning.clean_stream(
-                streams.get(symbol), rows.with_columns(event_time()), self.cleaning
-            )
-            clean_parts.append(clean.select(ROW_COLUMNS))
-            stream_bad.append(rejected.select("quote_id", "exchange", "symbol"))
-        bad = pl.concat(stream_bad).unique("quote_id", keep="first", maintain_order=True)
-        typed = {c: POLARS_QUOTE_SCHEMA[c] for c in QUOTE_COLUMNS}
-        quarantined = bad.select(
-            *[pl.col(c) if c in bad.columns else pl.lit(None, dtype=t).alias(c) for c, t in typed.items()],
-            "quote_id",
-        )
-        rows = pl.concat(
-            [
-                *(p.with_columns(pl.lit(False).alias("quarantined")) for p in clean_parts),
-                quarantined.with_columns(pl.lit(True).alias("quarantined")),
-            ],
-            how="vertical_relaxed",
-        )
-        rows = rows.sort(_offset(pl.col("quote_id")), maintain_order=True, nulls_last=True)
+        streams, rows = stream_checked(state.streams, piece, self.cleaning)
         out = evaluate_batch(rows, state.tri, self.book, self.params)
         clean_times = rows.filter(~pl.col("quarantined"))["ts_recv"]
         watermark = as_utc(clean_times.max()) if clean_times.len() else None

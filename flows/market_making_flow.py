@@ -1,0 +1,84 @@
+"""Bytewax wiring of paper market making (design doc: disabled by default): one stateful step per exchange.
+
+``flows/arbitrage.py`` calls :func:`market_making_tables` with the checked batches, like the triangular step, and
+merges the returned ``("signals", frame)`` items into its table stream; with ``[market_making] enabled = false`` it
+adds nothing to the flow. The step runs QingXi's stream checks on its exchange's rows (same pure function, same clean
+quotes as the per-symbol step) and quotes at the first clean update of each refresh slot. The inventory is taken at
+its target (no skew) until a position feed is wired in (``paper_quotes(base_share=...)``).
+
+Risk note: these signals are resting paper quotes (``strategy = 'market_making'``), not taker round trips.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import bytewax.operators as op
+import polars as pl
+from bytewax.dataflow import Stream
+from bytewax.operators import StatefulLogic
+
+from connectors.config import CleaningConfig, Settings
+from flows import cleaning
+from flows.market_making import MarketMakingParams, paper_quotes
+from flows.triangular_flow import CheckedBatch, Item, Piece, exchange_pieces, stream_checked
+
+
+@dataclass
+class QuotingState:
+    """Per exchange: QingXi stream state per symbol and the refresh slot last quoted per symbol."""
+
+    streams: dict[str, cleaning.StreamState] = field(default_factory=dict)
+    slots: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QuotingRunner:
+    params: MarketMakingParams
+    symbols: frozenset[str]
+    cleaning: CleaningConfig
+
+    @staticmethod
+    def from_settings(settings: Settings) -> QuotingRunner:
+        mm = settings.market_making
+        params = MarketMakingParams(
+            spread_bps=mm.spread_bps,
+            order_amount_quote=mm.order_amount_quote,
+            refresh_ms=mm.refresh_ms,
+            inventory_target=mm.inventory_target,
+            orders_per_side=mm.orders_per_side,
+            level_step_bps=mm.level_step_bps,
+            max_inventory_skew_bps=mm.max_inventory_skew_bps,
+            maker_fee_bps=mm.maker_fee_bps,
+        )
+        return QuotingRunner(params, frozenset(mm.symbols), settings.cleaning)
+
+    def step(self, state: QuotingState, piece: Piece) -> tuple[QuotingState, list[Item]]:
+        streams, rows = stream_checked(state.streams, piece, self.cleaning)
+        clean = rows.filter(~pl.col("quarantined") & pl.col("symbol").is_in(sorted(self.symbols)))
+        slots, signals = paper_quotes(clean, state.slots, self.params)
+        return QuotingState(streams, slots), [("signals", signals)] if signals.height else []
+
+
+class QuotingLogic(StatefulLogic[Piece, Item, QuotingState]):
+    def __init__(self, runner: QuotingRunner, resume: QuotingState | None) -> None:
+        self.runner = runner
+        self.state = resume if resume is not None else QuotingState()
+
+    def on_item(self, value: Piece) -> tuple[Iterable[Item], bool]:
+        self.state, out = self.runner.step(self.state, value)
+        return out, StatefulLogic.RETAIN
+
+    def snapshot(self) -> QuotingState:
+        return copy.deepcopy(self.state)
+
+
+def market_making_tables(step_id: str, checked: Stream[CheckedBatch], settings: Settings) -> Stream[Item]:
+    """Paper quote signals as ``(table_name, frame)`` items (none when market making is disabled)."""
+    exchanges = list(settings.market_making.exchanges) if settings.market_making.enabled else []
+    runner = QuotingRunner.from_settings(settings)
+    pieces = op.flat_map(f"{step_id}_by_exchange", checked, lambda c: exchange_pieces(c, exchanges))
+    out = op.stateful(f"{step_id}_quote", pieces, lambda resume: QuotingLogic(runner, resume))
+    return op.key_rm(f"{step_id}_items", out)
