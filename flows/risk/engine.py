@@ -15,7 +15,8 @@ metrics (multiples of ``metrics_interval_ms``). Tasks run in time order, against
 time, once the watermark has passed them: the slowest symbol stream's clock (latest ``ts_recv`` of that symbol's
 quotes, each symbol arriving in order from its own upstream key) minus ``reorder_grace_ms``. Feed a symbol's quotes
 and signals of one batch in one ``step`` call. Expected symbols not seen yet hold decisions back until
-``stream_stall_ms`` of receive time has passed; a symbol that far behind stops holding them back. So the outputs
+``stream_stall_ms`` of receive time has passed; a symbol that far behind stops holding them back; symbols that are
+not expected (when some are) never hold them back. So the outputs
 depend only on the events, not on how upstream workers interleaved them, and replay gives the same rows.
 
 Outputs: ``dict[table_name, polars.DataFrame]`` for fills, positions, pnl, risk_metrics, alerts (flows/risk/tables.py).
@@ -107,12 +108,15 @@ class RiskEngine:
         return state, out.frames()
 
     def _watermark(self, state: RiskState) -> int | None:
-        """Receive time up to which every live symbol stream has delivered (minus the grace), or None."""
+        """Receive time up to which every live symbol stream has delivered (minus the grace), or None.
+
+        The streams are the expected symbols (those that carry signals, [cross] symbols in a run), or every symbol
+        seen when none are expected; other symbols' quotes are kept but do not hold decisions back.
+        """
         if state.clock_us is None or state.first_us is None:
             return None
-        clocks = [
-            state.stream_clock.get(s, state.first_us) for s in set(self.expected_symbols) | set(state.stream_clock)
-        ]
+        streams = self.expected_symbols or tuple(state.stream_clock)
+        clocks = [state.stream_clock.get(s, state.first_us) for s in streams]
         live = [c for c in clocks if state.clock_us - c <= self.stall_us]
         return min(live, default=state.clock_us) - self.grace_us
 
