@@ -18,7 +18,7 @@ An optional slippage tolerance also bounds each side's VWAP against its best pri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +44,20 @@ def levels(raw: Sequence[Sequence[str | float]], side: str) -> tuple[np.ndarray,
         msg = f"{side} levels must be strictly {'descending' if side == 'bids' else 'ascending'} by price"
         raise ValueError(msg)
     return px, qty
+
+
+def book_sides(
+    book: Mapping[str, Sequence[float]],
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """A ``books`` table row (sql/schema/feeds.sql: ``bid_px, bid_qty, ask_px, ask_qty`` lists, best first) ->
+    ``(bids, asks)`` as :func:`levels` returns them (validated the same way)."""
+    for side in ("bid", "ask"):
+        if len(book[f"{side}_px"]) != len(book[f"{side}_qty"]):
+            msg = f"books row: {side}_px and {side}_qty have different lengths"
+            raise ValueError(msg)
+    bids = levels(list(zip(book["bid_px"], book["bid_qty"], strict=True)), "bids")
+    asks = levels(list(zip(book["ask_px"], book["ask_qty"], strict=True)), "asks")
+    return bids, asks
 
 
 def _cum(px: np.ndarray, qty: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from flows.depth import buy_leg, chain_size, cross_size, levels, sell_leg
+from flows.depth import book_sides, buy_leg, chain_size, cross_size, levels, sell_leg
 from tests.strategy.conftest import FIXTURES
 
 
@@ -62,6 +62,21 @@ def test_cross_size_and_vwaps_on_real_depth_equal_a_hand_walk(nkn: dict) -> None
     assert got.sell_vwap == pytest.approx(sell_vwap, rel=1e-12)
     assert got.net_edge_bps == pytest.approx(10.0, abs=1e-9)  # exactly at the threshold
     assert got.limited_by == "edge"
+
+
+def test_books_table_rows_size_like_raw_levels(nkn: dict) -> None:
+    """A ``books`` row (lists of floats, as connectors write them) gives the same sides as the raw snapshot."""
+    row = {
+        "bid_px": [float(p) for p, _ in nkn["bids"]],
+        "bid_qty": [float(q) for _, q in nkn["bids"]],
+        "ask_px": [float(p) for p, _ in nkn["asks"]],
+        "ask_qty": [float(q) for _, q in nkn["asks"]],
+    }
+    bids, asks = book_sides(row)
+    raw_bids, raw_asks = levels(nkn["bids"], "bids"), levels(nkn["asks"], "asks")
+    assert np.array_equal(bids[0], raw_bids[0]) and np.array_equal(asks[1], raw_asks[1])
+    with pytest.raises(ValueError, match="different lengths"):
+        book_sides(row | {"bid_qty": row["bid_qty"][:-1]})
 
 
 def test_cross_size_other_limits(nkn: dict) -> None:
