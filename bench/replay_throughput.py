@@ -32,8 +32,8 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from connectors.config import load_settings  # noqa: E402
-from connectors.simulator import simulate  # noqa: E402
+from connectors.config import load_settings
+from connectors.simulator import simulate
 
 SYMBOLS = [f"{b}/USDT" for b in ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "LINK", "DOT")]
 VENUES = ["binance", "okx", "htx"]
@@ -45,8 +45,16 @@ def generate(n_quotes: int, out: Path) -> Path:
     duration_s = 3600.0
     rate = n_quotes / (len(VENUES) * len(SYMBOLS) * duration_s)
     cfg = load_settings(environ={}).simulator.model_copy(
-        update={"venues": VENUES, "symbols": SYMBOLS, "duration_s": duration_s, "rate_hz": rate,
-                "cross_opportunities": 40, "fee_eaten_opportunities": 20, "anomaly_rate": 0.0002, "seed": 1}
+        update={
+            "venues": VENUES,
+            "symbols": SYMBOLS,
+            "duration_s": duration_s,
+            "rate_hz": rate,
+            "cross_opportunities": 40,
+            "fee_eaten_opportunities": 20,
+            "anomaly_rate": 0.0002,
+            "seed": 1,
+        }
     )
     t = time.perf_counter()
     result = simulate(cfg, FEES, MIN_NET)
@@ -62,17 +70,22 @@ def polars_reference(path: Path) -> tuple[float, int]:
     qualifying = 0
     for (symbol,), s in q.group_by("symbol"):
         wide = s.with_columns(
-            [pl.when(pl.col("exchange") == v).then(pl.col(f)).forward_fill().alias(f"{f}@{v}")
-             for v in VENUES for f in ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_recv", "ts_event")]
+            [
+                pl.when(pl.col("exchange") == v).then(pl.col(f)).forward_fill().alias(f"{f}@{v}")
+                for v in VENUES
+                for f in ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_recv", "ts_event")
+            ]
         )
         for a, b in permutations(VENUES, 2):
             ask, bid = pl.col(f"ask_px@{a}"), pl.col(f"bid_px@{b}")
             net = (bid * (1 - FEES[b] / 1e4) / (ask * (1 + FEES[a] / 1e4)) - 1) * 1e4
             age = (pl.col("ts_recv") - pl.min_horizontal(f"ts_recv@{a}", f"ts_recv@{b}")).dt.total_milliseconds()
             skew = (pl.col(f"ts_event@{a}") - pl.col(f"ts_event@{b}")).dt.total_milliseconds().abs()
-            qualifying += wide.filter(pl.col("exchange").is_in([a, b])).select(
-                ((net >= MIN_NET) & (age <= MAX_AGE_MS) & (skew <= MAX_SKEW_MS)).sum()
-            ).item()
+            qualifying += (
+                wide.filter(pl.col("exchange").is_in([a, b]))
+                .select(((net >= MIN_NET) & (age <= MAX_AGE_MS) & (skew <= MAX_SKEW_MS)).sum())
+                .item()
+            )
     return time.perf_counter() - t, qualifying
 
 
@@ -88,8 +101,12 @@ def per_tick_bytewax(path: Path, n: int) -> float:
             if other == quote["exchange"]:
                 continue
             for buy, sell in ((quote, q), (q, quote)):
-                net = (sell["bid_px"] * (1 - FEES[sell["exchange"]] / 1e4)
-                       / (buy["ask_px"] * (1 + FEES[buy["exchange"]] / 1e4)) - 1) * 1e4
+                net = (
+                    sell["bid_px"]
+                    * (1 - FEES[sell["exchange"]] / 1e4)
+                    / (buy["ask_px"] * (1 + FEES[buy["exchange"]] / 1e4))
+                    - 1
+                ) * 1e4
                 if net >= MIN_NET:
                     out.append(net)
         return book, out
@@ -134,8 +151,10 @@ def main() -> None:
         tick_rate = per_tick_bytewax(path, min(n, 1_000_000))
         con_rows = pl.read_parquet(Path(tmp) / "out" / "lake" / "signals" / "**" / "*.parquet")
         print(f"quotes: {n:,}  (3 venues x 10 symbols), batch_rows {args.batch_rows:,}, 1 worker")
-        print(f"arbflow flow:            {n / seconds:12,.0f} quotes/s  ({seconds:.1f} s, peak RSS {rss:,.0f} MiB, "
-              f"{con_rows.height:,} signals)")
+        print(
+            f"arbflow flow:            {n / seconds:12,.0f} quotes/s  ({seconds:.1f} s, peak RSS {rss:,.0f} MiB, "
+            f"{con_rows.height:,} signals)"
+        )
         print(f"polars spreads only:     {n / ref_s:12,.0f} quotes/s  ({ref_s:.1f} s, {qualifying:,} qualifying evals)")
         print(f"per-tick bytewax (1M):   {tick_rate:12,.0f} quotes/s")
         print(f"ratio flow / polars = {ref_s / seconds:.2f};  flow / per-tick bytewax = {n / seconds / tick_rate:.2f}")

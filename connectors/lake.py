@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 import duckdb
@@ -123,10 +122,11 @@ class LakeSink(FixedPartitionedSink[pl.DataFrame, int]):
         return _TablePartition(self.root / for_part, for_part, self.schemas[for_part], resume_state or 0)
 
 
-def prepare(data_dir: str | Path, schemas: dict[str, pa.Schema], timeout_s: float = 30.0) -> Path:
-    """Create the lake's schema files and (re)create the DuckDB file's views; return the DuckDB path.
+def prepare(data_dir: str | Path, schemas: dict[str, pa.Schema]) -> Path:
+    """Create the lake's schema files and the DuckDB file of views; return the DuckDB path.
 
-    Several processes of one cluster may call this at once: the DuckDB file admits one writer, so we retry.
+    The DuckDB file is built under a temporary name and renamed into place, so readers never meet a lock held by the
+    flow, and several processes of one cluster can prepare at once.
     """
     root = lake_dir(data_dir)
     for table, schema in schemas.items():
@@ -134,15 +134,9 @@ def prepare(data_dir: str | Path, schemas: dict[str, pa.Schema], timeout_s: floa
         if not schema_file.exists():
             _write_atomic(schema.empty_table(), schema_file)
     db_path = Path(data_dir) / "arbflow.duckdb"
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            con = duckdb.connect(str(db_path), config=DUCKDB_CONFIG)
-            break
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp), config=DUCKDB_CONFIG)
     try:
         for table in sorted(schemas):
             glob = table_glob(data_dir, table).replace("'", "''")
@@ -152,6 +146,7 @@ def prepare(data_dir: str | Path, schemas: dict[str, pa.Schema], timeout_s: floa
             )
     finally:
         con.close()
+    os.replace(tmp, db_path)
     return db_path
 
 

@@ -52,9 +52,7 @@ def normalize(raw: pl.DataFrame, stage: str = "normalize") -> tuple[pl.DataFrame
     typed = {c: _cast(c, t, source[c]) for c, t in POLARS_QUOTE_SCHEMA.items()}
     checks = [(~present[c], "missing_field", c) for c in REQUIRED]
     checks += [
-        (typed[c].is_null() & present[c], "wrong_type", c)
-        for c, t in POLARS_QUOTE_SCHEMA.items()
-        if source[c] != t
+        (typed[c].is_null() & present[c], "wrong_type", c) for c, t in POLARS_QUOTE_SCHEMA.items() if source[c] != t
     ]
     bad = frame.select(pl.any_horizontal([cond for cond, _, _ in checks]).alias("bad"))["bad"]
     quotes = frame.filter(~bad).select(
@@ -73,7 +71,9 @@ def normalize(raw: pl.DataFrame, stage: str = "normalize") -> tuple[pl.DataFrame
         detail.otherwise(None).alias("detail"),  # type: ignore[union-attr]
         *[typed[c].alias(c) for c in POLARS_QUOTE_SCHEMA if c != "source"],
         pl.col("source").cast(pl.String).fill_null("unknown"),
-        pl.struct([pl.col(c).cast(pl.String) for c in raw.columns if c != "quote_id"]).struct.json_encode().alias("raw"),
+        pl.struct([pl.col(c).cast(pl.String) for c in raw.columns if c != "quote_id"])
+        .struct.json_encode()
+        .alias("raw"),
     )
     return quotes, rejected.select(REJECT_COLUMNS)
 

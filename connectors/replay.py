@@ -15,7 +15,7 @@ import glob as globlib
 import logging
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -82,7 +82,7 @@ def load_stream(files: Sequence[Path], partition: str) -> pl.DataFrame:
     if len(frames) > 1 or not stream["_ts_us"].is_sorted():
         stream = stream.sort("_ts_us", "_file", "_row", maintain_order=True)
     return stream.drop("_file", "_row").with_columns(
-        pl.format("{}/{}", pl.lit(partition), pl.int_range(pl.len())).alias("quote_id")
+        pl.concat_str([pl.lit(f"{partition}/"), pl.int_range(pl.len()).cast(pl.String)]).alias("quote_id")
     )
 
 
@@ -106,7 +106,7 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
             due = int(self.stream["_ts_us"][end - 1])
             if now_data < due:
                 wait_s = (due - now_data) / 1e6 / self.speed
-                self._awake = datetime.now(timezone.utc) + timedelta(seconds=min(wait_s, 0.5))
+                self._awake = datetime.now(UTC) + timedelta(seconds=min(wait_s, 0.5))
                 return []
         self._awake = None
         frame = self.stream.slice(self.offset, end - self.offset).drop("_ts_us")
@@ -136,4 +136,6 @@ class ReplaySource(FixedPartitionedSource[RawBatch, int]):
         return [self.name]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ReplayPartition:
-        return _ReplayPartition(load_stream(self.files, self.name), self.name, resume_state or 0, self.batch_rows, self.speed)
+        return _ReplayPartition(
+            load_stream(self.files, self.name), self.name, resume_state or 0, self.batch_rows, self.speed
+        )

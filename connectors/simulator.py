@@ -16,7 +16,7 @@ same rows, byte for byte. All of it is vectorized NumPy: 10M quotes take seconds
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ import polars as pl
 from connectors.config import SimulatorConfig
 from connectors.schema import POLARS_QUOTE_SCHEMA
 
-DEFAULT_START = datetime(2024, 8, 9, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2024, 8, 9, tzinfo=UTC)
 START_PRICES = {"BTC": 60_000.0, "ETH": 2_600.0, "SOL": 150.0, "BNB": 520.0, "XRP": 0.55}
 VOL_PER_SQRT_S = 1e-4  # ~1 bps per sqrt(second), close to BTC's realized volatility
 GRID_US = 10_000  # reference path resolution
@@ -107,7 +107,9 @@ class _Reference:
         return self.mids[symbol][idx]
 
 
-def _reference(rng: np.random.Generator, symbols: list[str], duration_us: int, base: pl.DataFrame | None, t0_us: int) -> _Reference:
+def _reference(
+    rng: np.random.Generator, symbols: list[str], duration_us: int, base: pl.DataFrame | None, t0_us: int
+) -> _Reference:
     grid = np.arange(0, duration_us + GRID_US, GRID_US, dtype=np.int64)
     mids: dict[str, np.ndarray] = {}
     for symbol in symbols:
@@ -149,7 +151,7 @@ def _stream(
     bid = np.floor(mid * (1 - half) / tick) * tick
     ask = np.maximum(np.ceil(mid * (1 + half) / tick) * tick, bid + tick)
     median_qty = 20_000.0 / ref.at(symbol, np.zeros(1, dtype=np.int64))[0] if symbol.endswith("/USDT") else 5.0
-    qty = lambda: np.maximum(np.round(median_qty * rng.lognormal(0, 1.0, size=len(t)), 4), 1e-4)  # noqa: E731
+    qty = lambda: np.maximum(np.round(median_qty * rng.lognormal(0, 1.0, size=len(t)), 4), 1e-4)
     recv = np.maximum.accumulate(t + v.latency_us + rng.integers(0, 5_000, size=len(t)))  # one TCP stream: no reorder
     recv = recv + np.arange(len(t))  # strictly increasing within the stream
     return {
@@ -236,7 +238,9 @@ def simulate(
             forced = [np.array([p[4], p[4] + opp_len_us]) for p in plan if p[3] == venue and p[1] == symbol]
             extra = np.concatenate(forced) if forced else np.empty(0, dtype=np.int64)
             rate = cfg.rate_hz * (1.0 if venue != base_venue else 2.0)
-            streams[(venue, symbol)] = _stream(rng, ref, venue, params, symbol, rate, duration_us, extra.astype(np.int64))
+            streams[(venue, symbol)] = _stream(
+                rng, ref, venue, params, symbol, rate, duration_us, extra.astype(np.int64)
+            )
     truth = _inject_opportunities(streams, plan, opp_len_us, t0_us)
     synthetic = [
         pl.DataFrame(st).with_columns(pl.lit(venue).alias("venue"), pl.lit(symbol).alias("symbol"))
@@ -327,9 +331,14 @@ def _inject_anomalies(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Corrupt a few synthetic rows (never real ones, never the rows that open or close an opportunity)."""
     kinds = list(ANOMALY_REASONS)
-    q = quotes.with_columns(pl.int_range(pl.len()).over("exchange", "symbol").alias("_k"), pl.int_range(pl.len()).alias("_i"))
+    q = quotes.with_columns(
+        pl.int_range(pl.len()).over("exchange", "symbol").alias("_k"), pl.int_range(pl.len()).alias("_i")
+    )
     eligible = q.filter(
-        pl.col("t").is_not_null() & ~pl.col("_forced") & (pl.col("_k") >= 30) & (pl.col("exchange") != (base_venue or ""))
+        pl.col("t").is_not_null()
+        & ~pl.col("_forced")
+        & (pl.col("_k") >= 30)
+        & (pl.col("exchange") != (base_venue or ""))
     )
     n = int(rng.binomial(eligible.height, rate)) if eligible.height else 0
     chosen = np.sort(rng.choice(eligible["_i"].to_numpy(), size=n, replace=False)) if n else np.empty(0, dtype=np.int64)
@@ -339,28 +348,40 @@ def _inject_anomalies(
     kind = pl.Series("kind", [kinds[int(x)] for x in rng.integers(0, len(kinds), size=picked.height)])
     picked = picked.with_columns(kind).filter(~((pl.col("kind") == "stale") & pl.col("ts_exchange").is_null()))
     edits = picked.with_columns(
-        pl.when(pl.col("kind") == "crossed").then(pl.col("ask_px") * 1.001)
-        .when(pl.col("kind") == "nan_price").then(float("nan"))
-        .when(pl.col("kind") == "outlier").then(pl.col("bid_px") * 1.3)
-        .otherwise(pl.col("bid_px")).alias("bid_px"),
+        pl.when(pl.col("kind") == "crossed")
+        .then(pl.col("ask_px") * 1.001)
+        .when(pl.col("kind") == "nan_price")
+        .then(float("nan"))
+        .when(pl.col("kind") == "outlier")
+        .then(pl.col("bid_px") * 1.3)
+        .otherwise(pl.col("bid_px"))
+        .alias("bid_px"),
         pl.when(pl.col("kind") == "outlier").then(pl.col("ask_px") * 1.3).otherwise(pl.col("ask_px")).alias("ask_px"),
-        pl.when(pl.col("kind") == "zero_size").then(0.0)
-        .when(pl.col("kind") == "negative_size").then(-pl.col("bid_qty"))
-        .otherwise(pl.col("bid_qty")).alias("bid_qty"),
-        pl.when(pl.col("kind") == "stale").then(pl.col("ts_recv") - pl.duration(seconds=10))
-        .otherwise(pl.col("ts_exchange")).alias("ts_exchange"),
+        pl.when(pl.col("kind") == "zero_size")
+        .then(0.0)
+        .when(pl.col("kind") == "negative_size")
+        .then(-pl.col("bid_qty"))
+        .otherwise(pl.col("bid_qty"))
+        .alias("bid_qty"),
+        pl.when(pl.col("kind") == "stale")
+        .then(pl.col("ts_recv") - pl.duration(seconds=10))
+        .otherwise(pl.col("ts_exchange"))
+        .alias("ts_exchange"),
     )
     in_place = edits.filter(~pl.col("kind").is_in(["duplicate", "out_of_order"]))
     q = q.update(in_place.select("_i", "bid_px", "ask_px", "bid_qty", "ts_exchange"), on="_i")
     dup = edits.filter(pl.col("kind") == "duplicate").with_columns(pl.col("ts_recv") + pl.duration(microseconds=1))
     # A late retransmit: the update from 3 rows earlier in the stream arrives again right after this row.
-    ooo_src = edits.filter(pl.col("kind") == "out_of_order").select("_i", "exchange", "symbol", "ts_recv", pl.col("_k") - 3)
-    ooo = (
-        ooo_src.join(q.drop("ts_recv", "_i"), on=["exchange", "symbol", "_k"])
-        .with_columns(pl.col("ts_recv") + pl.duration(microseconds=1), pl.lit("out_of_order").alias("kind"))
+    ooo_src = edits.filter(pl.col("kind") == "out_of_order").select(
+        "_i", "exchange", "symbol", "ts_recv", pl.col("_k") - 3
+    )
+    ooo = ooo_src.join(q.drop("ts_recv", "_i"), on=["exchange", "symbol", "_k"]).with_columns(
+        pl.col("ts_recv") + pl.duration(microseconds=1), pl.lit("out_of_order").alias("kind")
     )
     inserted = pl.concat([dup, ooo.select(dup.columns)], how="vertical_relaxed")
-    quotes = pl.concat([q.drop("_k"), inserted.drop("_k", "kind")], how="diagonal_relaxed").sort("ts_recv", "_i", maintain_order=True)
+    quotes = pl.concat([q.drop("_k"), inserted.drop("_k", "kind")], how="diagonal_relaxed").sort(
+        "ts_recv", "_i", maintain_order=True
+    )
     marks = pl.concat([in_place, inserted], how="diagonal_relaxed").select(
         "exchange",
         "symbol",
@@ -372,7 +393,13 @@ def _inject_anomalies(
     return quotes.drop("_i"), marks.sort("ts_recv", "exchange", "symbol")
 
 
-def sample_market(sample_dir: str | Path, cfg: SimulatorConfig, fee_bps: dict[str, float], min_net_edge_bps: float, cross_symbols: list[str]) -> SimResult:
+def sample_market(
+    sample_dir: str | Path,
+    cfg: SimulatorConfig,
+    fee_bps: dict[str, float],
+    min_net_edge_bps: float,
+    cross_symbols: list[str],
+) -> SimResult:
     """The bundled default: real Binance quotes plus OKX/HTX and the ETH/BTC markets derived from them."""
     base = pl.read_parquet(Path(sample_dir) / "binance_quotes.parquet")
     symbols = sorted(set(base["symbol"].unique()) | {"ETH/BTC"})

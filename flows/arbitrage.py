@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bytewax.operators as op
@@ -57,9 +57,7 @@ def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
 def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Checked:
     """Stateless QingXi: cast, row checks, then the Great Expectations suites."""
     quotes, bad_types = normalize(batch.frame)
-    checked = cleaning.check_rows(quotes, settings.cleaning, set(settings.venues))
-    bad_rows = checked.filter(pl.col("reason").is_not_null())
-    ok = checked.filter(pl.col("reason").is_null()).drop("reason", "detail")
+    ok, bad_rows = cleaning.check_rows(quotes, settings.cleaning, set(settings.venues))
     gated = gate.validate(batch.batch_seq, ok)
     tables: Tables = [
         ("quotes_rejected", _rejected(bad_types, "normalize", batch.batch_seq)),
@@ -125,7 +123,7 @@ def _source(settings: Settings) -> Source[RawBatch]:
     return ReplaySource(files, name=src.kind, batch_rows=src.batch_rows, speed=src.speed)
 
 
-def _stats_rows(window: timedelta, late: bool):  # noqa: ANN202 - a small closure for op.map
+def _stats_rows(window: timedelta, late: bool):
     def to_table(item: tuple[str, tuple[int, windows.Partial]]) -> tuple[str, pl.DataFrame]:
         _route, (_window_id, partial) = item
         return "spread_stats", pl.DataFrame([windows.stats_row(partial, window, late)])
@@ -160,7 +158,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     )
     partials = op.flat_map("route_partials", per_symbol, lambda kv: [(p.route_key(), p) for p in kv[1].partials])
     # Replay: a frozen system clock makes the watermark pure event time, so window closing is deterministic.
-    frozen = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    frozen = datetime(1970, 1, 1, tzinfo=UTC)
     clock = win.EventClock(
         lambda p: p.ts_first, wait_for_system_duration=timedelta(seconds=0), now_getter=lambda: frozen
     )

@@ -19,6 +19,7 @@ console = Console()
 def main() -> None:
     """Run, replay, query and operate the arbitrage pipeline."""
 
+
 SUMMARY_SQL = {
     "quotes in": "select (select count(*) from quotes_clean) + (select count(*) from quotes_rejected)",
     "clean": "select count(*) from quotes_clean",

@@ -188,7 +188,7 @@ def _pairs(batch: pl.DataFrame, venues: list[str], routes: list[tuple[str, str]]
 def signals_from(rows: pl.DataFrame) -> pl.DataFrame:
     """Signal rows (the ``signals`` table) from the spread rows where a route starts qualifying."""
     return rows.select(
-        pl.format("cross/{}", "spread_id").alias("signal_id"),
+        pl.concat_str([pl.lit("cross/"), pl.col("spread_id")]).alias("signal_id"),
         pl.lit("cross").alias("strategy"),
         "symbol",
         "buy_exchange",

@@ -165,10 +165,15 @@ class QualityGate:
                     "ts_recv_max": quotes["ts_recv"].max(),
                 }
             )
-        reasons = pl.Series("reason", [bad_reason.get(i) for i in range(quotes.height)], dtype=pl.String)
-        flagged = quotes.with_columns(reasons)
-        failed = flagged.filter(pl.col("reason").is_not_null()).with_columns(
-            pl.lit("failed a critical Great Expectations expectation").alias("detail")
+        failing = pl.DataFrame(
+            {"_row": list(bad_reason), "reason": list(bad_reason.values())},
+            schema={"_row": pl.UInt32, "reason": pl.String},
+        )
+        flagged = quotes.with_row_index("_row").join(failing, on="_row", how="left", maintain_order="left")
+        failed = (
+            flagged.filter(pl.col("reason").is_not_null())
+            .drop("_row")
+            .with_columns(pl.lit("failed a critical Great Expectations expectation").alias("detail"))
         )
         runs_frame = pl.DataFrame(
             runs,
@@ -186,4 +191,5 @@ class QualityGate:
                 "ts_recv_max": quotes.schema["ts_recv"],
             },
         )
-        return GateResult(flagged.filter(pl.col("reason").is_null()).drop("reason"), failed, runs_frame)
+        passed = quotes if not bad_reason else flagged.filter(pl.col("reason").is_null()).drop("_row", "reason")
+        return GateResult(passed, failed, runs_frame)

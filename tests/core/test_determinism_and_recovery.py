@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pytest
 from bytewax.testing import cluster_main
 from polars.testing import assert_frame_equal
@@ -42,14 +41,18 @@ def assert_same_tables(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("reference")
-    run_flow(settings_for(data_dir, source={"kind": "simulator", "batch_rows": 500}, simulator=SIM,
-                          sinks={"write_spreads": True}))
+    run_flow(
+        settings_for(
+            data_dir, source={"kind": "simulator", "batch_rows": 500}, simulator=SIM, sinks={"write_spreads": True}
+        )
+    )
     return data_dir
 
 
 def test_two_workers_give_identical_rows(reference: Path, tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, source={"kind": "simulator", "batch_rows": 500}, simulator=SIM,
-                            sinks={"write_spreads": True})
+    settings = settings_for(
+        tmp_path, source={"kind": "simulator", "batch_rows": 500}, simulator=SIM, sinks={"write_spreads": True}
+    )
     cluster_main(build_flow(settings=settings), [], 0, worker_count_per_proc=2)
     assert_same_tables(reference, tmp_path)
 

@@ -38,30 +38,49 @@ def reference_spreads(clean: pl.DataFrame) -> pl.DataFrame:
         for buy, sell in permutations(sorted(FEES_BPS), 2):
             updates = s.filter(pl.col("exchange").is_in([buy, sell])).select("pos", "ts_recv", "quote_id")
             a = s.filter(pl.col("exchange") == buy).select(
-                "pos", "ask_px", "ask_qty", pl.col("ts_recv").alias("recv_a"), pl.col("ts_event").alias("event_a"),
-                pl.col("quote_id").alias("buy_quote_id"))
+                "pos",
+                "ask_px",
+                "ask_qty",
+                pl.col("ts_recv").alias("recv_a"),
+                pl.col("ts_event").alias("event_a"),
+                pl.col("quote_id").alias("buy_quote_id"),
+            )
             b = s.filter(pl.col("exchange") == sell).select(
-                "pos", "bid_px", "bid_qty", pl.col("ts_recv").alias("recv_b"), pl.col("ts_event").alias("event_b"),
-                pl.col("quote_id").alias("sell_quote_id"))
+                "pos",
+                "bid_px",
+                "bid_qty",
+                pl.col("ts_recv").alias("recv_b"),
+                pl.col("ts_event").alias("event_b"),
+                pl.col("quote_id").alias("sell_quote_id"),
+            )
             j = updates.join_asof(a, on="pos").join_asof(b, on="pos").drop_nulls(["ask_px", "bid_px"])
             fa, fb = FEES_BPS[buy] / 1e4, FEES_BPS[sell] / 1e4
             qty = pl.min_horizontal("ask_qty", "bid_qty", MAX_USDT / pl.col("ask_px"))
             age = pl.max_horizontal(pl.col("ts_recv") - pl.col("recv_a"), pl.col("ts_recv") - pl.col("recv_b"))
-            out.append(j.select(
-                (pl.col("quote_id") + f"/{buy}/{sell}").alias("spread_id"),
-                pl.lit(buy).alias("buy_exchange"), pl.lit(sell).alias("sell_exchange"), "pos",
-                pl.col("ask_px").alias("buy_px"), pl.col("bid_px").alias("sell_px"), qty.alias("qty"),
-                ((pl.col("bid_px") / pl.col("ask_px") - 1) * 1e4).alias("gross_edge_bps"),
-                ((pl.col("bid_px") * (1 - fb) / (pl.col("ask_px") * (1 + fa)) - 1) * 1e4).alias("net_edge_bps"),
-                (qty * (pl.col("bid_px") * (1 - fb) - pl.col("ask_px") * (1 + fa))).alias("expected_profit_quote"),
-                (age.dt.total_microseconds() / 1000).alias("age_ms"),
-                ((pl.col("event_a") - pl.col("event_b")).dt.total_microseconds().abs() / 1000).alias("skew_ms"),
-                "buy_quote_id", "sell_quote_id",
-            ))
+            out.append(
+                j.select(
+                    (pl.col("quote_id") + f"/{buy}/{sell}").alias("spread_id"),
+                    pl.lit(buy).alias("buy_exchange"),
+                    pl.lit(sell).alias("sell_exchange"),
+                    "pos",
+                    pl.col("ask_px").alias("buy_px"),
+                    pl.col("bid_px").alias("sell_px"),
+                    qty.alias("qty"),
+                    ((pl.col("bid_px") / pl.col("ask_px") - 1) * 1e4).alias("gross_edge_bps"),
+                    ((pl.col("bid_px") * (1 - fb) / (pl.col("ask_px") * (1 + fa)) - 1) * 1e4).alias("net_edge_bps"),
+                    (qty * (pl.col("bid_px") * (1 - fb) - pl.col("ask_px") * (1 + fa))).alias("expected_profit_quote"),
+                    (age.dt.total_microseconds() / 1000).alias("age_ms"),
+                    ((pl.col("event_a") - pl.col("event_b")).dt.total_microseconds().abs() / 1000).alias("skew_ms"),
+                    "buy_quote_id",
+                    "sell_quote_id",
+                )
+            )
     ref = pl.concat(out).with_columns(
-        ((pl.col("age_ms") <= MAX_AGE_MS) & (pl.col("skew_ms") <= MAX_SKEW_MS)).alias("fresh"))
+        ((pl.col("age_ms") <= MAX_AGE_MS) & (pl.col("skew_ms") <= MAX_SKEW_MS)).alias("fresh")
+    )
     return ref.with_columns(
-        (pl.col("fresh") & (pl.col("qty") > 0) & (pl.col("net_edge_bps") >= MIN_NET_BPS)).alias("is_signal"))
+        (pl.col("fresh") & (pl.col("qty") > 0) & (pl.col("net_edge_bps") >= MIN_NET_BPS)).alias("is_signal")
+    )
 
 
 def test_spreads_equal_reference(run_dir: Path) -> None:
@@ -91,14 +110,19 @@ def test_window_stats_equal_reference(run_dir: Path) -> None:
     spreads = table(run_dir, "spreads").filter("fresh")
     signals = table(run_dir, "signals").select(pl.col("signal_id").str.strip_prefix("cross/").alias("spread_id"))
     ref = (
-        spreads.with_columns(pl.col("ts_eval").dt.truncate("60s").alias("window_start"),
-                             pl.col("spread_id").is_in(signals["spread_id"]).cast(pl.Int64).alias("sig"))
+        spreads.with_columns(
+            pl.col("ts_eval").dt.truncate("60s").alias("window_start"),
+            pl.col("spread_id").is_in(signals["spread_id"]).cast(pl.Int64).alias("sig"),
+        )
         .group_by("symbol", "buy_exchange", "sell_exchange", "window_start")
-        .agg(pl.len().cast(pl.Int64).alias("evaluations"), pl.col("sig").sum().alias("signals"),
-             pl.col("net_edge_bps").min().alias("net_edge_bps_min"),
-             pl.col("net_edge_bps").max().alias("net_edge_bps_max"),
-             pl.col("net_edge_bps").mean().alias("net_edge_bps_mean"),
-             pl.col("gross_edge_bps").mean().alias("gross_edge_bps_mean"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("evaluations"),
+            pl.col("sig").sum().alias("signals"),
+            pl.col("net_edge_bps").min().alias("net_edge_bps_min"),
+            pl.col("net_edge_bps").max().alias("net_edge_bps_max"),
+            pl.col("net_edge_bps").mean().alias("net_edge_bps_mean"),
+            pl.col("gross_edge_bps").mean().alias("gross_edge_bps_mean"),
+        )
     )
     got = table(run_dir, "spread_stats")
     assert not got["is_late"].any()

@@ -15,18 +15,22 @@ from tests.core.conftest import REPO
 
 def test_main_job_on_the_bundled_sample(tmp_path: Path) -> None:
     env = {**os.environ, "ARBFLOW__SINKS__DATA_DIR": str(tmp_path)}
-    run = subprocess.run([sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow"], cwd=REPO, env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow"], cwd=REPO, env=env, capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stderr[-3000:]
-    summary = subprocess.run([sys.executable, "-m", "flows.cli", "summary"], cwd=REPO, env=env,
-                             capture_output=True, text=True)
+    summary = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "summary"], cwd=REPO, env=env, capture_output=True, text=True
+    )
     assert summary.returncode == 0, summary.stderr[-3000:]
     for label in ("quotes in", "clean", "rejected", "signals", "windows"):
         assert label in summary.stdout
 
     con = duckdb.connect(str(tmp_path / "arbflow.duckdb"), read_only=True)
     n_signals = con.execute("select count(*) from signals").fetchone()[0]
-    n_in = con.execute("select (select count(*) from quotes_clean) + (select count(*) from quotes_rejected)").fetchone()[0]
+    n_in = con.execute(
+        "select (select count(*) from quotes_clean) + (select count(*) from quotes_rejected)"
+    ).fetchone()[0]
     real = con.execute("select count(*) from quotes_clean where source = 'binance-hftbacktest'").fetchone()[0]
     con.close()
     assert n_signals > 0
@@ -35,8 +39,18 @@ def test_main_job_on_the_bundled_sample(tmp_path: Path) -> None:
     assert n_in > real
 
     # The newest plain DuckDB shell (1.x, what most users and GUI tools run) reads the same file and views.
-    shell = subprocess.run([str(Path(sys.executable).parent / "duckdb"), "-readonly", "-csv", "-noheader",
-                            str(tmp_path / "arbflow.duckdb"), "-c", "select count(*) from signals"],
-                           capture_output=True, text=True)
+    shell = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "duckdb"),
+            "-readonly",
+            "-csv",
+            "-noheader",
+            str(tmp_path / "arbflow.duckdb"),
+            "-c",
+            "select count(*) from signals",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert shell.returncode == 0, shell.stderr
     assert int(shell.stdout.strip()) == n_signals

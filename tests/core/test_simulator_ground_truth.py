@@ -20,8 +20,9 @@ def sim_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _matches(signals: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     """Each signal joined to the injected window it falls in (same symbol, lifted selling venue, receive clock)."""
-    return signals.join(truth, left_on=["symbol", "sell_exchange"], right_on=["symbol", "sell_exchange"], how="left",
-                        suffix="_truth").filter(pl.col("ts_signal").is_between("ts_start", "ts_end", closed="left"))
+    return signals.join(
+        truth, left_on=["symbol", "sell_exchange"], right_on=["symbol", "sell_exchange"], how="left", suffix="_truth"
+    ).filter(pl.col("ts_signal").is_between("ts_start", "ts_end", closed="left"))
 
 
 def test_every_opportunity_above_threshold_found_and_nothing_else(sim_run: Path) -> None:
@@ -47,7 +48,14 @@ def test_every_injected_anomaly_is_rejected_with_its_reason(sim_run: Path) -> No
     rejected = table(sim_run, "quotes_rejected")
     assert anomalies.height > 20
     assert set(anomalies["kind"]) == {
-        "crossed", "zero_size", "negative_size", "nan_price", "stale", "outlier", "duplicate", "out_of_order"
+        "crossed",
+        "zero_size",
+        "negative_size",
+        "nan_price",
+        "stale",
+        "outlier",
+        "duplicate",
+        "out_of_order",
     }
     joined = anomalies.join(rejected, on=["exchange", "symbol", "ts_recv", "seq"], how="full", coalesce=True)
     assert joined.height == anomalies.height == rejected.height
