@@ -29,8 +29,9 @@ class Decoded:
     Attributes:
         quotes: raw quote rows (values as the venue sent them; normalization casts).
         books: book rows (``bid_px``/``bid_qty``/``ask_px``/``ask_qty`` as float lists, best level first).
-        reply: a protocol answer to send at once (HTX ``{"pong": ..}``).
-        gaps: ``{"symbol", "seq_expected", "seq_received"}`` for each sequence break the venue's ids reveal.
+        replies: protocol messages to send at once (HTX ``{"pong": ..}``; OKX resubscribe after a broken book).
+        gaps: ``{"symbol", "seq_expected", "seq_received"[, "why"]}`` for each break the venue's ids or checksums
+            reveal.
         resynced: symbols whose book is consistent again after a gap (a ``resync`` event each).
         snapshots: symbols that need a REST depth snapshot before their book can be built.
         data: the frame carried market data (feeds the no-message watchdog; acks and pongs do not).
@@ -38,7 +39,7 @@ class Decoded:
 
     quotes: list[dict[str, Any]] = field(default_factory=list)
     books: list[dict[str, Any]] = field(default_factory=list)
-    reply: str | None = None
+    replies: list[str] = field(default_factory=list)
     gaps: list[dict[str, Any]] = field(default_factory=list)
     resynced: list[str] = field(default_factory=list)
     snapshots: list[str] = field(default_factory=list)

@@ -61,7 +61,7 @@ class Htx(Venue):
         if not isinstance(msg, dict):
             raise BadFrame(f"expected a JSON object, got {type(msg).__name__}")
         if "ping" in msg:
-            return Decoded(reply=json.dumps({"pong": msg["ping"]}))
+            return Decoded(replies=[json.dumps({"pong": msg["ping"]})])
         if msg.get("status") == "error":
             raise BadFrame(f"venue error {msg.get('err-code')}: {msg.get('err-msg')}")
         if "subbed" in msg or "unsubbed" in msg:

@@ -2,19 +2,26 @@
 
 Quotes come from ``bbo-tbt`` (tick-by-tick best bid/offer; ``seqId`` when the venue sends it) or ``tickers``
 (``bidPx/bidSz/askPx/askSz``, throttled to ~100 ms). Books from ``books5`` (a full 5-level snapshot per push, so no
-diff chaining is needed). OKX closes a connection idle for 30 s: the client sends the text ``ping`` and the server
-answers ``pong``. Levels are ``[price, size, deprecated, order count]``; sizes of spot instruments are base units.
+diff chaining is needed) or ``books`` (a 400-level snapshot, then incremental updates). ``books`` is verified the
+way OKX documents: every push carries a CRC32 ``checksum`` of the best 25 levels of the book after applying it, and
+newer pushes chain ``prevSeqId`` to the previous ``seqId``; a mismatch is a gap, the book is dropped and the channel
+resubscribed, which makes the venue send a fresh snapshot. OKX closes a connection idle for 30 s: the client sends
+the text ``ping`` and the server answers ``pong``. Levels are ``[price, size, deprecated, order count]``; sizes of
+spot instruments are base units.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
+import zlib
 from typing import Any
 
 from connectors.exchanges.base import BadFrame, Decoded, Venue, book_row, ms_to_us, parse_json, quote_row
 
 EXCHANGE = "okx"
 QUOTE_CHANNELS = ("bbo-tbt", "tickers")
+DEPTH_CHANNELS = ("books5", "books")
 
 
 def ticker_row(data: dict[str, Any], symbol: str | None, ts_recv_us: int, source: str) -> dict[str, Any]:
@@ -45,6 +52,44 @@ def books5_row(data: dict[str, Any], symbol: str | None, ts_recv_us: int, source
                     int(seq) if seq is not None else None, source)  # fmt: skip
 
 
+def book_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+    """OKX's checksum: CRC32 (as a signed 32-bit int) of ``bid px:bid sz:ask px:ask sz:...`` over the best 25 levels
+    of each side, interleaved, using the price and size strings exactly as the venue sent them."""
+    parts: list[str] = []
+    for i in range(max(len(bids), len(asks))):
+        if i < len(bids):
+            parts += bids[i]
+        if i < len(asks):
+            parts += asks[i]
+    value = zlib.crc32(":".join(parts).encode())
+    return value - 2**32 if value >= 2**31 else value
+
+
+class OkxBook:
+    """An OKX ``books`` order book: price string -> size string per side (strings, for the checksum)."""
+
+    def __init__(self) -> None:
+        self.bids: dict[str, str] = {}
+        self.asks: dict[str, str] = {}
+        self.seq_id: int | None = None
+
+    def apply(self, data: dict[str, Any]) -> None:
+        """Set or delete (size "0") every level of a snapshot or update push."""
+        for side, levels in ((self.bids, data.get("bids", [])), (self.asks, data.get("asks", []))):
+            for level in levels:
+                price, size = str(level[0]), str(level[1])
+                if float(size) == 0.0:
+                    side.pop(price, None)
+                else:
+                    side[price] = size
+
+    def top(self, levels: int) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Best ``levels`` bids (highest first) and asks (lowest first), as the venue's strings."""
+        bids = heapq.nlargest(levels, self.bids.items(), key=lambda kv: float(kv[0]))
+        asks = heapq.nsmallest(levels, self.asks.items(), key=lambda kv: float(kv[0]))
+        return bids, asks
+
+
 class Okx(Venue):
     """``/ws/v5/public``: one subscribe op listing every channel and instrument."""
 
@@ -54,11 +99,18 @@ class Okx(Venue):
     client_ping_interval_s = 20.0  # the venue drops connections idle for 30 s
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None,
-                 quote_channel: str = "bbo-tbt", ping_interval_s: float = 20.0) -> None:  # fmt: skip
+                 quote_channel: str = "bbo-tbt", ping_interval_s: float = 20.0,
+                 depth_channel: str = "books5") -> None:  # fmt: skip
         super().__init__(symbols, depth, source)
         if quote_channel not in QUOTE_CHANNELS:
             msg = f"okx quote_channel must be one of {QUOTE_CHANNELS}, not {quote_channel!r}"
             raise ValueError(msg)
+        if depth_channel not in DEPTH_CHANNELS:
+            msg = f"okx depth_channel must be one of {DEPTH_CHANNELS}, not {depth_channel!r}"
+            raise ValueError(msg)
+        self.depth_channel = depth_channel
+        self._books: dict[str, OkxBook] = {}
+        self._gapped: set[str] = set()
         if not 0 < ping_interval_s < 30:
             msg = f"okx ping_interval_s must be in (0, 30): the venue drops connections idle for 30 s, got {ping_interval_s}"
             raise ValueError(msg)
@@ -69,7 +121,7 @@ class Okx(Venue):
         return f"{base.rstrip('/')}/ws/v5/public"
 
     def subscribe_messages(self) -> list[str]:
-        channels = [self.quote_channel] + (["books5"] if self.depth else [])
+        channels = [self.quote_channel] + ([self.depth_channel] if self.depth else [])
         args = [{"channel": ch, "instId": inst} for inst in self.market_ids.values() for ch in channels]
         return [json.dumps({"op": "subscribe", "args": args})]
 
@@ -101,4 +153,46 @@ class Okx(Venue):
                     out.books.append(books5_row(item, symbol, ts_recv_us, self.source))
                 except (TypeError, ValueError, IndexError) as exc:
                     raise BadFrame(f"books5 levels: {exc}") from None
+            elif channel == "books":
+                self._books_push(str(arg.get("instId")), symbol, msg.get("action"), item, ts_recv_us, out)
         return out
+
+    def _books_push(self, inst_id: str, symbol: str | None, action: Any, data: dict[str, Any], ts_recv_us: int,
+                    out: Decoded) -> None:  # fmt: skip
+        """Apply a ``books`` snapshot/update; verify seqId chaining and the checksum; on a break, resubscribe."""
+        key = symbol or inst_id
+        book = self._books.get(key)
+        if action == "snapshot":
+            book = self._books[key] = OkxBook()
+        elif book is None:
+            return  # updates before the (re)subscribe snapshot: nothing to apply them to
+        prev, seq = data.get("prevSeqId"), data.get("seqId")
+        broken: dict[str, Any] | None = None
+        if action != "snapshot" and prev is not None and book.seq_id is not None and int(prev) != book.seq_id:
+            broken = {"seq_expected": book.seq_id, "seq_received": int(prev), "why": "prevSeqId does not chain"}
+        else:
+            try:
+                book.apply(data)
+            except (TypeError, ValueError, IndexError) as exc:
+                raise BadFrame(f"books levels: {exc}") from None
+            bids, asks = book.top(25)
+            if "checksum" in data and book_checksum(bids, asks) != int(data["checksum"]):
+                broken = {"seq_expected": None, "seq_received": None, "why": "checksum mismatch"}
+        if broken is not None:
+            del self._books[key]
+            self._gapped.add(key)
+            out.gaps.append({"symbol": symbol, **broken})
+            arg = {"channel": "books", "instId": inst_id}
+            out.replies += [
+                json.dumps({"op": "unsubscribe", "args": [arg]}),
+                json.dumps({"op": "subscribe", "args": [arg]}),
+            ]
+            return
+        book.seq_id = int(seq) if seq is not None else None
+        if action == "snapshot" and key in self._gapped:
+            self._gapped.discard(key)
+            out.resynced.append(symbol or inst_id)
+        bids, asks = book.top(self.book_levels)
+        out.books.append(book_row(EXCHANGE, symbol, [(float(p), float(q)) for p, q in bids],
+                                  [(float(p), float(q)) for p, q in asks], ms_to_us(data.get("ts")), ts_recv_us,
+                                  book.seq_id, self.source))  # fmt: skip

@@ -178,8 +178,8 @@ class FeedSession(FeedHealth):
                 except BadFrame as exc:
                     self.event("bad_frame", str(exc)[:300])
                     continue
-                if decoded.reply is not None:
-                    await ws.send(decoded.reply)
+                for reply in decoded.replies:
+                    await ws.send(reply)
                 if decoded.data:
                     last_data, resubscribed, self.attempt = loop.time(), False, 0
                     if not self.up:
@@ -196,7 +196,8 @@ class FeedSession(FeedHealth):
         for row in decoded.books:
             self.emit("book", row)
         for gap in decoded.gaps:
-            self.event("gap", "sequence break: book dropped, resyncing from a snapshot", gap["symbol"],
+            why = gap.get("why", "sequence break")
+            self.event("gap", f"{why}: book dropped, resyncing from a snapshot", gap["symbol"],
                        seq_expected=gap["seq_expected"], seq_received=gap["seq_received"])  # fmt: skip
         for symbol in decoded.resynced:
             self.event("resync", "book rebuilt from a fresh snapshot", symbol)

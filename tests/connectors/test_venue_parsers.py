@@ -54,7 +54,7 @@ def test_okx_subscribes_quote_and_depth_channels_and_rejects_an_unknown_quote_ch
 def test_htx_ping_gets_its_own_value_back_and_venue_errors_are_bad_frames() -> None:
     venue = Htx(["BTC/USDT"])
     decoded = venue.decode(gzip.compress(b'{"ping": 1618678073643}'), ts_recv_us=1)
-    assert decoded.reply == '{"pong": 1618678073643}' and not decoded.data
+    assert decoded.replies == ['{"pong": 1618678073643}'] and not decoded.data
     err = gzip.compress(b'{"status":"error","err-code":"bad-request","err-msg":"invalid topic"}')
     with pytest.raises(BadFrame, match="invalid topic"):
         venue.decode(err, ts_recv_us=1)

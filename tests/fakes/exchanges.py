@@ -225,6 +225,8 @@ class FakeOkx(FakeExchange):
         msg = json.loads(text)
         if msg.get("op") == "subscribe":
             return True, [{"event": "subscribe", "arg": arg} for arg in msg["args"]]
+        if msg.get("op") == "unsubscribe":
+            return False, [{"event": "unsubscribe", "arg": arg} for arg in msg["args"]]
         return False, [{"event": "error", "code": "60012", "msg": f"Invalid request: {text[:40]}"}]
 
     def rebase(self, msg: Any) -> Any:

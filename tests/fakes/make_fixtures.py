@@ -53,6 +53,9 @@ def okx(data: Path) -> None:
             books5.append(json.dumps({"arg": {"channel": "books5", "instId": "BTC-USDT"}, "data": [push]},
                                      separators=(",", ":")))  # fmt: skip
     (FIX / "okx" / "btcusdt_books5_derived.jsonl").write_text("\n".join(books5) + "\n")
+    books = [ln.partition(": ")[2] for ln in (data / "native-captures" / "OKX.ws.1.0").read_text().splitlines()
+             if '"channel":"books","instId":"BTC-USDT"},"action"' in ln][:41]  # fmt: skip
+    (FIX / "okx" / "btcusdt_books_snapshot_40_updates.jsonl").write_text("\n".join(books) + "\n")
     (FIX / "okx" / "btcusdt_bbo_tbt_derived.jsonl").write_text("\n".join(derived) + "\n")
 
 
