@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -9,7 +10,7 @@ import pytest
 
 from connectors.lake import table_schemas, to_arrow
 from flows.cycles import build_graph, cycle_rows, find_negative_cycles
-from flows.episodes import EVENT_SCHEMA, Moments, episode_row, moment_partials, runs, zscore_row
+from flows.episodes import EVENT_SCHEMA, Moments, episode_row, flush, moment_partials, runs, zscore_row
 from flows.market_making import MarketMakingParams, paper_quotes
 from flows.rejections import Gates, rejections_from_spreads
 from flows.triangular import Market, TriangularParams, build_cycle_book, evaluate_batch
@@ -48,6 +49,9 @@ def test_triangular_outputs_fit_signals_signal_legs_rejections_and_opportunities
     table = to_arrow(row, schemas["opportunities"], "opportunities")
     assert table.column("episode_id").to_pylist() == ["triangular/binance:USDT>BTC>ETH>USDT/t/2/USDT>BTC>ETH>USDT"]
     assert table.column("ts_closed").to_pylist()[0] == T0 + timedelta(milliseconds=30)
+    unclosed = replace(episode, closed=False, ts_closed=None)
+    still_open = flush({episode.route: unclosed}, timedelta(milliseconds=250))  # end of input: ts_closed all null
+    assert to_arrow(still_open, schemas["opportunities"], "opportunities").column("ts_closed").to_pylist() == [None]
 
 
 def test_cross_rejections_and_zscores_fit(schemas: dict) -> None:
