@@ -53,7 +53,7 @@ def to_frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Rows (timestamps as int microseconds) -> a frame with the table's schema and column order."""
     schema = SCHEMAS[table]
     raw = {c: (I if dt == TS else dt) for c, dt in schema.items()}
-    frame = pl.DataFrame(rows, schema=raw, orient="row") if rows else pl.DataFrame(schema=raw)
+    frame = pl.DataFrame(rows, schema=raw)
     return frame.with_columns(
         pl.col(c).cast(pl.Datetime("us")).dt.replace_time_zone("UTC") for c, dt in schema.items() if dt == TS
     )
