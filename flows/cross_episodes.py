@@ -1,0 +1,70 @@
+"""Opportunity episodes and rejection reasons for cross-exchange spreads, as one per-symbol step.
+
+``flows/arbitrage.py``'s per-symbol step calls :func:`cross_tables` with each batch's evaluated spreads (SPREAD_COLUMNS,
+processing order) and keeps the returned :class:`CrossState` next to its book state; the items go to the lake like
+its other tables. The spread rows' own ``is_signal`` (fresh, size > 0, net edge over the threshold) decides what
+qualifies, so episodes and signals agree; routes are ``<symbol>/<buy>/<sell>`` as in spread_stats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import polars as pl
+
+from flows import episodes
+from flows.episodes import Run, as_utc, edge_events
+from flows.rejections import Gates, rejections_from_spreads
+
+Item = tuple[str, pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class CrossState:
+    """Per symbol: routes qualifying, each route's last rejection reason, and the episodes still open."""
+
+    active: frozenset[str] = frozenset()
+    reasons: dict[str, str] = field(default_factory=dict)
+    open_runs: dict[str, Run] = field(default_factory=dict)
+
+
+def cross_tables(
+    state: CrossState | None,
+    spreads: pl.DataFrame,
+    gates: Gates,
+    gap_timeout: timedelta,
+    min_duration: timedelta,
+    min_qty_base: float = 0.0,
+    min_notional_quote: float = 0.0,
+) -> tuple[CrossState, list[Item]]:
+    """``opportunities`` rows of the episodes that ended and ``rejections`` rows where a route's reason changed.
+
+    Args:
+        state: the previous batch's state (None at start).
+        spreads: one symbol's evaluated spreads (SPREAD_COLUMNS) in processing order.
+        gates: the [cross] thresholds.
+        gap_timeout, min_duration: [episodes] session gap and blip threshold.
+        min_qty_base, min_notional_quote: venue order minimums for the ``thin_size`` / ``min_notional`` codes.
+    """
+    state = state or CrossState()
+    routed = spreads.with_columns(
+        pl.format("{}/{}/{}", "symbol", "buy_exchange", "sell_exchange").alias("route"),
+        pl.col("spread_id").alias("event_id"),
+        pl.col("ts_eval").alias("ts_event"),
+        (pl.col("qty") * pl.col("buy_px")).alias("size_quote"),
+    )
+    events, active = edge_events(routed, "cross", state.active)
+    watermark = as_utc(spreads["ts_eval"].max()) if spreads.height else None
+    open_runs, ended = episodes.advance(state.open_runs, events, watermark, gap_timeout, min_duration)
+    rejected, reasons = rejections_from_spreads(
+        spreads, gates, state.reasons, min_qty_base=min_qty_base, min_notional_quote=min_notional_quote
+    )
+    tables = [("opportunities", ended), ("rejections", rejected)]
+    return CrossState(active, reasons, open_runs), [t for t in tables if t[1].height]
+
+
+def flush(state: CrossState, min_duration: timedelta) -> list[Item]:
+    """End of input: the open episodes end (``ts_closed`` null)."""
+    rows = episodes.flush(state.open_runs, min_duration)
+    return [("opportunities", rows)] if rows.height else []
