@@ -176,7 +176,6 @@ class Supervisor:
                     log.info("child finished", **with_fields(name=self.name, restarts=self._restarts))
                     return
                 if self._restarts >= len(delays):
-                    self._state = "failed"
                     break
                 delay_s = delays[self._restarts]
                 self._state = "backoff"
@@ -199,6 +198,8 @@ class Supervisor:
                 self._restarts += 1
                 self._spawn()
         self._give_up(code)
+        with self._lock:
+            self._state = "failed"  # only once the alert is out: whoever sees "failed" can also find the alert
 
     def _give_up(self, code: int) -> None:
         alert = Alert(
@@ -225,7 +226,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     import argparse
     import signal
-    import sys
 
     from connectors.config import load_settings
     from connectors.logs import configure_logging
@@ -255,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sup.stop_requested and status.state in ("running", "backoff"):
             status = sup.stop()
         if status.state in ("exited", "failed", "stopped"):
-            sys.stdout.flush()
+            status = sup.wait()  # join the watcher: the critical alert must be on disk before we exit
             return 1 if status.state == "failed" else 0
 
 
