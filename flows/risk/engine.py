@@ -50,6 +50,7 @@ SIGNAL_COLUMNS = (
     "qty",
 )
 QUOTE_TABLES = ("quotes_clean", "quotes")
+VALIDATION_STREAM = "validation_runs"  # stream_clock key of the quality gate's runs (symbols contain a "/")
 
 
 class RiskEngine:
@@ -111,11 +112,14 @@ class RiskEngine:
         """Receive time up to which every live symbol stream has delivered (minus the grace), or None.
 
         The streams are the expected symbols (those that carry signals, [cross] symbols in a run), or every symbol
-        seen when none are expected; other symbols' quotes are kept but do not hold decisions back.
+        seen when none are expected, plus the validation runs once one has arrived; other symbols' quotes are kept
+        but do not hold decisions back.
         """
         if state.clock_us is None or state.first_us is None:
             return None
-        streams = self.expected_symbols or tuple(state.stream_clock)
+        streams = self.expected_symbols or tuple(s for s in state.stream_clock if s != VALIDATION_STREAM)
+        if VALIDATION_STREAM in state.stream_clock:
+            streams = (*streams, VALIDATION_STREAM)
         clocks = [state.stream_clock.get(s, state.first_us) for s in streams]
         live = [c for c in clocks if state.clock_us - c <= self.stall_us]
         return min(live, default=state.clock_us) - self.grace_us
@@ -170,6 +174,8 @@ class RiskEngine:
         runs = runs.with_columns(book.to_us("ts_recv_max").alias("ts_us")).filter(pl.col("ts_us").is_not_null())
         for row in runs.select("run_id", "ts_us", "rows_in", "rows_unexpected").to_dicts():
             schedule(state, row["ts_us"], VALIDATION, str(row["run_id"]), row)
+            # validation runs are a stream of their own: once seen, decisions also wait for them
+            state.stream_clock[VALIDATION_STREAM] = max(state.stream_clock.get(VALIDATION_STREAM, 0), row["ts_us"])
 
     # ---- scheduler ----------------------------------------------------------------------------------------------
 

@@ -137,16 +137,22 @@ def test_stalled_venue_trips_the_kill_switch_from_receive_times():
     assert m.filter(pl.col("ts_metrics") == ts(4000))["kill_switch"][0] is False  # 3000 ms is not beyond the limit
 
 
-def test_validation_failure_rate_above_the_limit_trips_the_kill_switch():
-    def run_row(run_id: str, ms: float, rows_in: int, unexpected: int) -> dict:
-        return {
+def validation_runs(*runs: tuple[str, float, int, int]) -> tuple[str, pl.DataFrame]:
+    """``(run_id, ts_recv_max ms, rows_in, rows_unexpected)`` as a validation_runs event (critical suite)."""
+    rows = [
+        {
             "run_id": run_id, "batch_seq": 0, "suite": "quotes.critical", "severity": "critical",
             "success": unexpected == 0, "evaluated": 5, "failed_expectations": [], "rows_in": rows_in,
             "rows_unexpected": unexpected, "ts_recv_min": ts(ms) - timedelta(milliseconds=100), "ts_recv_max": ts(ms),
-        }  # fmt: skip
+        }
+        for run_id, ms, rows_in, unexpected in runs
+    ]  # fmt: skip
+    return "validation_runs", pl.DataFrame(rows)
 
-    runs = pl.DataFrame([run_row("0/quotes.critical", 1500, 1000, 10), run_row("1/quotes.critical", 2500, 1000, 100)])
-    batches = [[market(0)], [("validation_runs", runs)], [sig("ok", 2000)], [sig("blocked", 2600)], [market(4000)]]
+
+def test_validation_failure_rate_above_the_limit_trips_the_kill_switch():
+    runs = validation_runs(("0/quotes.critical", 1500, 1000, 10), ("1/quotes.critical", 2500, 1000, 100))
+    batches = [[market(0)], [runs], [sig("ok", 2000)], [sig("blocked", 2600)], [market(4000)]]
     _, out = run(engine(max_drawdown=0.5), batches)
     s = statuses(out)
     assert s["ok"][0] == "filled"  # 10 / 1000 = 1 % at t=1500
@@ -154,6 +160,19 @@ def test_validation_failure_rate_above_the_limit_trips_the_kill_switch():
     alert = out["alerts"].filter(pl.col("name") == "validation_failure_rate").to_dicts()[0]
     assert alert["ts_alert"] == ts(2500)
     assert alert["value"] == pytest.approx(0.055)
+
+
+def test_a_validation_run_arriving_after_later_quotes_still_counts_at_its_own_time():
+    # the gate's run for the batch ending at 2500 arrives after quotes up to 4000 and a signal at 3000 (another
+    # worker was faster): decisions wait for the validation stream, so the signal is blocked either way
+    first = validation_runs(("0/quotes.critical", 1500, 1000, 10))
+    second = validation_runs(("1/quotes.critical", 2500, 1000, 100))
+    third = validation_runs(("2/quotes.critical", 4000, 1000, 0))
+    in_order = [[market(0)], [first], [market(2000)], [second], [market(3000), sig("s", 3000)], [market(4000)], [third]]
+    late = [[market(0)], [first], [market(2000)], [market(3000), sig("s", 3000)], [market(4000)], [second], [third]]
+    for batches in (in_order, late):
+        _, out = run(engine(max_drawdown=0.5), batches, flush=False)
+        assert statuses(out)["s"] == ("blocked", "kill_switch:validation_failure_rate")
 
 
 def test_open_orders_capacity_blocks_without_tripping_the_kill_switch():
