@@ -1,7 +1,7 @@
 """Read-only queries over the Parquet lake for the API, never blocking the running flow.
 
 Each query opens an in-memory DuckDB connection and scans ``<data_dir>/lake/<table>/**/*.parquet`` directly (the
-layout connectors/lake.py writes), so it takes no lock on ``data/arbflow.duckdb`` and sees every part file renamed
+layout and glob of connectors/lake.py), so it takes no lock on ``data/arbflow.duckdb`` and sees every part file renamed
 into place so far. Table names come from the caller's allow-list; filter columns are checked against the columns the
 files actually have; values are bound as parameters. A table with no files yet reads as no rows.
 """
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from connectors.lake import lake_dir, table_glob
 
 _TIME_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP")
 
@@ -37,11 +39,6 @@ class LakeQuery:
     min_level_of: tuple[str, tuple[str, ...]] | None = None  # (column, allowed values) e.g. log levels at or above
 
 
-def table_files_glob(data_dir: str | Path, table: str) -> tuple[Path, str]:
-    root = Path(data_dir) / "lake" / table
-    return root, str(root / "**" / "*.parquet")
-
-
 def _clean(value: Any) -> Any:
     """JSON cannot carry NaN/inf: they become null."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -51,7 +48,7 @@ def _clean(value: Any) -> Any:
 
 def query_rows(data_dir: str | Path, q: LakeQuery) -> list[dict[str, Any]]:
     """Run ``q``; a table with no Parquet files returns ``[]``."""
-    root, glob = table_files_glob(data_dir, q.table)
+    root, glob = lake_dir(data_dir) / q.table, table_glob(data_dir, q.table)
     if not root.is_dir() or not any(root.rglob("*.parquet")):
         return []
     con = duckdb.connect()

@@ -7,10 +7,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import polars as pl
 import pytest
+from bytewax import operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSource, run_main
 from ops_helpers import running_server, write_part
 
 from connectors.config import load_settings
+from connectors.lake import LakeSink, prepare, table_schemas
 from connectors.logs import PipelineLogHandler, with_fields
 from ops.api import create_app
 from ops.errors import ErrorCode
@@ -288,3 +293,17 @@ def test_cors_is_off_by_default_and_on_only_for_configured_origins(tmp_path):
         assert resp.headers["access-control-allow-origin"] == "https://dash.example"
         resp = HTTP.get(base + "/api/signals", headers={"Origin": "https://evil.example", "x-api-key": KEY})
         assert "access-control-allow-origin" not in resp.headers
+
+
+def test_api_reads_what_the_real_lake_sink_writes(tmp_path):
+    """Compatibility with connectors/lake.py: a bytewax run into LakeSink, then the API serves those rows."""
+    schemas = table_schemas()
+    prepare(tmp_path, schemas)
+    frame = pl.DataFrame([_signal(i, "BTC/USDT", T0 + timedelta(seconds=i)) for i in range(4)])
+    flow = Dataflow("api_lake")
+    op.output("lake", op.input("in", flow, TestingSource([("signals", frame)])), LakeSink(tmp_path, schemas))
+    run_main(flow)
+    with running_server(create_app(_settings(tmp_path), api_keys=[KEY])) as base:
+        body = _get(base, "/api/signals", symbol="BTC/USDT").json()
+        assert [r["signal_id"] for r in body["rows"]] == [f"cross/p0/{i}/binance/okx" for i in (3, 2, 1, 0)]
+        assert _get(base, "/api/opportunities").json()["rows"] == []
