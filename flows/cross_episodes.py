@@ -9,7 +9,7 @@ qualifies, so episodes and signals agree; routes are ``<symbol>/<buy>/<sell>`` a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -22,9 +22,9 @@ Item = tuple[str, pl.DataFrame]
 
 @dataclass(frozen=True)
 class CrossState:
-    """Per symbol: routes qualifying, each route's last rejection reason, and the episodes still open."""
+    """Per symbol: open opportunities (last qualifying time), each route's last rejection reason, open episodes."""
 
-    active: frozenset[str] = frozenset()
+    open: dict[str, datetime] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     open_runs: dict[str, Run] = field(default_factory=dict)
 
@@ -53,15 +53,16 @@ def cross_tables(
         pl.col("spread_id").alias("event_id"),
         pl.col("ts_eval").alias("ts_event"),
         (pl.col("qty") * pl.col("buy_px")).alias("size_quote"),
+        (pl.col("net_edge_bps") < gates.min_net_edge_bps).alias("is_closing"),
     )
-    events, active = edge_events(routed, "cross", state.active)
+    edges = edge_events(routed, "cross", state.open, gap_timeout)
     watermark = as_utc(spreads["ts_eval"].max()) if spreads.height else None
-    open_runs, ended = episodes.advance(state.open_runs, events, watermark, gap_timeout, min_duration)
+    open_runs, ended = episodes.advance(state.open_runs, edges.events, watermark, gap_timeout, min_duration)
     rejected, reasons = rejections_from_spreads(
         spreads, gates, state.reasons, min_qty_base=min_qty_base, min_notional_quote=min_notional_quote
     )
     tables = [("opportunities", ended), ("rejections", rejected)]
-    return CrossState(active, reasons, open_runs), [t for t in tables if t[1].height]
+    return CrossState(edges.open_after, reasons, open_runs), [t for t in tables if t[1].height]
 
 
 def flush(state: CrossState, min_duration: timedelta) -> list[Item]:

@@ -2,8 +2,9 @@
 
 A route (``cross`` ``BTC/USDT/binance/okx``, ``triangular`` ``binance:USDT>BTC>ETH>USDT``) *qualifies* when its
 evaluation clears every gate (the same test that makes signals). An **episode** is a run of qualifying evaluations of
-one route: it starts at the first, and ends at the first evaluation of that route that no longer qualifies (a
-*closing* event) or when the route stays silent longer than ``gap_timeout`` (the session gap). Episodes shorter than
+one route: it starts at the first, and ends at the first evaluation of that route showing the edge gone (a *closing*
+event: net edge below the threshold) or when no evaluation qualifies for longer than ``gap_timeout`` (the session
+gap). Evaluations failing only on freshness or size are neutral: they neither extend nor end it. Episodes shorter than
 ``min_duration`` are flagged as blips: a one-tick edge is reported, but as what it is.
 
 The hot path never sends one object per tick to the windowing operator: :func:`edge_events` keeps only qualifying and
@@ -34,28 +35,58 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _previous(active_before: frozenset[str]) -> pl.Expr:
-    """Whether the route's previous evaluation qualified (from state for the batch's first one)."""
-    earlier = pl.col("is_signal").shift(1).over("route", order_by="_order")
-    return earlier.fill_null(pl.col("route").is_in(sorted(active_before)))
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+CLOSED = -1  # marker of a closing evaluation in the per-route scan below (event times are positive µs)
+
+
+@dataclass(frozen=True)
+class EdgeOut:
+    """What :func:`edge_events` found in one batch.
+
+    Attributes:
+        events: qualifying evaluations and the closing ones (:data:`EVENT_SCHEMA`), for :func:`runs`.
+        starts: per evaluation, whether an opportunity starts there (no open one on its route): the signal rows.
+        open_after: route -> receive time of its last qualifying evaluation, for routes still open (state).
+    """
+
+    events: pl.DataFrame
+    starts: pl.Series
+    open_after: dict[str, datetime]
 
 
 def edge_events(
-    evaluated: pl.DataFrame, strategy: str, active_before: frozenset[str]
-) -> tuple[pl.DataFrame, frozenset[str]]:
-    """Qualifying evaluations plus the first non-qualifying one after each run (which closes it).
+    evaluated: pl.DataFrame, strategy: str, open_before: Mapping[str, datetime], gap_timeout: timedelta
+) -> EdgeOut:
+    """Qualifying evaluations, the evaluations that close an opportunity, and where new opportunities start.
+
+    An evaluation *qualifies* (``is_signal``: clears every gate) or *closes* (``is_closing``: the edge is gone;
+    default: does not qualify). Others are neutral: a leg too old or a book too thin for a moment says nothing about
+    the edge, so they neither extend nor end an opportunity (the gap timeout still does).
 
     Args:
         evaluated: one batch's evaluations in processing order with ``route, event_id, ts_event, net_edge_bps,
-            size_quote, is_signal`` (``is_signal`` = clears every gate).
+            size_quote, is_signal`` and optionally ``is_closing``.
         strategy: names the events.
-        active_before: routes whose last evaluation (in earlier batches) qualified.
-
-    Returns:
-        ``(events, active_after)``: :data:`EVENT_SCHEMA` rows, and the routes qualifying after this batch.
+        open_before: state from the previous batch (:attr:`EdgeOut.open_after`).
+        gap_timeout: a route silent (no qualifying evaluation) for longer is no longer open.
     """
-    marked = evaluated.with_row_index("_order").with_columns(_previous(active_before).alias("_prev"))
-    events = marked.filter(pl.col("is_signal") | pl.col("_prev")).select(
+    closing = pl.col("is_closing") if "is_closing" in evaluated.columns else ~pl.col("is_signal")
+    ts_us = pl.col("ts_event").dt.epoch("us")
+    seed = {route: (ts - EPOCH) // timedelta(microseconds=1) for route, ts in open_before.items()}
+    marked = evaluated.with_row_index("_order").with_columns(
+        (closing & ~pl.col("is_signal")).alias("_closing"),
+        pl.when(pl.col("is_signal")).then(ts_us).when(closing).then(pl.lit(CLOSED, pl.Int64)).alias("_mark"),
+    )
+    last_mark = (
+        pl.col("_mark")
+        .shift(1)
+        .forward_fill()
+        .over("route", order_by="_order")
+        .fill_null(pl.col("route").replace_strict(seed, default=CLOSED, return_dtype=pl.Int64))
+    )
+    gap_us = int(gap_timeout / timedelta(microseconds=1))
+    marked = marked.with_columns(((last_mark != CLOSED) & (ts_us - last_mark <= gap_us)).alias("_open"))
+    events = marked.filter(pl.col("is_signal") | (pl.col("_closing") & pl.col("_open"))).select(
         pl.lit(strategy).alias("strategy"),
         "route",
         "event_id",
@@ -64,16 +95,15 @@ def edge_events(
         pl.col("size_quote").cast(pl.Float64),
         pl.col("is_signal").alias("qualifying"),
     )
-    last = evaluated.group_by("route").agg(pl.col("is_signal").last())
-    now = dict(last.iter_rows())
-    active = frozenset(r for r in active_before | set(now) if now.get(r, r in active_before))
-    return events, active
-
-
-def rising(evaluated: pl.DataFrame, active_before: frozenset[str]) -> pl.Series:
-    """Per evaluation (processing order): whether its route starts qualifying here (the signal rows)."""
-    marked = evaluated.with_row_index("_order")
-    return marked.select((pl.col("is_signal") & ~_previous(active_before)).alias("rising"))["rising"]
+    starts = marked.select((pl.col("is_signal") & ~pl.col("_open")).alias("starts"))["starts"]
+    finals = marked.group_by("route").agg(pl.col("_mark").drop_nulls().last())
+    open_after = dict(open_before)
+    for route, mark in finals.iter_rows():
+        if mark == CLOSED:
+            open_after.pop(route, None)
+        elif mark is not None:
+            open_after[route] = EPOCH + timedelta(microseconds=mark)
+    return EdgeOut(events, starts, open_after)
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from connectors.schema import PL_TS
-from flows.episodes import edge_events, rising
+from flows.episodes import edge_events
 from flows.rejections import Gates, classify, reason_starts, rejection_rows
 
 LEGS = 3
@@ -277,13 +278,14 @@ class TriangularState:
     Attributes:
         last: latest quote per symbol (:data:`STATE_SCHEMA`); a quarantined update keeps the last clean prices and
             raises ``quarantined`` until the next clean one.
-        active: routes whose latest evaluation qualified: a signal is emitted only when a route starts qualifying.
+        open: routes with an open opportunity -> receive time of its last qualifying evaluation (a signal is
+            emitted only when an opportunity starts, see flows/episodes.py).
         reasons: each route's rejection reason at its latest evaluation (a rejection row is written when it
             starts or changes).
     """
 
     last: pl.DataFrame
-    active: frozenset[str] = frozenset()
+    open: dict[str, datetime] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
 
 
@@ -301,6 +303,7 @@ class TriangularParams:
     max_position_usdt: float = 10_000.0
     max_quote_age_ms: float = 1000.0
     max_skew_ms: float = 500.0
+    gap_timeout_ms: float = 1000.0  # [episodes]: an opportunity with no qualifying evaluation for longer has ended
 
     @property
     def gates(self) -> Gates:
@@ -312,7 +315,7 @@ class TriangularOut:
     """What one batch produced.
 
     Attributes:
-        signals: rows of ``signals`` where a route starts qualifying (core.sql columns; ``symbol`` is the route,
+        signals: rows of ``signals`` where an opportunity starts (core.sql columns; ``symbol`` is the route,
             ``notional_quote`` and ``expected_profit_quote`` are in the start asset, ``qty``/``buy_px`` belong to
             the first leg and ``sell_px`` to the last).
         signal_legs: one row per leg of each signal (strategy.sql).
@@ -475,9 +478,11 @@ def _finish(evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, par
         pl.Series("age_ms", (evals["ts_eval"].dt.epoch("us").to_numpy() - ts_recv.min(axis=1)) / 1000.0, pl.Float64),
         pl.Series("skew_ms", (ts_event.max(axis=1) - ts_event.min(axis=1)) / 1000.0, pl.Float64),
     )
-    classified = classify(lean, params.gates).with_columns(pl.col("ts_eval").alias("ts_event"))
-    events, active_after = edge_events(classified, "triangular", state.active)
-    is_rising = rising(classified, state.active).to_numpy()
+    classified = classify(lean, params.gates).with_columns(
+        pl.col("ts_eval").alias("ts_event"), (pl.col("net_edge_bps") < params.min_net_edge_bps).alias("is_closing")
+    )
+    edges = edge_events(classified, "triangular", state.open, timedelta(milliseconds=params.gap_timeout_ms))
+    is_rising = edges.starts.to_numpy()
     starts, reasons_after = reason_starts(classified, pl.col("route"), state.reasons)
     is_rejected = starts.to_numpy()
     idx = np.flatnonzero(is_rising | is_rejected)
@@ -511,8 +516,8 @@ def _finish(evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, par
             strategy="triangular",
             id_column="event_id",
         ),
-        edge_events=events,
-        state=TriangularState(last, active_after, reasons_after),
+        edge_events=edges.events,
+        state=TriangularState(last, edges.open_after, reasons_after),
         evaluations=n,
     )
 

@@ -153,7 +153,12 @@ class TriangularRunner:
         return TriangularRunner(
             book=build_cycle_book(markets, paths, tri.discover, tri.start_assets),
             params=TriangularParams(
-                exchange, tri.min_net_edge_bps, tri.max_position_usdt, tri.max_quote_age_ms, tri.max_skew_ms
+                exchange,
+                tri.min_net_edge_bps,
+                tri.max_position_usdt,
+                tri.max_quote_age_ms,
+                tri.max_skew_ms,
+                settings.episodes.gap_timeout_ms,
             ),
             cleaning=settings.cleaning,
             gap=timedelta(milliseconds=settings.episodes.gap_timeout_ms),

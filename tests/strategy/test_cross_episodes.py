@@ -7,10 +7,15 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from connectors.batches import RawBatch
+from connectors.config import load_settings
 from connectors.lake import table_schemas, to_arrow
-from flows import spreads
+from connectors.simulator import simulate
+from flows import cleaning, spreads
+from flows.arbitrage import check_batch
 from flows.cross_episodes import CrossState, cross_tables, flush
 from flows.rejections import Gates
+from quality.gate import QualityGate
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
 PARAMS = spreads.SpreadParams(
@@ -68,7 +73,7 @@ def test_hand_worked_episode_and_rejections() -> None:
     assert episode["size_max_quote"] == pytest.approx(50_000.0)  # 1 BTC offered, capped at max_position_usdt
     rejected = tables["rejections"]
     assert rejected.select("trigger_id", "reason").rows() == [("x/1/binance/okx", "fees"), ("x/4/binance/okx", "fees")]
-    assert state.reasons == {"BTC/USDT/binance/okx": "fees"} and state.active == frozenset()
+    assert state.reasons == {"BTC/USDT/binance/okx": "fees"} and state.open == {}
     schemas = table_schemas()
     for name, frame in tables.items():
         assert to_arrow(frame, schemas[name], name).num_rows == frame.height
@@ -90,3 +95,36 @@ def test_end_of_input_flushes_an_open_episode() -> None:
     assert [n for n, _ in items] == ["rejections"]
     [(name, last)] = flush(state, timedelta(0))
     assert name == "opportunities" and last["ts_closed"].to_list() == [None] and last["updates"].to_list() == [2]
+
+
+def test_simulated_cross_opportunities_open_and_close_on_the_injected_updates() -> None:
+    """Simulator ground truth, through the core flow's own steps (check_batch, QingXi stream checks, spreads)."""
+    settings = load_settings(environ={})
+    fees = {name: v.taker_fee_bps for name, v in settings.venues.items()}
+    market = simulate(settings.simulator.model_copy(update={"duration_s": 150.0}), fees, PARAMS.min_net_edge_bps)
+    raw = market.quotes.with_row_index("o").select(pl.exclude("o"), pl.format("sim/{}", "o").alias("quote_id"))
+    params = spreads.SpreadParams(fees, settings.cross.min_net_edge_bps, settings.cross.max_quote_age_ms,
+                                  settings.cross.max_skew_ms, settings.cross.max_position_usdt)  # fmt: skip
+    gates = Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms)
+    gate, books, streams, states, ended = QualityGate(), {}, {}, {}, []
+    for i, start in enumerate(range(0, raw.height, 2000)):
+        checked = check_batch(settings, gate, RawBatch(i, "sim", raw.slice(start, 2000)))
+        for (symbol,), part in checked.passed.group_by("symbol", maintain_order=True):
+            streams[symbol], clean, _ = cleaning.clean_stream(
+                streams.get(symbol), part.drop("batch_seq"), settings.cleaning
+            )
+            books[symbol], evaluation = spreads.evaluate(books.get(symbol, spreads.BookState()), clean, params)
+            rows = evaluation.rows() if hasattr(evaluation, "rows") else evaluation
+            states[symbol], items = cross_tables(states.get(symbol), rows.drop("_pos", strict=False), gates,
+                                                 timedelta(seconds=1), timedelta(milliseconds=250))  # fmt: skip
+            ended += [f for name, f in items if name == "opportunities"]
+    episodes = pl.concat(ended)
+    truth = market.truth.filter((pl.col("kind") == "cross") & pl.col("above_threshold")).with_columns(
+        pl.format("{}/{}/{}", "symbol", "buy_exchange", "sell_exchange").alias("route")
+    )
+    assert truth.height == 6
+    matched = episodes.join(truth, on="route").filter(pl.col("first_seen").is_between("ts_start", "ts_end"))
+    assert sorted(matched["opp_id"]) == sorted(truth["opp_id"])  # one episode per injected opportunity
+    assert (matched["first_seen"] == matched["ts_start"]).all()
+    assert (matched["ts_closed"] == matched["ts_end"]).all()
+    assert (~matched["is_blip"]).all()

@@ -22,7 +22,6 @@ from flows.episodes import (
     episode_row,
     flush,
     merge,
-    rising,
     rolling_zscore,
     runs,
 )
@@ -123,23 +122,52 @@ def test_any_batch_split_gives_the_same_episodes(cut: int) -> None:
     assert rows_of(ended) == expected_rows()
 
 
-def test_edge_events_keep_qualifying_and_closing_evaluations_and_carry_active_routes() -> None:
-    evaluated = pl.DataFrame(
+def evaluations(rows: list[tuple[str, int, bool, bool]]) -> pl.DataFrame:
+    """rows: (route, ms after T0, qualifies, edge gone)."""
+    return pl.DataFrame(
         {
-            "route": ["A", "A", "A", "B", "A"],
-            "event_id": ["e0", "e1", "e2", "e3", "e4"],
-            "ts_event": [T0 + timedelta(milliseconds=m) for m in (0, 10, 20, 30, 40)],
-            "net_edge_bps": [40.0, -5.0, -6.0, 35.0, -7.0],
-            "size_quote": [1.0] * 5,
-            "is_signal": [True, False, False, True, False],
+            "route": [r[0] for r in rows],
+            "event_id": [f"e{i}" for i in range(len(rows))],
+            "ts_event": [T0 + timedelta(milliseconds=r[1]) for r in rows],
+            "net_edge_bps": [40.0 if r[2] else (-5.0 if r[3] else 35.0) for r in rows],
+            "size_quote": [1.0] * len(rows),
+            "is_signal": [r[2] for r in rows],
+            "is_closing": [r[3] for r in rows],
         }
     )
-    ev, active = edge_events(evaluated, "cross", frozenset())
-    assert ev.select("event_id", "qualifying").rows() == [("e0", True), ("e1", False), ("e3", True)]
-    assert active == frozenset({"B"})
-    assert rising(evaluated, frozenset()).to_list() == [True, False, False, True, False]
-    # B already qualifying before this batch: no new signal, and A's first evaluation is a plain non-event
-    assert rising(evaluated, frozenset({"B"})).to_list() == [True, False, False, False, False]
+
+
+def test_edge_events_starts_closings_neutral_evaluations_and_state() -> None:
+    frame = evaluations(
+        [
+            ("A", 0, True, False),  # e0 opens A: a start (signal)
+            ("A", 10, False, False),  # e1 neutral (a stale leg): not an event, A stays open
+            ("A", 20, True, False),  # e2 qualifies again: same opportunity, no new start
+            ("B", 30, True, False),  # e3 opens B
+            ("A", 40, False, True),  # e4 edge gone: closes A
+            ("A", 50, False, True),  # e5 already closed: not an event
+            ("A", 2000, True, False),  # e6 opens A again
+            ("B", 3500, True, False),  # e7: B silent 3.47 s > 1 s gap: a new opportunity
+        ]
+    )
+    out = edge_events(frame, "cross", {}, GAP)
+    assert out.events.select("event_id", "qualifying").rows() == [
+        ("e0", True), ("e2", True), ("e3", True), ("e4", False), ("e6", True), ("e7", True)
+    ]  # fmt: skip
+    assert out.starts.to_list() == [True, False, False, True, False, False, True, True]
+    assert out.open_after == {"A": T0 + timedelta(milliseconds=2000), "B": T0 + timedelta(milliseconds=3500)}
+    # carried state: B open since 3500 ms, so a qualifying B at 4000 ms starts nothing; A (open since 2000 ms)
+    # is closed by its closing evaluation at 2900 ms, within the gap
+    nxt = edge_events(evaluations([("B", 4000, True, False), ("A", 2900, False, True)]), "cross", out.open_after, GAP)
+    assert nxt.starts.to_list() == [False, False]
+    assert nxt.events["event_id"].to_list() == ["e0", "e1"]
+    assert nxt.open_after == {"B": T0 + timedelta(milliseconds=4000)}
+
+
+def test_edge_events_without_closing_column_close_on_any_non_qualifying_evaluation() -> None:
+    frame = evaluations([("A", 0, True, False), ("A", 10, False, False)]).drop("is_closing")
+    out = edge_events(frame, "cross", {}, GAP)
+    assert out.events["qualifying"].to_list() == [True, False] and out.open_after == {}
 
 
 def test_bytewax_session_windows_build_the_same_episodes() -> None:

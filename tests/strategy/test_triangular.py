@@ -213,14 +213,14 @@ def test_state_carries_across_batches_same_output_for_any_split(book: CycleBook)
         ("t/4/USDT>BTC>ETH>USDT", True),
         ("t/5/USDT>BTC>ETH>USDT", True),
     ]
-    assert whole.state.active == frozenset({"binance:USDT>BTC>ETH>USDT"})
+    assert whole.state.open == {"binance:USDT>BTC>ETH>USDT": T0 + timedelta(milliseconds=50)}
     for cut in range(1, len(rows)):
         a = evaluate_batch(frame.head(cut), empty_state(), book, PARAMS)
         b = evaluate_batch(frame.tail(len(rows) - cut), a.state, book, PARAMS)
         assert pl.concat([a.signals, b.signals]).equals(whole.signals)
         assert pl.concat([a.rejections, b.rejections]).equals(whole.rejections)
         assert b.state.last.equals(whole.state.last)
-        assert (b.state.active, b.state.reasons) == (whole.state.active, whole.state.reasons)
+        assert (b.state.open, b.state.reasons) == (whole.state.open, whole.state.reasons)
         assert pl.concat([a.edge_events, b.edge_events]).equals(whole.edge_events)
 
 
