@@ -227,7 +227,7 @@ class RiskConfig(_Section):
     }
     latency_ms: float = Field(50.0, ge=0)  # signal -> order at the venue; fills use the market as it is then
     reorder_grace_ms: float = Field(1000.0, ge=0)  # decisions wait until every symbol's clock is this far past them
-    stream_stall_ms: float = Field(120_000.0, gt=0)  # a symbol this far behind the others stops holding decisions back
+    stream_stall_ms: float = Field(120_000.0, gt=0)  # wall ms a silent symbol stream may hold decisions back
     strategies: list[str] = ["cross"]  # signals paper-traded; others get a pnl row with status skipped
     execution_timeout_ms: float = Field(500.0, gt=0)  # a leg not filled by then is unwound
     slippage_tolerance_bps: float = Field(10.0, ge=0)  # limit price vs the signal's price (design doc 0.001)

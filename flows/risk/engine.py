@@ -14,9 +14,10 @@ unwind a failed leg (``+ execution_timeout_ms``), take a validation run into acc
 metrics (multiples of ``metrics_interval_ms``). Tasks run in time order, against the quotes received up to their
 time, once the watermark has passed them: the slowest symbol stream's clock (latest ``ts_recv`` of that symbol's
 quotes, each symbol arriving in order from its own upstream key) minus ``reorder_grace_ms``. Feed a symbol's quotes
-and signals of one batch in one ``step`` call. Expected symbols not seen yet hold decisions back until
-``stream_stall_ms`` of receive time has passed; a symbol that far behind stops holding them back; symbols that are
-not expected (when some are) never hold them back. So the outputs
+and signals of one batch in one ``step`` call. A stream that has delivered nothing for ``stream_stall_ms`` of wall
+time (while the step keeps running) stops holding decisions back: wall time, not receive time, because in a replay one
+upstream worker may legitimately run minutes of receive time ahead of another. Symbols that are not expected (when
+some are) never hold decisions back. So the outputs
 depend only on the events, not on how upstream workers interleaved them, and replay gives the same rows.
 
 Outputs: ``dict[table_name, polars.DataFrame]`` for fills, positions, pnl, risk_metrics, alerts (flows/risk/tables.py).
@@ -25,7 +26,8 @@ Outputs: ``dict[table_name, polars.DataFrame]`` for fills, positions, pnl, risk_
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 
 import polars as pl
 
@@ -62,6 +64,7 @@ class RiskEngine:
         fees_bps: Mapping[str, float],
         rebalance_threshold: float,
         expected_symbols: Iterable[str] = (),
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.cfg = cfg
         self.expected_symbols = tuple(sorted(expected_symbols))
@@ -69,7 +72,8 @@ class RiskEngine:
         self.trader = PaperTrader(cfg, fees_bps, self.guard)
         self.grace_us = int(cfg.reorder_grace_ms * US_PER_MS)
         self.interval_us = int(cfg.metrics_interval_ms * US_PER_MS)
-        self.stall_us = int(cfg.stream_stall_ms * US_PER_MS)
+        self.stall_s = cfg.stream_stall_ms / 1000.0
+        self.wall_clock = wall_clock  # only for stall detection; never in an output row
         # quotes kept behind the watermark: enough for executions and unwinds of signals admitted before it
         self.keep_us = self.trader.latency_us + self.trader.timeout_us + self.interval_us
 
@@ -87,8 +91,11 @@ class RiskEngine:
     def step(
         self, state: RiskState, events: Iterable[tuple[str, pl.DataFrame]]
     ) -> tuple[RiskState, dict[str, pl.DataFrame]]:
-        """Take events in arrival order, run every task the clock has passed; return state and new rows."""
+        """Take events in arrival order, run every task the watermark has passed; return state and new rows."""
         out = Out()
+        now = self.wall_clock()
+        if state.start_wall is None:
+            state.start_wall = now
         for table, frame in events:
             if table in QUOTE_TABLES:
                 self._take_quotes(state, frame)
@@ -101,14 +108,24 @@ class RiskEngine:
             else:
                 msg = f"risk step: unexpected event table {table!r} (quotes_clean | books | signals | validation_runs)"
                 raise ValueError(msg)
-        watermark = self._watermark(state)
+        for stream in state.stream_clock:
+            if state.stream_clock[stream] != state.stream_seen.get(stream, (None, 0.0))[0]:
+                state.stream_seen[stream] = (state.stream_clock[stream], now)  # it advanced in this step
+        watermark = self._watermark(state, now)
         if watermark is not None:
             self._run_until(state, watermark, out)
             state.history = book.prune(state.history, watermark - self.keep_us)
             state.book_at.clear()
         return state, out.frames()
 
-    def _watermark(self, state: RiskState) -> int | None:
+    def resumed(self, state: RiskState) -> RiskState:
+        """After a restart from a snapshot: wall-clock silence before it does not count as a stall."""
+        now = self.wall_clock()
+        state.start_wall = now
+        state.stream_seen = {s: (clock, now) for s, (clock, _) in state.stream_seen.items()}
+        return state
+
+    def _watermark(self, state: RiskState, now: float) -> int | None:
         """Receive time up to which every live symbol stream has delivered (minus the grace), or None.
 
         The streams are the expected symbols (those that carry signals, [cross] symbols in a run), or every symbol
@@ -120,8 +137,12 @@ class RiskEngine:
         streams = self.expected_symbols or tuple(s for s in state.stream_clock if s != VALIDATION_STREAM)
         if VALIDATION_STREAM in state.stream_clock:
             streams = (*streams, VALIDATION_STREAM)
-        clocks = [state.stream_clock.get(s, state.first_us) for s in streams]
-        live = [c for c in clocks if state.clock_us - c <= self.stall_us]
+        start_wall = state.start_wall if state.start_wall is not None else now
+        live = [
+            state.stream_clock.get(s, state.first_us)
+            for s in streams
+            if now - state.stream_seen.get(s, (None, start_wall))[1] <= self.stall_s
+        ]
         return min(live, default=state.clock_us) - self.grace_us
 
     def flush(self, state: RiskState) -> tuple[RiskState, dict[str, pl.DataFrame]]:

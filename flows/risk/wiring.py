@@ -36,7 +36,7 @@ class RiskLogic(StatefulLogic[Bundle, Item, RiskState]):
 
     def __init__(self, engine: RiskEngine, resume: RiskState | None) -> None:
         self.engine = engine
-        self.state = resume if resume is not None else engine.initial_state()
+        self.state = engine.resumed(resume) if resume is not None else engine.initial_state()
 
     def on_item(self, value: Bundle) -> tuple[Iterable[Item], bool]:
         self.state, out = self.engine.step(self.state, value)
