@@ -3,7 +3,8 @@
 Security (ops/security.py): ``x-api-key`` on everything but ``/health`` (keys from ``ARBFLOW_API_KEYS``), 100
 requests per minute per key then 429, security headers on every response, CORS only for configured origins. Errors
 carry the design doc's codes (ops/errors.py). Pipeline data is read from the Parquet lake through an in-memory DuckDB
-(ops/lakeread.py), so queries never block the running flow. Run with ``python -m ops.api`` (the CLI's ``serve``
+(ops/lakeread.py), so queries never block the running flow. While it runs it also checks the monitor's thresholds
+and applies the pipeline_logs retention (hourly). Run with ``python -m ops.api`` (the CLI's ``serve``
 calls ``serve``).
 """
 
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import uvicorn
 from fastapi import FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -34,7 +36,14 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connectors.config import Settings, load_settings
-from connectors.logs import LEVELS, PipelineLogHandler, canonical_level, configure_logging, with_fields
+from connectors.logs import (
+    LEVELS,
+    PipelineLogHandler,
+    apply_retention,
+    canonical_level,
+    configure_logging,
+    with_fields,
+)
 from ops.alerts import AlertLog
 from ops.errors import ApiError, ErrorCode
 from ops.lakeread import LakeQuery, UnknownColumnError, query_rows
@@ -171,9 +180,16 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async def checks() -> None:
+            next_retention_s = 0.0
             while True:
                 await asyncio.to_thread(heartbeat.beat, True, "", requests=float(requests.snapshot()["requests"] or 0))
                 await asyncio.to_thread(monitor.check)
+                if time.monotonic() >= next_retention_s:  # hourly: the shortest retention (DEBUG) is a day
+                    retention = settings.logging.retention_days
+                    deleted = await asyncio.to_thread(apply_retention, data_dir / "lake", datetime.now(UTC), retention)
+                    if deleted:
+                        log.info("log retention applied", **with_fields(files_deleted=len(deleted)))
+                    next_retention_s = time.monotonic() + 3600.0
                 await asyncio.sleep(check_interval_s)
 
         task = asyncio.create_task(checks())
@@ -255,11 +271,17 @@ def create_app(
         body = ApiError(code, str(exc.detail)).body()
         return JSONResponse(body, status_code=exc.status_code, headers=dict(exc.headers or {}))
 
-    def rows(table: str, **kw: Any) -> RowsOut:
+    def read(q: LakeQuery) -> list[dict[str, Any]]:
         try:
-            found = query_rows(data_dir, LakeQuery(table=table, **kw))
+            return query_rows(data_dir, q)
         except UnknownColumnError as exc:
             raise ApiError(ErrorCode.INVALID_PARAMETER, str(exc)) from None
+        except duckdb.Error as exc:  # a damaged part file: say which table, keep serving the rest
+            log.exception("lake read failed", **with_fields(table=q.table))
+            raise ApiError(ErrorCode.DATA_CORRUPT, f"table {q.table} could not be read: {type(exc).__name__}") from None
+
+    def rows(table: str, **kw: Any) -> RowsOut:
+        found = read(LakeQuery(table=table, **kw))
         return RowsOut(table=table, count=len(found), rows=_plain(found))
 
     @app.get("/health", response_model=HealthOut, tags=["system"])
@@ -271,7 +293,7 @@ def create_app(
     def system_status() -> dict[str, Any]:
         """Measured host and process metrics, module health from heartbeats, alerts, supervisor state."""
         status = monitor.check()
-        recent = query_rows(data_dir, LakeQuery(table="system_alerts", equals={}, limit=20))
+        recent = read(LakeQuery(table="system_alerts", equals={}, limit=20))
         return _plain(
             {
                 **status,
@@ -308,7 +330,7 @@ def create_app(
     @app.get("/api/risk/status", tags=["risk"])
     def risk_status() -> dict[str, Any]:
         """The latest risk_metrics row: risk level, kill switch, equity, drawdown, VaR (null before the first)."""
-        latest = query_rows(data_dir, LakeQuery(table="risk_metrics", equals={}, limit=1))
+        latest = read(LakeQuery(table="risk_metrics", equals={}, limit=1))
         metrics = _plain(latest[0]) if latest else None
         return {
             "available": metrics is not None,

@@ -8,6 +8,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from ops_helpers import running_server, write_part
 from schemathesis.checks import not_a_server_error
 
@@ -20,6 +21,7 @@ KEY = "fuzz-key-0123456789"
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("fuzz")
+    set_hypothesis_home_dir(str(tmp_path_factory.mktemp("hypothesis")))  # its caches stay out of the repo
     # some real rows, so filters and time ranges run against data, not only against an empty lake
     write_part(data_dir / "lake", "signals", "2026-11-27", 0, [
         {"signal_id": "cross/p0/1/binance/okx", "strategy": "cross", "symbol": "BTC/USDT", "buy_exchange": "binance",

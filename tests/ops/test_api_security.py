@@ -307,3 +307,31 @@ def test_api_reads_what_the_real_lake_sink_writes(tmp_path):
         body = _get(base, "/api/signals", symbol="BTC/USDT").json()
         assert [r["signal_id"] for r in body["rows"]] == [f"cross/p0/{i}/binance/okx" for i in (3, 2, 1, 0)]
         assert _get(base, "/api/opportunities").json()["rows"] == []
+
+
+def test_running_api_applies_log_retention(tmp_path):
+    lake = tmp_path / "lake"
+    old = lake / "pipeline_logs" / "date=2020-01-01" / "DEBUG-1-1-0.parquet"
+    fresh_day = datetime.now(UTC).date().isoformat()
+    fresh = lake / "pipeline_logs" / f"date={fresh_day}" / "DEBUG-1-1-0.parquet"
+    for path in (old, fresh):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")  # retention looks at names and dates only, never at content
+    with running_server(create_app(_settings(tmp_path), api_keys=[KEY], check_interval_s=0.05)) as base:
+        deadline = time.monotonic() + 10
+        while old.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert _get(base, "/health", key=None).status_code == 200
+    assert fresh.exists() and not old.parent.exists()
+
+
+def test_damaged_part_file_is_a_coded_error_naming_the_table(tmp_path):
+    bad = tmp_path / "lake" / "signals" / "date=2026-11-27" / "part-0000000000.parquet"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not parquet")
+    with running_server(create_app(_settings(tmp_path), api_keys=[KEY])) as base:
+        resp = _get(base, "/api/signals")
+        assert resp.status_code == 500 and resp.json()["error"]["code"] == ErrorCode.DATA_CORRUPT
+        assert "signals" in resp.json()["error"]["detail"] and resp.headers["x-frame-options"] == "DENY"
+        assert _get(base, "/api/opportunities").status_code == 200  # other tables keep serving
