@@ -30,6 +30,7 @@ import datetime as dt
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -48,6 +49,7 @@ from connectors.exchanges.session import Emit, FeedSession, FeedSettings
 from connectors.markets import market
 from connectors.schema import PL_TS
 
+DRAIN_QUIET_S = 0.25  # after stop(): end once nothing has arrived for this long
 FEED_EVENT_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(),
     "exchange": pl.String(),
@@ -157,13 +159,17 @@ def _table_frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType], id_
 
 class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, int]]):
     def __init__(self, venue: LiveVenue, settings: FeedSettings, batch_rows: int, flush_ms: float,
-                 resume: dict[str, int] | None, run_for_s: float | None, capture: CaptureWriter | None) -> None:  # fmt: skip
+                 resume: dict[str, int] | None, run_for_s: float | None, capture: CaptureWriter | None,
+                 stop: Callable[[], bool] | None) -> None:  # fmt: skip
         self.venue, self.partition = venue, venue.partition
         self.batch_rows, self.flush_s = batch_rows, flush_ms / 1000.0
         self.offsets = dict(
             resume or {"quote": 0, "event": 0, "book": 0, "batch": 0, "event_batch": 0, "book_batch": 0}
         )
         self.deadline = time.monotonic() + run_for_s if run_for_s is not None else None
+        self.stop = stop
+        self.stop_seen = 0.0  # monotonic time stop() was first seen true; 0 = not yet
+        self.last_item = time.monotonic()
         self.capture = capture
         self.inbox: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
         self.quotes: list[dict[str, Any]] = []
@@ -191,6 +197,7 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
                 kind, row = self.inbox.get_nowait()
             except queue.Empty:
                 break
+            self.last_item = time.monotonic()
             if kind == "event":
                 self._flush_data(out)  # what arrived before the event goes out before it
                 events.append(row)
@@ -205,13 +212,25 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
                 self._flush_data(out)
         if events:
             out.append(self._events(events))
-        finished = self.deadline is not None and time.monotonic() >= self.deadline
+        finished = self._finished()
         if (self.quotes or self.books) and (finished or time.monotonic() - self.first_buffered >= self.flush_s):
             self._flush_data(out)
         if finished and not out:
             self.close()
             raise StopIteration
         return out
+
+    def _finished(self) -> bool:
+        """Past ``run_for_s``, or ``stop()`` said so and nothing has arrived for DRAIN_QUIET_S since."""
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            return True
+        if self.stop is None:
+            return False
+        if not self.stop_seen:
+            self.stop_seen = now if self.stop() else 0.0
+            return False
+        return now - max(self.stop_seen, self.last_item) >= DRAIN_QUIET_S
 
     def _flush_data(self, out: list[RawBatch | TableBatch]) -> None:
         if self.quotes:
@@ -267,13 +286,15 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
         batch_rows: flush a quote batch at this many rows...
         flush_ms: ...or this long after its first row arrived, whichever comes first.
         run_for_s: stop after this long (captures of a fixed length, tests); None = run until stopped.
+        stop: polled by every partition; once it returns True the partition drains what is still arriving (until
+            ``DRAIN_QUIET_S`` of silence), flushes and ends: a graceful shutdown hook (signal handler, tests).
         capture_dir: also write every quote to Parquet capture files there (connectors/capture.py).
         capture_rows_per_file: capture file size limit in rows.
     """
 
     def __init__(self, venues: list[LiveVenue], settings: FeedSettings | None = None, batch_rows: int = 1000,
                  flush_ms: float = 50.0, run_for_s: float | None = None, capture_dir: str | None = None,
-                 capture_rows_per_file: int = 100_000) -> None:  # fmt: skip
+                 capture_rows_per_file: int = 100_000, stop: Callable[[], bool] | None = None) -> None:  # fmt: skip
         names = [v.partition for v in venues]
         if len(set(names)) != len(names):
             msg = f"one LiveVenue per exchange: got {names}"
@@ -284,6 +305,7 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
         self.settings = settings or FeedSettings(ws_url="")
         self.batch_rows, self.flush_ms, self.run_for_s = batch_rows, flush_ms, run_for_s
         self.capture_dir, self.capture_rows_per_file = capture_dir, capture_rows_per_file
+        self.stop = stop
 
     def list_parts(self) -> list[str]:
         return list(self.venues)
@@ -294,7 +316,8 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
         capture = (
             CaptureWriter(self.capture_dir, venue.exchange, self.capture_rows_per_file) if self.capture_dir else None
         )
-        return _LivePartition(venue, settings, self.batch_rows, self.flush_ms, resume_state, self.run_for_s, capture)
+        return _LivePartition(venue, settings, self.batch_rows, self.flush_ms, resume_state, self.run_for_s, capture,
+                              self.stop)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from bytewax.testing import TestingSink, cluster_main, run_main
 from connectors.batches import RawBatch
 from connectors.exchanges.session import FeedSettings
 from connectors.live import LiveSource, LiveVenue, TableBatch
+from tests.fakes.exchanges import FakeExchange
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -61,12 +62,18 @@ def run_live(
     settings: FeedSettings = CALM,
     workers: int = 1,
     recovery: RecoveryConfig | None = None,
+    until: list[FakeExchange] | None = None,
     **kw: Any,
 ) -> dict[str, pl.DataFrame]:
-    """Run LiveSource in a Bytewax dataflow; return the concatenated quotes, feed_events and books."""
+    """Run LiveSource in a Bytewax dataflow; return the concatenated quotes, feed_events and books.
+
+    With ``until``, the run ends (gracefully, through ``LiveSource(stop=...)``) once every fake has played its last
+    script and the feed has gone quiet; ``run_for_s`` is then only a safety cap.
+    """
     out: list[Any] = []
     flow = Dataflow("live_test")
-    stream = op.input("live", flow, LiveSource(venues, settings, run_for_s=run_for_s, **kw))
+    stop = (lambda: all(f.finished.is_set() for f in until)) if until else None
+    stream = op.input("live", flow, LiveSource(venues, settings, run_for_s=run_for_s, stop=stop, **kw))
     op.output("out", stream, TestingSink(out))
     if workers == 1:
         run_main(flow, epoch_interval=timedelta(milliseconds=200), recovery_config=recovery)

@@ -66,7 +66,7 @@ def test_a_captured_live_session_replays_to_the_same_normalized_quotes(tmp_path:
             LiveVenue("okx", ["BTC/USDT"], ws_url=fo.url, options={"quote_channel": "tickers"}),
             LiveVenue("htx", ["OMG/BTC", "BOR/USDT"], ws_url=fh.url),
         ]
-        live = run_live(venues, run_for_s=1.8, capture_dir=str(capture), capture_rows_per_file=100)
+        live = run_live(venues, run_for_s=8.0, until=[fb, fo, fh], capture_dir=str(capture), capture_rows_per_file=100)
     assert live["quotes"].group_by("exchange").len().sort("exchange").rows() == [
         ("binance", len(binance)), ("htx", len(htx)), ("okx", len(okx)),
     ]  # fmt: skip
@@ -91,7 +91,7 @@ def test_a_captured_session_runs_through_the_arbitrage_flow_with_nothing_lost(tm
     with FakeBinance([binance], snapshot) as fb, FakeOkx([okx]) as fo:
         venues = [LiveVenue("binance", ["BTC/USDT"], ws_url=fb.url),
                   LiveVenue("okx", ["BTC/USDT"], ws_url=fo.url, options={"quote_channel": "tickers"})]  # fmt: skip
-        live = run_live(venues, run_for_s=1.6, capture_dir=str(capture))
+        live = run_live(venues, run_for_s=8.0, until=[fb, fo], capture_dir=str(capture))
     settings = settings_for(tmp_path / "lake", source={"kind": "replay", "paths": [str(capture / "**" / "*.parquet")]})
     run_flow(settings)
     clean, rejected = table(tmp_path / "lake", "quotes_clean"), table(tmp_path / "lake", "quotes_rejected")
@@ -117,7 +117,7 @@ def test_two_workers_share_the_venue_partitions_and_deliver_every_quote_once() -
             LiveVenue("okx", ["BTC/USDT"], ws_url=fo.url, options={"quote_channel": "tickers"}),
             LiveVenue("htx", ["OMG/BTC", "BOR/USDT"], ws_url=fh.url),
         ]
-        out = run_live(venues, run_for_s=1.8, workers=2)
+        out = run_live(venues, run_for_s=8.0, workers=2, until=[fb, fo, fh])
     quotes = out["quotes"]
     assert quotes["quote_id"].n_unique() == quotes.height == len(binance) + len(okx) + len(htx)
     assert sorted(out["feed_events"].filter(pl.col("kind") == "connect")["exchange"]) == ["binance", "htx", "okx"]
@@ -134,7 +134,7 @@ def test_a_resumed_live_source_continues_its_ids_instead_of_reusing_them(tmp_pat
     with FakeBinance([binance[:100], binance[100:]], snapshot) as fake:
         venue = LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url)
         first = run_live([venue], run_for_s=1.0, recovery=recovery)
-        second = run_live([venue], run_for_s=1.0, recovery=recovery)
+        second = run_live([venue], run_for_s=8.0, recovery=recovery, until=[fake])
     ids = first["quotes"]["quote_id"].to_list() + second["quotes"]["quote_id"].to_list()
     assert ids == [f"live-binance/{i}" for i in range(len(binance))]
     events = pl.concat([first["feed_events"], second["feed_events"]])

@@ -27,7 +27,7 @@ def test_ccxtpro_binance_delivers_recorded_quotes_in_order_with_the_latest_last(
     sent = [m for m in after if m["stream"].endswith("@bookTicker")][:40]
     with FakeBinance([_paced(sent)], snapshot) as fake:
         venue = LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url, transport="ccxtpro")
-        out = run_live([venue], run_for_s=2.0)
+        out = run_live([venue], run_for_s=8.0, until=[fake])
     quotes = out["quotes"]
     got = list(zip(quotes["bid_px"].cast(float), quotes["ask_qty"].cast(float), strict=True))
     expected = [(float(m["data"]["b"]), float(m["data"]["A"])) for m in sent]
@@ -41,7 +41,7 @@ def test_ccxtpro_okx_bbo_tbt_keeps_the_venue_clock() -> None:
     sent = jsonl("okx/btcusdt_bbo_tbt_derived.jsonl")
     with FakeOkx([_paced(sent, 0.0)], speed=10.0) as fake:
         venue = LiveVenue("okx", ["BTC/USDT"], ws_url=fake.url, transport="ccxtpro")
-        out = run_live([venue], run_for_s=4.0)
+        out = run_live([venue], run_for_s=8.0, until=[fake])
     quotes = out["quotes"]
     ts_ms = [round(t.timestamp() * 1000) for t in quotes["ts_exchange"]]
     assert quotes.height >= 10 and _in_order_subsequence(ts_ms, fake.sent_ts_ms)
@@ -55,7 +55,7 @@ def test_ccxtpro_dropped_connection_is_a_disconnect_then_a_reconnect() -> None:
     first = [*_paced(sent[:20]), ("sleep", 0.2), ("drop",)]
     with FakeBinance([first, _paced(sent[20:])], snapshot) as fake:
         venue = LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url, transport="ccxtpro")
-        out = run_live([venue], run_for_s=2.5, settings=FAST)
+        out = run_live([venue], run_for_s=8.0, settings=FAST, until=[fake])
     kinds = out["feed_events"]["kind"].to_list()
     assert kinds[:5] == ["connect", "live", "disconnect", "connect", "live"]
     assert fake.connections >= 2

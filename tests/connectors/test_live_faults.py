@@ -28,7 +28,9 @@ def test_dropped_connection_reconnects_and_loses_nothing_the_venue_sent_after() 
     tickers = [m for m in after if m["stream"].endswith("@bookTicker")]
     first = [("send", m) for m in tickers[:100]] + [("sleep", 0.2), ("drop",)]
     with FakeBinance([first, [("send", m) for m in tickers[100:]]], snapshot) as fake:
-        out = run_live([LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url)], run_for_s=1.5, settings=FAST)
+        out = run_live(
+            [LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url)], run_for_s=8.0, settings=FAST, until=[fake]
+        )
     assert fake.connections == 2
     assert _kinds(out) == [
         ("connect", False), ("live", True), ("disconnect", False), ("connect", False), ("live", True),
@@ -42,7 +44,7 @@ def test_silent_stall_is_detected_and_resubscribing_restores_the_feed() -> None:
     script = [("send", m) for m in recorded[:10]] + [("wait_resubscribe",)] + [("send", m) for m in recorded[10:]]
     with FakeOkx([script]) as fake:
         venue = LiveVenue("okx", ["BTC/USDT"], ws_url=fake.url, options={"quote_channel": "tickers"})
-        out = run_live([venue], run_for_s=2.2, settings=FAST)
+        out = run_live([venue], run_for_s=8.0, settings=FAST, until=[fake])
     assert fake.subscribes[0] >= 2  # the resubscribe went over the same connection
     kinds = _kinds(out)
     assert [k for k in kinds if k[0] != "clock_skew"] == [
@@ -57,7 +59,9 @@ def test_stall_that_resubscribing_does_not_cure_ends_in_a_reconnect() -> None:
     snapshot, after, _ = binance_recording()
     tickers = [m for m in after if m["stream"].endswith("@bookTicker")]
     with FakeBinance([[("send", m) for m in tickers[:50]], [("send", m) for m in tickers[50:]]], snapshot) as fake:
-        out = run_live([LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url)], run_for_s=2.2, settings=FAST)
+        out = run_live(
+            [LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url)], run_for_s=8.0, settings=FAST, until=[fake]
+        )
     assert fake.connections == 2
     assert _kinds(out) == [
         ("connect", False), ("live", True), ("stall", False), ("resubscribe", False), ("disconnect", False),
@@ -74,7 +78,9 @@ def test_garbage_and_truncated_gzip_frames_are_rows_not_crashes() -> None:
               ("raw", "a text frame")]  # fmt: skip
     script = [("send", m) for m in frames[:10]] + faults + [("send", m) for m in frames[10:]]
     with FakeHtx([script]) as fake:
-        out = run_live([LiveVenue("htx", ["OMG/BTC", "BOR/USDT"], ws_url=fake.url)], run_for_s=1.8, settings=FAST)
+        out = run_live(
+            [LiveVenue("htx", ["OMG/BTC", "BOR/USDT"], ws_url=fake.url)], run_for_s=8.0, settings=FAST, until=[fake]
+        )
     events = _events(out)
     assert _kinds(out) == [("connect", False), ("live", True)] + [("bad_frame", True)] * 4
     details = events.filter(pl.col("kind") == "bad_frame")["detail"].to_list()
@@ -94,7 +100,7 @@ def test_depth_sequence_gap_is_reported_and_the_book_resyncs_from_a_snapshot() -
         script.append(("publish_only", m) if m is skipped else ("send", m))
     with FakeBinance([script], snapshot) as fake:
         venue = LiveVenue("binance", ["BTC/USDT"], depth=True, ws_url=fake.url, rest_url=fake.http_url)
-        out = run_live([venue], run_for_s=1.6)
+        out = run_live([venue], run_for_s=8.0, until=[fake])
     events = out["feed_events"]
     assert _kinds(out) == [("connect", False), ("live", True), ("gap", True), ("resync", True)]
     gap = events.row(2, named=True)
@@ -111,7 +117,7 @@ def test_venue_clock_two_seconds_ahead_is_one_clock_skew_event_and_quotes_keep_f
     recorded = jsonl("okx/btcusdt_tickers.jsonl")
     with FakeOkx([[("send", m) for m in recorded]], skew_ms=2000) as fake:
         venue = LiveVenue("okx", ["BTC/USDT"], ws_url=fake.url, options={"quote_channel": "tickers"})
-        out = run_live([venue], run_for_s=1.6, settings=FAST)
+        out = run_live([venue], run_for_s=8.0, settings=FAST, until=[fake])
     events = _events(out)
     assert _kinds(out) == [("connect", False), ("live", True), ("clock_skew", True)]
     skew = events.row(2, named=True)

@@ -27,7 +27,7 @@ def test_binance_book_ticker_and_depth_rows_match_the_recording() -> None:
     snapshot, after, _ = binance_recording()
     with FakeBinance([[("send", m) for m in after]], snapshot) as fake:
         venue = LiveVenue("binance", ["BTC/USDT"], depth=True, ws_url=fake.url, rest_url=fake.http_url)
-        out = run_live([venue], run_for_s=1.5)
+        out = run_live([venue], run_for_s=8.0, until=[fake])
     quotes, events, books = out["quotes"], out["feed_events"], out["books"]
     sent = [m["data"] for m in after if m["stream"].endswith("@bookTicker")]
     assert quotes.height == len(sent) > 200
@@ -59,7 +59,7 @@ def test_okx_quote_channels_yield_the_recorded_top_of_book(channel: str, fixture
     recorded = jsonl(fixture)
     with FakeOkx([[("send", m) for m in recorded]]) as fake:
         venue = LiveVenue("okx", ["BTC/USDT"], ws_url=fake.url, options={"quote_channel": channel})
-        out = run_live([venue], run_for_s=1.6)
+        out = run_live([venue], run_for_s=8.0, until=[fake])
     quotes, events = out["quotes"], out["feed_events"]
     assert quotes.height == len(recorded) == 25
     first = recorded[0]["data"][0]
@@ -76,7 +76,7 @@ def test_htx_gzip_bbo_with_server_pings_answered() -> None:
     script = [("send", m) for m in frames[:30]] + [("sleep", 0.35)] + [("send", m) for m in frames[30:]]
     with FakeHtx([script], ping_interval_s=0.1) as fake:
         venue = LiveVenue("htx", ["OMG/BTC", "BOR/USDT"], ws_url=fake.url)
-        out = run_live([venue], run_for_s=1.8)
+        out = run_live([venue], run_for_s=8.0, until=[fake])
     quotes = out["quotes"]
     assert quotes.height == len(frames) == 58
     assert quotes["bid_px"].to_list() == [str(m["tick"]["bid"]) for m in frames]
@@ -96,7 +96,7 @@ def test_htx_depth_step0_real_frames_become_books_and_recorded_pings_are_answere
     pings = [f["ping"] for f in frames if "ping" in f]
     with FakeHtx([[("send", f) for f in frames]]) as fake:
         venue = LiveVenue("htx", ["OMG/BTC", "BOR/USDT"], depth=True, ws_url=fake.url)
-        out = run_live([venue], run_for_s=1.8)
+        out = run_live([venue], run_for_s=8.0, until=[fake])
     books = out["books"]
     assert books.height == len(depth) == 58
     assert books["seq"].to_list() == [f["tick"]["version"] for f in depth]
@@ -121,7 +121,7 @@ def test_okx_idle_connection_is_kept_alive_with_text_pings_and_pongs_are_not_dat
         venue = LiveVenue(
             "okx", ["BTC/USDT"], ws_url=fake.url, options={"quote_channel": "tickers", "ping_interval_s": 0.2}
         )
-        out = run_live([venue], run_for_s=1.2)
+        out = run_live([venue], run_for_s=8.0, until=[fake])
     assert fake.pings >= 2  # the client pinged while the venue was quiet; each "pong" was swallowed
     assert out["feed_events"]["kind"].to_list() == ["connect", "live"]  # no bad_frame for "pong"
     assert out["quotes"].height == 2

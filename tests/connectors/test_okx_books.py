@@ -51,7 +51,7 @@ def _venue(url: str) -> LiveVenue:
 
 def test_real_books_snapshot_and_updates_pass_every_checksum() -> None:
     with FakeOkx([[("send", p) for p in PUSHES]], speed=50.0) as fake:
-        out = run_live([_venue(fake.url)], run_for_s=1.2)
+        out = run_live([_venue(fake.url)], run_for_s=8.0, until=[fake])
     books = out["books"]
     assert books.height == len(PUSHES) == 41
     assert out["feed_events"]["kind"].to_list() == ["connect", "live"]  # no gap: all 41 checksums matched
@@ -67,7 +67,7 @@ def test_a_lost_update_is_a_checksum_gap_and_the_resubscribe_snapshot_restores_t
     script = [("send", p) for i, p in enumerate(PUSHES[: lost + 2]) if i != lost]
     script += [("wait_resubscribe",), ("send", fresh)] + [("send", p) for p in PUSHES[lost + 2 :]]
     with FakeOkx([script], speed=50.0) as fake:
-        out = run_live([_venue(fake.url)], run_for_s=1.5)
+        out = run_live([_venue(fake.url)], run_for_s=8.0, until=[fake])
     events = out["feed_events"]
     assert events["kind"].to_list() == ["connect", "live", "gap", "resync"]
     gap = events.filter(pl.col("kind") == "gap").row(0, named=True)

@@ -52,6 +52,7 @@ class FakeExchange:
         self.received: list[tuple[int, str]] = []  # (connection index, client message)
         self.subscribes: dict[int, int] = {}
         self.http_requests: list[str] = []
+        self.finished = threading.Event()  # set once the last script has been played to its end
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -167,6 +168,8 @@ class FakeExchange:
                     self.rebase(action[1])
                 elif action[0] == "sleep":
                     await asyncio.sleep(action[1])
+            if index >= len(self.scripts) - 1:
+                self.finished.set()
             await ws.wait_closed()
         except (ConnectionClosed, OSError):
             pass  # a client going away mid-script ends this connection only
