@@ -8,7 +8,9 @@ turns what it receives into items:
   ``ts_recv``/``ts_exchange`` are UTC µs datetimes.
 - ``TableBatch("feed_events", ...)``: connects, disconnects, stalls, gaps... (sql/schema/feeds.sql), each with
   ``event_id`` "<partition>/event/<n>". Quotes buffered before an event are flushed first, so within a partition
-  the item order is the order things happened. Route them with ``(item.table, item.frame)`` to the lake sink.
+  the item order is the order things happened. ``input_live`` splits the stream into ``RawBatch`` items and
+  ``(table, frame)`` items for the lake sink. A venue whose feed is down contributes no quote to any signal:
+  ``feed_up`` says when (sql/schema/feeds.sql) and ``connectors/exchanges/feed_state.stale_leg`` applies it.
 - ``TableBatch("books", ...)`` when depth is subscribed (``book_id`` "<partition>/book/<n>").
 
 Transports (``LiveVenue.transport``). ``native`` (default): our WebSocket session and venue modules. ``ccxtpro``:
