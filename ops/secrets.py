@@ -131,3 +131,46 @@ def load_credentials(path: str | Path, passphrase: str | None = None) -> dict[st
         msg = f"cannot decrypt {path}: wrong {PASSPHRASE_ENV} or the file was altered"
         raise SecretsError(msg) from None
     return {name: ExchangeCredential(**fields) for name, fields in json.loads(plaintext).items()}
+
+
+def set_credential(
+    path: str | Path, exchange: str, credential: ExchangeCredential, passphrase: str | None = None
+) -> None:
+    """Add or replace one venue's credential, re-encrypting the whole store (fresh salt and nonce)."""
+    passphrase = passphrase if passphrase is not None else passphrase_from_env()
+    current = load_credentials(path, passphrase) if Path(path).exists() else {}
+    save_credentials(path, {**current, exchange: credential}, passphrase)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ops.secrets [--store PATH] set EXCHANGE`` (api key, secret, optional password: one per line on
+    stdin, so they never appear in the process list or shell history) | ``list`` (venues and masked keys)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m ops.secrets", description=main.__doc__)
+    parser.add_argument("--store", default="data/secrets.json", help="encrypted store (default: data/secrets.json)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    set_cmd = sub.add_parser("set", help="store a venue's credential read from stdin")
+    set_cmd.add_argument("exchange", help="ccxt id, e.g. binance")
+    sub.add_parser("list", help="venues in the store, keys masked")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "set":
+            lines = [ln.strip() for ln in sys.stdin.read().splitlines()]
+            if len(lines) < 2 or not lines[0] or not lines[1]:
+                parser.error("stdin must hold the API key and the secret (and optionally a password), one per line")
+            cred = ExchangeCredential(lines[0], lines[1], lines[2] if len(lines) > 2 and lines[2] else None)
+            set_credential(args.store, args.exchange, cred)
+            print(f"stored credential for {args.exchange} in {args.store}")
+        else:
+            for name, cred in sorted(load_credentials(args.store).items()):
+                print(f"{name}\t{_mask(cred.api_key)}")
+    except SecretsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -88,3 +91,29 @@ def test_malformed_and_missing_files_are_clear_errors(tmp_path):
 def test_repr_never_shows_secrets():
     text = repr(CREDS["okx"]) + str(CREDS)
     assert "okx-secret" not in text and "okx-pass" not in text and "OKX-KEY-9876543210" not in text
+
+
+def test_set_and_list_from_the_command_line_never_echo_secrets(tmp_path):
+    store = tmp_path / "secrets.json"
+    env = {**os.environ, PASSPHRASE_ENV: "cli pass"}
+
+    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "ops.secrets", "--store", str(store), *args]
+        return subprocess.run(cmd, input=stdin, env=env, capture_output=True, text=True, check=False, timeout=60)
+
+    assert cli("set", "binance", stdin="BINANCE-KEY-0123456789\nbinance-secret-abcdef\n").returncode == 0
+    assert cli("set", "okx", stdin="OKX-KEY-9876543210\nokx-secret-zyxwvu\nokx-pass-phrase\n").returncode == 0
+    listed = cli("list")
+    assert listed.returncode == 0 and listed.stdout.splitlines() == ["binance\tBIN***", "okx\tOKX***"]
+    assert load_credentials(store, "cli pass") == CREDS
+    for out in (listed.stdout + listed.stderr, store.read_text()):
+        assert "secret-" not in out and "KEY-98" not in out
+    wrong = subprocess.run(
+        [sys.executable, "-m", "ops.secrets", "--store", str(store), "list"],
+        env={**env, PASSPHRASE_ENV: "nope"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert wrong.returncode == 2 and "wrong ARBFLOW_SECRETS_PASSPHRASE" in wrong.stderr
+    assert cli("set", "htx", stdin="only-a-key\n").returncode == 2
