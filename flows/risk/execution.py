@@ -51,9 +51,12 @@ def book_side(quote: Mapping[str, Any], side: Side) -> list[tuple[float, float]]
     """Levels a taker order of ``side`` consumes (asks for a buy, bids for a sell), best first."""
     prefix = "ask" if side == "buy" else "bid"
     pxs, qtys = quote.get(f"{prefix}_levels_px"), quote.get(f"{prefix}_levels_qty")
-    if pxs is not None and qtys is not None and len(pxs) > 0:
-        levels = [(float(p), float(q)) for p, q in zip(pxs, qtys, strict=True) if q is not None and q > 0]
-    else:
+    levels = []
+    if pxs is not None and qtys is not None:
+        levels = [
+            (float(p), float(q)) for p, q in zip(pxs, qtys, strict=True) if p is not None and q is not None and q > 0
+        ]
+    if not levels:  # no depth (or an empty side): the top of book
         levels = [(float(quote[f"{prefix}_px"]), float(quote[f"{prefix}_qty"]))]
     return sorted(levels, key=lambda lv: lv[0], reverse=(side == "sell"))
 

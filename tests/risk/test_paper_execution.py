@@ -185,3 +185,9 @@ def test_depth_snapshots_from_the_books_table_are_walked():
     fees = ((0.6 * 100.5 + 0.4 * 100.45) + (0.5 * 100.0 + 0.5 * 100.05)) * 1e-3
     assert row["status"] == "filled"
     assert row["net_pnl_quote"] == pytest.approx(gross - fees, rel=1e-12)
+
+
+def test_an_empty_depth_side_falls_back_to_the_top_of_book():
+    quote = {"bid_px": 99.9, "bid_qty": 2.0, "bid_levels_px": [99.9], "bid_levels_qty": [0.0]}
+    leg = fill_leg(quote, "binance", "BTC/USDT", "sell", 1.0, limit_px=None, fee_bps=10)
+    assert (leg.status, leg.qty_filled, leg.avg_px) == ("filled", 1.0, 99.9)
