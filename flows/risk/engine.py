@@ -8,6 +8,7 @@ are ``(table_name, frame)`` items, the same shape the lake sink takes:
 * ``books``: depth snapshots (sql/schema/feeds.sql); legs then walk their levels.
 * ``signals``: rows of the ``signals`` table (sql/schema/core.sql).
 * ``validation_runs``: rows of that table; critical-suite runs feed the validation-failure-rate kill criterion.
+* ``risk_commands``: operator commands (``command_id``, ``command`` = reset_kill_switch, ``ts_command``, ``note``).
 
 Every decision is a task with a receive-clock time: admit a signal (at ``ts_signal``), execute it (``+ latency_ms``),
 unwind a failed leg (``+ execution_timeout_ms``), take a validation run into account (its ``ts_recv_max``), emit
@@ -36,9 +37,9 @@ from flows.risk import book
 from flows.risk.guard import Guard
 from flows.risk.ledger import Ledger
 from flows.risk.paper import PaperTrader
-from flows.risk.state import ADMIT, EXECUTE, US_PER_MS, VALIDATION, Out, RiskState, schedule
+from flows.risk.state import ADMIT, COMMAND, EXECUTE, US_PER_MS, VALIDATION, Out, RiskState, schedule
 
-__all__ = ["QUOTE_TABLES", "RiskEngine", "RiskState"]
+__all__ = ["INPUT_TABLES", "QUOTE_TABLES", "RiskEngine", "RiskState"]
 
 SIGNAL_COLUMNS = (
     "signal_id",
@@ -52,6 +53,7 @@ SIGNAL_COLUMNS = (
     "qty",
 )
 QUOTE_TABLES = ("quotes_clean", "quotes")
+INPUT_TABLES = (*QUOTE_TABLES, "books", "signals", "validation_runs", "risk_commands")
 VALIDATION_STREAM = "validation_runs"  # stream_clock key of the quality gate's runs (symbols contain a "/")
 
 
@@ -105,8 +107,10 @@ class RiskEngine:
                 self._take_signals(state, frame)
             elif table == "validation_runs":
                 self._take_validation(state, frame)
+            elif table == "risk_commands":
+                self._take_commands(state, frame)
             else:
-                msg = f"risk step: unexpected event table {table!r} (quotes_clean | books | signals | validation_runs)"
+                msg = f"risk step: unexpected event table {table!r} ({' | '.join(INPUT_TABLES)})"
                 raise ValueError(msg)
         for stream in state.stream_clock:
             if state.stream_clock[stream] != state.stream_seen.get(stream, (None, 0.0))[0]:
@@ -155,13 +159,12 @@ class RiskEngine:
         return state, out.frames()
 
     def reset_kill_switch(self, state: RiskState, ts_us: int, note: str) -> tuple[RiskState, dict[str, pl.DataFrame]]:
-        """Manual reset (an operator's decision, recorded as an alert); the only way back under kill_switch_reset=manual."""
+        """Manual re-arm now (an operator's decision, recorded as an alert). In a running flow send a
+        ``risk_commands`` event instead, so the reset takes its place in receive-time order."""
         out = Out()
-        if state.kill_reason is not None:
-            self.guard.alert(
-                state, out, ts_us, "kill_switch_reset", "info", None, None, f"manual reset: {note}", force=True
-            )
-            state.kill_reason, state.kill_ts_us = None, None
+        self.guard.command(
+            state, ts_us, {"command_id": f"manual/{ts_us}", "command": "reset_kill_switch", "note": note}, out
+        )
         return state, out.frames()
 
     # ---- inputs -------------------------------------------------------------------------------------------------
@@ -190,6 +193,18 @@ class RiskEngine:
                 row |= {"ts_signal_us": state.clock_us or 0, "invalid": "invalid_signal:ts_signal"}
             schedule(state, row["ts_signal_us"], ADMIT, str(row["signal_id"]), row)
 
+    def _take_commands(self, state: RiskState, frame: pl.DataFrame) -> None:
+        """Operator commands (command_id, command, ts_command receive clock, note), e.g. reset_kill_switch."""
+        rows = frame.with_columns(book.to_us("ts_command").alias("ts_us")).to_dicts()
+        for row in rows:
+            schedule(
+                state,
+                row["ts_us"] if row["ts_us"] is not None else state.clock_us or 0,
+                COMMAND,
+                str(row["command_id"]),
+                row,
+            )
+
     def _take_validation(self, state: RiskState, frame: pl.DataFrame) -> None:
         runs = frame.filter(pl.col("severity") == "critical") if "severity" in frame.columns else frame
         runs = runs.with_columns(book.to_us("ts_recv_max").alias("ts_us")).filter(pl.col("ts_us").is_not_null())
@@ -216,7 +231,9 @@ class RiskEngine:
             if task_t is None or task_t > until_us:
                 return
             t, rank, _key, _seq, payload = heapq.heappop(state.tasks)
-            if rank == VALIDATION:
+            if rank == COMMAND:
+                self.guard.command(state, t, payload, out)
+            elif rank == VALIDATION:
                 self.guard.validation(state, t, payload, out)
             elif rank == ADMIT:
                 self.trader.admit(state, t, payload, out)

@@ -222,3 +222,14 @@ class Guard:
                 "kill_reason": state.kill_reason,
             }
         )
+
+    def command(self, state: RiskState, t_us: int, cmd: dict[str, Any], out: Out) -> None:
+        """An operator command at its receive-clock time; ``reset_kill_switch`` is the manual re-arm."""
+        if cmd["command"] != "reset_kill_switch":
+            msg = f"unknown risk command {cmd['command']!r} ({cmd['command_id']}): ignored"
+            self.alert(state, out, t_us, "risk_command", "warning", None, None, msg, force=True)
+        elif state.kill_reason is not None:
+            note = cmd.get("note") or ""
+            msg = f"manual reset ({cmd['command_id']}): {note} (was: {state.kill_reason})"
+            self.alert(state, out, t_us, "kill_switch_reset", "info", None, None, msg, force=True)
+            state.kill_reason, state.kill_ts_us = None, None

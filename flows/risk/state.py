@@ -14,9 +14,9 @@ from flows.risk.tables import to_frame
 
 US_PER_MS = 1000
 US_PER_DAY = 86_400_000_000
-# Task ranks: at one instant, validation runs first, then admissions, executions, unwinds (the metrics tick, which is
-# not a task, runs after all tasks of its instant).
-VALIDATION, ADMIT, EXECUTE, UNWIND = range(4)
+# Task ranks: at one instant, operator commands first, then validation runs, admissions, executions, unwinds (the
+# metrics tick, which is not a task, runs after all tasks of its instant).
+COMMAND, VALIDATION, ADMIT, EXECUTE, UNWIND = range(5)
 
 
 @dataclass

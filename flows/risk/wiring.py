@@ -19,9 +19,9 @@ from bytewax.dataflow import Stream
 from bytewax.operators import StatefulLogic
 
 from connectors.config import Settings
-from flows.risk.engine import QUOTE_TABLES, RiskEngine, RiskState
+from flows.risk.engine import INPUT_TABLES, RiskEngine, RiskState
 
-RISK_INPUTS = frozenset({*QUOTE_TABLES, "books", "signals", "validation_runs"})
+RISK_INPUTS = frozenset(INPUT_TABLES)
 Item = tuple[str, pl.DataFrame]
 Bundle = list[Item]
 

@@ -227,3 +227,22 @@ def test_daily_loss_is_measured_from_the_utc_day_opening_equity():
     assert by_ms[1000]["daily_pnl_usdt"] == pytest.approx(-3.6, abs=1e-9)
     assert [by_ms[t]["kill_switch"] for t in (-2000, 0, 1000, 2000)] == [False, False, False, True]
     assert by_ms[2000]["kill_reason"] == "limit:daily_loss"
+
+
+def commands(*rows: tuple[str, str, float]) -> tuple[str, pl.DataFrame]:
+    """``(command_id, command, ts_command ms)`` as a risk_commands event."""
+    data = [{"command_id": cid, "command": c, "ts_command": ts(ms), "note": "ops"} for cid, c, ms in rows]
+    return "risk_commands", pl.DataFrame(data)
+
+
+def test_a_reset_command_in_the_stream_rearms_at_its_own_time():
+    batches = drawdown_batches()
+    batches.insert(6, [commands(("c1", "reset_kill_switch", 4100), ("c2", "reboot", 4100))])
+    _, out = run(engine(), batches)
+    s = statuses(out)
+    assert s["after2"][0] == "blocked"
+    assert s["recovered"] == ("filled", None)  # t=4200, after the reset at 4100
+    alerts = {r["name"]: r for r in out["alerts"].to_dicts()}
+    assert alerts["kill_switch_reset"]["ts_alert"] == ts(4100)
+    assert "c1" in alerts["kill_switch_reset"]["message"]
+    assert "reboot" in alerts["risk_command"]["message"]
