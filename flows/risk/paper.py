@@ -30,8 +30,8 @@ class PaperTrader:
     def admit(self, state: RiskState, t_us: int, sig: dict[str, Any], out: Out) -> None:
         """At ``ts_signal``: block (pnl row with the reason) or size, reserve balances and schedule the execution."""
         if sig["strategy"] not in self.cfg.strategies:  # e.g. triangular, market making: not two-leg taker trades
-            reason = f"strategy {sig['strategy']} is not paper-traded (risk.strategies)"
-            self._pnl_row(state, out, t_us, sig, "skipped", reason, 0.0, 0.0, [], 0.0)
+            skipped = f"strategy {sig['strategy']} is not paper-traded (risk.strategies)"
+            self._pnl_row(state, out, t_us, sig, "skipped", skipped, 0.0, 0.0, [], 0.0)
             return
         state.counts["total"] += 1
         snap = self.guard.evaluate(state, t_us, out)
