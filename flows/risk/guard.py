@@ -112,7 +112,7 @@ class Guard:
                     msg = f"{asset} inventory drifted {imb:.1%} from its starting split across venues: rebalance"
                     self.alert(state, out, t_us, f"rebalance:{asset}", "warning", imb, self.rebalance_threshold, msg)
         causes += [f"limit:{c.name}" for c in checks if c.severity == "critical" and c.name in limits.KILL_LIMITS]
-        snap["risk_level"] = limits.risk_level(checks)
+        snap["risk_level"] = "critical" if causes else limits.risk_level(checks)  # feed health is critical too
         self._kill_or_rearm(state, t_us, causes, out)
         return snap
 

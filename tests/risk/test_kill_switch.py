@@ -135,6 +135,8 @@ def test_stalled_venue_trips_the_kill_switch_from_receive_times():
     assert stale[0]["value"] == pytest.approx(3100.0)
     m = out["risk_metrics"].sort("ts_metrics")
     assert m.filter(pl.col("ts_metrics") == ts(4000))["kill_switch"][0] is False  # 3000 ms is not beyond the limit
+    after = m.filter(pl.col("ts_metrics") == ts(5000)).to_dicts()[0]
+    assert (after["kill_switch"], after["risk_level"]) == (True, "critical")
 
 
 def validation_runs(*runs: tuple[str, float, int, int]) -> tuple[str, pl.DataFrame]:
