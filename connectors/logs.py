@@ -211,3 +211,34 @@ def apply_retention(lake_dir: str | Path, now: datetime, retention_days: Mapping
         if not any(day_dir.iterdir()):
             day_dir.rmdir()
     return deleted
+
+
+class HeartbeatWriter:
+    """Used by a module (in any process) to say it is alive: rewrites ``<dir>/<module>.json`` atomically."""
+
+    def __init__(self, heartbeat_dir: str | Path, module: str) -> None:
+        self.path = Path(heartbeat_dir) / f"{module}.json"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def beat(self, ok: bool = True, detail: str = "", **counters: float) -> None:
+        doc = {
+            "ts": datetime.now(UTC).isoformat(),
+            "ok": ok,
+            "detail": detail,
+            "pid": os.getpid(),
+            "counters": counters,
+        }
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(self.path)
+
+
+def read_heartbeats(heartbeat_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """``{module: heartbeat}`` from the directory; unreadable files are skipped (a writer may be mid-rename)."""
+    beats = {}
+    for path in sorted(Path(heartbeat_dir).glob("*.json")):
+        try:
+            beats[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return beats

@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from connectors.config import Settings, load_settings
 from connectors.logs import (
     LEVELS,
+    HeartbeatWriter,
     PipelineLogHandler,
     apply_retention,
     canonical_level,
@@ -47,7 +48,7 @@ from connectors.logs import (
 from ops.alerts import AlertLog
 from ops.errors import ApiError, ErrorCode
 from ops.lakeread import LakeQuery, UnknownColumnError, query_rows
-from ops.monitor import HeartbeatWriter, RequestStats, SystemMonitor, Thresholds
+from ops.monitor import RequestStats, SystemMonitor, Thresholds
 from ops.security import API_KEY_HEADER, SECURITY_HEADERS, ApiKeys, SlidingWindowLimiter, keys_from_env
 from ops.supervisor import Supervisor
 

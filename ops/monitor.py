@@ -2,13 +2,13 @@
 
 Every number comes from psutil or from recorded requests, never from a generator. Modules in other processes (the
 dataflow, the scheduler) report health by writing heartbeat files ``<data_dir>/heartbeats/<module>.json`` with
-``HeartbeatWriter``; the monitor reads them, so nothing needs a socket between processes. ``threshold_alerts`` is a
+``connectors.logs.HeartbeatWriter`` (in connectors so the flow can use it); the monitor reads them, so nothing needs
+a socket between processes. ``threshold_alerts`` is a
 pure function of readings and thresholds, so the alert logic is testable with any value.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -23,6 +23,7 @@ from typing import Any, Literal
 import psutil
 
 from connectors.config import MonitorConfig
+from connectors.logs import read_heartbeats
 from ops.alerts import Alert, AlertLog
 
 HealthState = Literal["healthy", "unhealthy", "stale"]
@@ -134,37 +135,6 @@ def heartbeat_alerts(health: list[ModuleHealth], ts: datetime) -> list[Alert]:
         for h in health
         if h.status != "healthy"
     ]
-
-
-class HeartbeatWriter:
-    """Used by a module (in any process) to say it is alive: rewrites ``<dir>/<module>.json`` atomically."""
-
-    def __init__(self, heartbeat_dir: str | Path, module: str) -> None:
-        self.path = Path(heartbeat_dir) / f"{module}.json"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def beat(self, ok: bool = True, detail: str = "", **counters: float) -> None:
-        doc = {
-            "ts": datetime.now(UTC).isoformat(),
-            "ok": ok,
-            "detail": detail,
-            "pid": os.getpid(),
-            "counters": counters,
-        }
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc))
-        tmp.replace(self.path)
-
-
-def read_heartbeats(heartbeat_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """``{module: heartbeat}`` from the directory; unreadable files are skipped (a writer may be mid-rename)."""
-    beats = {}
-    for path in sorted(Path(heartbeat_dir).glob("*.json")):
-        try:
-            beats[path.stem] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-    return beats
 
 
 class RequestStats:

@@ -228,9 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     from connectors.config import load_settings
-    from connectors.logs import configure_logging
+    from connectors.logs import HeartbeatWriter, configure_logging
     from ops.alerts import AlertLog
-    from ops.monitor import HeartbeatWriter
 
     parser = argparse.ArgumentParser(prog="python -m ops.supervisor", description=main.__doc__)
     parser.add_argument("--config", help="TOML config ([monitor] restart_* and [sinks] data_dir)")

@@ -16,10 +16,9 @@ from ops_helpers import running_server, write_part
 
 from connectors.config import load_settings
 from connectors.lake import LakeSink, prepare, table_schemas
-from connectors.logs import PipelineLogHandler, with_fields
+from connectors.logs import HeartbeatWriter, PipelineLogHandler, with_fields
 from ops.api import create_app
 from ops.errors import ErrorCode
-from ops.monitor import HeartbeatWriter
 from ops.security import ApiKeys, SlidingWindowLimiter, keys_from_env
 from ops.supervisor import RestartPolicy, Supervisor
 

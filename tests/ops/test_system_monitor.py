@@ -12,15 +12,14 @@ import psutil
 import pytest
 
 from connectors.config import MonitorConfig
+from connectors.logs import HeartbeatWriter, read_heartbeats
 from ops.alerts import AlertLog
 from ops.monitor import (
-    HeartbeatWriter,
     RequestStats,
     SystemMonitor,
     Thresholds,
     heartbeat_alerts,
     module_health,
-    read_heartbeats,
     threshold_alerts,
 )
 
@@ -87,7 +86,7 @@ def test_process_readings_of_a_real_child_and_a_gone_one():
 
 def test_heartbeats_written_by_another_process_drive_module_health(tmp_path):
     hb = tmp_path / "heartbeats"
-    code = f"from ops.monitor import HeartbeatWriter; HeartbeatWriter({str(hb)!r}, 'dataflow').beat(True, 'ok', quotes_in=1200)"
+    code = f"from connectors.logs import HeartbeatWriter; HeartbeatWriter({str(hb)!r}, 'dataflow').beat(True, 'ok', quotes_in=1200)"
     subprocess.run([sys.executable, "-c", code], check=True)
     HeartbeatWriter(hb, "scheduler").beat(False, "job replay-daily failed")
     beats = read_heartbeats(hb)
