@@ -39,6 +39,14 @@ ANOMALY_REASONS = {
     "duplicate": "duplicate",
     "out_of_order": "out_of_order",
 }
+ANOMALY_SCHEMA = {
+    "exchange": pl.String,
+    "symbol": pl.String,
+    "ts_recv": POLARS_QUOTE_SCHEMA["ts_recv"],
+    "seq": pl.Int64,
+    "kind": pl.String,
+    "expected_reason": pl.String,
+}
 TRUTH_SCHEMA = {
     "opp_id": pl.String,
     "kind": pl.String,  # cross | triangular
@@ -242,6 +250,11 @@ def simulate(
                 rng, ref, venue, params, symbol, rate, duration_us, extra.astype(np.int64)
             )
     truth = _inject_opportunities(streams, plan, opp_len_us, t0_us)
+    marks = [
+        _corrupt(rng, venue, symbol, st, cfg.anomaly_rate, venues[venue].has_exchange_ts, t0_us)
+        for (venue, symbol), st in streams.items()
+        if "seq" in st
+    ]
     synthetic = [
         pl.DataFrame(st).with_columns(pl.lit(venue).alias("venue"), pl.lit(symbol).alias("symbol"))
         for (venue, symbol), st in streams.items()
@@ -252,8 +265,8 @@ def simulate(
         real_rows = base.with_columns(pl.lit(None, dtype=pl.Int64).alias("t"), pl.lit(False).alias("_forced"))
         quotes = pl.concat([real_rows, quotes], how="diagonal_relaxed")
     quotes = quotes.sort("ts_recv", "exchange", "symbol", maintain_order=True)
-    quotes, anomalies = _inject_anomalies(rng, quotes, cfg.anomaly_rate, base_venue)
-    return SimResult(quotes.select(list(POLARS_QUOTE_SCHEMA)), truth, anomalies)
+    anomalies = pl.concat(marks) if marks else pl.DataFrame(schema=ANOMALY_SCHEMA)
+    return SimResult(quotes.select(list(POLARS_QUOTE_SCHEMA)), truth, anomalies.sort("ts_recv", "exchange", "symbol"))
 
 
 def _finish(frame: pl.DataFrame | None, t0_us: int, source: str) -> pl.DataFrame:
@@ -326,71 +339,69 @@ def _inject_opportunities(
     return pl.DataFrame(truth, schema=schema).with_columns(pl.col("ts_start", "ts_end").cast(TRUTH_SCHEMA["ts_start"]))
 
 
-def _inject_anomalies(
-    rng: np.random.Generator, quotes: pl.DataFrame, rate: float, base_venue: str | None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Corrupt a few synthetic rows (never real ones, never the rows that open or close an opportunity)."""
-    kinds = list(ANOMALY_REASONS)
-    q = quotes.with_columns(
-        pl.int_range(pl.len()).over("exchange", "symbol").alias("_k"), pl.int_range(pl.len()).alias("_i")
+def _corrupt(
+    rng: np.random.Generator,
+    venue: str,
+    symbol: str,
+    stream: dict[str, np.ndarray],
+    rate: float,
+    has_exchange_ts: bool,
+    t0_us: int,
+) -> pl.DataFrame:
+    """Corrupt a few rows of one generated stream in place (never the rows that open or close an opportunity, never
+    the first 30, at least 25 rows apart so each has one clean cause); return what was done and the reason due."""
+    n = len(stream["t"])
+    eligible = np.flatnonzero(~stream["_forced"] & (np.arange(n) >= 30))
+    count = int(rng.binomial(len(eligible), rate)) if len(eligible) else 0
+    chosen = np.sort(rng.choice(eligible, size=count, replace=False)) if count else np.empty(0, dtype=np.int64)
+    keep, last = [], -1_000
+    for i in chosen:
+        if i - last >= 25:
+            keep.append(int(i))
+            last = i
+    kinds = [k for k in ANOMALY_REASONS if has_exchange_ts or k != "stale"]
+    picks = [(i, kinds[int(rng.integers(0, len(kinds)))]) for i in keep]
+    marks = np.full(n, "", dtype=object)
+    inserts: list[tuple[int, int, str]] = []  # (insert after row, copy of row, kind)
+    for i, kind in picks:
+        marks[i] = kind
+        if kind == "crossed":
+            stream["bid_px"][i] = stream["ask_px"][i] * 1.001
+        elif kind == "nan_price":
+            stream["bid_px"][i] = np.nan
+        elif kind == "outlier":
+            stream["bid_px"][i] *= 1.3
+            stream["ask_px"][i] *= 1.3
+        elif kind == "zero_size":
+            stream["bid_qty"][i] = 0.0
+        elif kind == "negative_size":
+            stream["bid_qty"][i] = -stream["bid_qty"][i]
+        elif kind == "stale":
+            stream["ts_exchange"][i] = stream["ts_recv"][i] - 10_000_000
+        else:  # duplicate: the same update delivered twice; out_of_order: a late retransmit from 3 rows earlier
+            marks[i] = ""
+            inserts.append((i, i if kind == "duplicate" else i - 3, kind))
+    if inserts:
+        after = np.array([a for a, _, _ in inserts]) + 1
+        copies = np.array([c for _, c, _ in inserts])
+        for name, values in stream.items():
+            extra = stream["ts_recv"][after - 1] + 1 if name == "ts_recv" else values[copies]
+            stream[name] = np.insert(values, after, extra)
+        marks = np.insert(marks, after, np.array([k for _, _, k in inserts], dtype=object))
+    positions = np.flatnonzero(marks != "")
+    return pl.DataFrame(
+        {
+            "exchange": [venue] * len(positions),
+            "symbol": [symbol] * len(positions),
+            "ts_recv": stream["ts_recv"][positions] + t0_us,
+            "seq": stream["seq"][positions],
+            "kind": marks[positions].astype(str).tolist(),
+        },
+        schema={"exchange": pl.String, "symbol": pl.String, "ts_recv": pl.Int64, "seq": pl.Int64, "kind": pl.String},
+    ).with_columns(
+        pl.col("ts_recv").cast(POLARS_QUOTE_SCHEMA["ts_recv"]),
+        pl.col("kind").replace_strict(ANOMALY_REASONS, return_dtype=pl.String).alias("expected_reason"),
     )
-    eligible = q.filter(
-        pl.col("t").is_not_null()
-        & ~pl.col("_forced")
-        & (pl.col("_k") >= 30)
-        & (pl.col("exchange") != (base_venue or ""))
-    )
-    n = int(rng.binomial(eligible.height, rate)) if eligible.height else 0
-    chosen = np.sort(rng.choice(eligible["_i"].to_numpy(), size=n, replace=False)) if n else np.empty(0, dtype=np.int64)
-    picked = q.filter(pl.col("_i").is_in(chosen)).sort("exchange", "symbol", "_k")
-    # Keep anomalies at least 25 rows apart in a stream so each has one clean cause (and a clean outlier reference).
-    picked = picked.filter((pl.col("_k") - pl.col("_k").shift(1).over("exchange", "symbol")).fill_null(999) >= 25)
-    kind = pl.Series("kind", [kinds[int(x)] for x in rng.integers(0, len(kinds), size=picked.height)])
-    picked = picked.with_columns(kind).filter(~((pl.col("kind") == "stale") & pl.col("ts_exchange").is_null()))
-    edits = picked.with_columns(
-        pl.when(pl.col("kind") == "crossed")
-        .then(pl.col("ask_px") * 1.001)
-        .when(pl.col("kind") == "nan_price")
-        .then(float("nan"))
-        .when(pl.col("kind") == "outlier")
-        .then(pl.col("bid_px") * 1.3)
-        .otherwise(pl.col("bid_px"))
-        .alias("bid_px"),
-        pl.when(pl.col("kind") == "outlier").then(pl.col("ask_px") * 1.3).otherwise(pl.col("ask_px")).alias("ask_px"),
-        pl.when(pl.col("kind") == "zero_size")
-        .then(0.0)
-        .when(pl.col("kind") == "negative_size")
-        .then(-pl.col("bid_qty"))
-        .otherwise(pl.col("bid_qty"))
-        .alias("bid_qty"),
-        pl.when(pl.col("kind") == "stale")
-        .then(pl.col("ts_recv") - pl.duration(seconds=10))
-        .otherwise(pl.col("ts_exchange"))
-        .alias("ts_exchange"),
-    )
-    in_place = edits.filter(~pl.col("kind").is_in(["duplicate", "out_of_order"]))
-    q = q.update(in_place.select("_i", "bid_px", "ask_px", "bid_qty", "ts_exchange"), on="_i")
-    dup = edits.filter(pl.col("kind") == "duplicate").with_columns(pl.col("ts_recv") + pl.duration(microseconds=1))
-    # A late retransmit: the update from 3 rows earlier in the stream arrives again right after this row.
-    ooo_src = edits.filter(pl.col("kind") == "out_of_order").select(
-        "_i", "exchange", "symbol", "ts_recv", pl.col("_k") - 3
-    )
-    ooo = ooo_src.join(q.drop("ts_recv", "_i"), on=["exchange", "symbol", "_k"]).with_columns(
-        pl.col("ts_recv") + pl.duration(microseconds=1), pl.lit("out_of_order").alias("kind")
-    )
-    inserted = pl.concat([dup, ooo.select(dup.columns)], how="vertical_relaxed")
-    quotes = pl.concat([q.drop("_k"), inserted.drop("_k", "kind")], how="diagonal_relaxed").sort(
-        "ts_recv", "_i", maintain_order=True
-    )
-    marks = pl.concat([in_place, inserted], how="diagonal_relaxed").select(
-        "exchange",
-        "symbol",
-        "ts_recv",
-        "seq",
-        "kind",
-        pl.col("kind").replace_strict(ANOMALY_REASONS).alias("expected_reason"),
-    )
-    return quotes.drop("_i"), marks.sort("ts_recv", "exchange", "symbol")
 
 
 def sample_market(
