@@ -369,10 +369,18 @@ def latest_at(
     """The evaluator's latest quote per symbol right after each row position of ``quotes`` (same input as
     :func:`evaluate_batch`, same semantics as ``TriangularOut.state.last``): snapshots for periodic scans."""
     hist = _history(_positioned(quotes, book), state.last)
-    return [
-        hist.filter(pl.col("pos") <= p).group_by("symbol").last().select(*STATE_SCHEMA).sort("symbol")
-        for p in positions
-    ]
+    grid = (
+        pl.DataFrame(
+            {"_snap": range(len(positions)), "pos": list(positions)}, schema={"_snap": pl.Int64, "pos": pl.Int64}
+        )
+        .join(hist.select("symbol").unique(), how="cross")
+        .sort("pos", "_snap", "symbol")
+    )
+    snaps = grid.join_asof(hist, on="pos", by="symbol", strategy="backward", check_sortedness=False)
+    snaps = snaps.filter(pl.col("ts_recv").is_not_null() | pl.col("quarantined").is_not_null())
+    parts = snaps.partition_by("_snap", as_dict=True, maintain_order=True)
+    empty = pl.DataFrame(schema=STATE_SCHEMA)
+    return [parts[(i,)].select(*STATE_SCHEMA).sort("symbol") if (i,) in parts else empty for i in range(len(positions))]
 
 
 def evaluate_batch(

@@ -19,6 +19,7 @@ from flows.triangular import (
     discover_cycles,
     empty_state,
     evaluate_batch,
+    latest_at,
 )
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
@@ -281,3 +282,20 @@ def test_risk_block_when_the_start_asset_cannot_be_valued(binance_markets: dict[
 def test_quotes_of_another_exchange_are_a_wiring_error(book: CycleBook) -> None:
     with pytest.raises(ValueError, match="key by exchange"):
         evaluate_batch(quotes([BASE[0]], exchange="okx"), None, book, PARAMS)
+
+
+def test_snapshots_at_positions_equal_the_state_after_that_prefix(book: CycleBook) -> None:
+    rows = [
+        ("BTC/USDT", 59990.0, 1.0, 60000.0, 0.5, 0),
+        ("ETH/BTC", 0.0499, 10.0, 0.05, 4.0, 10),
+        ("LTC/USDT", 150.0, 10.0, 150.1, 10.0, 15),
+        ("ETH/USDT", 3030.0, 3.0, 3031.0, 3.0, 20, None, True),  # quarantined: flags ETH/USDT, no prices
+        ("ETH/USDT", 3010.0, 3.0, 3011.0, 3.0, 30),
+        ("BTC/USDT", 59000.0, 1.0, 59010.0, 0.5, 40),
+    ]
+    first = evaluate_batch(quotes(rows[:2]), None, book, PARAMS)
+    frame = quotes(rows[2:])
+    snaps = latest_at(frame, first.state, book, [0, 1, 2, 3])
+    for p, snap in enumerate(snaps):
+        assert snap.equals(evaluate_batch(frame.head(p + 1), first.state, book, PARAMS).state.last), p
+    assert snaps[1].filter(pl.col("symbol") == "ETH/USDT")["quarantined"].to_list() == [True]
