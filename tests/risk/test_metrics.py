@@ -47,4 +47,5 @@ def test_sharpe_and_sortino():
     assert metrics.sortino(r) == pytest.approx(0.005 / 0.01)
     assert metrics.sortino([0.01, 0.02]) is None  # no downside
     assert metrics.sharpe([0.01, 0.01]) is None  # no dispersion
+    assert metrics.sharpe([0.1, 0.1, 0.1]) is None  # nor float noise around equal values
     assert downside == pytest.approx(0.01)
