@@ -90,6 +90,7 @@ class WindowsConfig(_Section):
     """Windowed statistics."""
 
     stats_window_s: float = Field(60.0, gt=0)
+    allowed_lateness_s: float = Field(2.0, ge=0)  # a partial this far behind the newest one still joins its window
 
 
 class SinksConfig(_Section):

@@ -12,19 +12,21 @@ Every rejected row, every validation run and every output lands in the lake; not
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bytewax.operators as op
 import bytewax.operators.windowing as win
 import polars as pl
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
 from connectors import lake
 from connectors.batches import RawBatch
 from connectors.config import Settings, load_settings
+from connectors.exchanges.feed_state import down_events
+from connectors.live import input_live, live_source
 from connectors.normalize import REJECT_COLUMNS, normalize
 from connectors.replay import ReplaySource, expand
 from connectors.schema import QUOTE_COLUMNS
@@ -58,7 +60,7 @@ def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Check
     """Stateless QingXi: cast, row checks, then the Great Expectations suites."""
     quotes, bad_types = normalize(batch.frame)
     ok, bad_rows = cleaning.check_rows(quotes, settings.cleaning, set(settings.venues))
-    gated = gate.validate(batch.batch_seq, ok)
+    gated = gate.validate(f"{batch.partition}/{batch.batch_seq}", batch.batch_seq, ok)
     tables: Tables = [
         ("quotes_rejected", _rejected(bad_types, "normalize", batch.batch_seq)),
         ("quotes_rejected", _rejected(bad_rows.drop("ts_event"), "clean", batch.batch_seq)),
@@ -73,11 +75,19 @@ def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame]]:
 
 
 @dataclass(frozen=True)
+class FeedDowns:
+    """Live only: moments (receive clock) when a venue's feed became unfit (see connectors/exchanges/feed_state.py)."""
+
+    events: pl.DataFrame  # exchange, down_ts
+
+
+@dataclass(frozen=True)
 class SymbolState:
-    """Keyed state of one symbol: QingXi's stream history and CeLue's latest book per venue."""
+    """Keyed state of one symbol: QingXi's stream history, CeLue's latest book per venue, recent feed downs."""
 
     stream: cleaning.StreamState | None = None
-    book: spreads.BookState = spreads.BookState()
+    book: spreads.BookState = field(default_factory=spreads.BookState)
+    downs: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -87,26 +97,39 @@ class SymbolOut:
 
 
 def process_symbol(
-    settings: Settings, params: spreads.SpreadParams, window: timedelta, state: SymbolState | None, quotes: pl.DataFrame
+    settings: Settings,
+    params: spreads.SpreadParams,
+    window: timedelta,
+    state: SymbolState | None,
+    item: pl.DataFrame | FeedDowns,
 ) -> tuple[SymbolState, SymbolOut]:
-    """Stateful QingXi stream checks, then CeLue cross-exchange evaluation, for one symbol's slice of a batch."""
+    """Stateful QingXi stream checks, then CeLue cross-exchange evaluation, for one symbol's slice of a batch; or,
+    for a live feed going down, remember when (no quote received before it pairs with anything after it)."""
     state = state or SymbolState()
+    if isinstance(item, FeedDowns):
+        downs = item.events if state.downs is None else pl.concat([state.downs, item.events])
+        return replace(state, downs=downs), SymbolOut([], [])
+    quotes = item
     batch_seq = int(quotes["batch_seq"][0])
     stream, clean, rejected = cleaning.clean_stream(state.stream, quotes.drop("batch_seq"), settings.cleaning)
     tables: Tables = [("quotes_rejected", _rejected(rejected.drop("ts_event"), "clean", batch_seq))]
     if settings.sinks.write_quotes_clean:
         tables.append(("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))))
-    book, partials = state.book, []
+    book, partials, downs = state.book, [], state.downs
     if clean.height and clean["symbol"][0] in settings.cross.symbols:
-        book, evaluation = spreads.evaluate(state.book, clean, params)
+        book, evaluation = spreads.evaluate(state.book, clean, params, downs)
         tables.append(("signals", spreads.signals_from(evaluation.rows(evaluation.lean.filter("is_edge")))))
         if settings.sinks.write_spreads:
             tables.append(("spreads", evaluation.rows()))
         partials = windows.partials(evaluation, window)
-    return SymbolState(stream, book), SymbolOut(tables, partials)
+        if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
+            horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
+            downs = downs.filter(pl.col("down_ts") >= horizon)
+    return SymbolState(stream, book, downs), SymbolOut(tables, partials)
 
 
-def _source(settings: Settings) -> Source[RawBatch]:
+def _replay_source(settings: Settings) -> Source[RawBatch]:
+    """Replay, the simulator and the bundled sample all become recorded files replayed in receive order."""
     src = settings.source
     data_dir = Path(settings.sinks.data_dir)
     fees = {name: venue.taker_fee_bps for name, venue in settings.venues.items()}
@@ -121,6 +144,27 @@ def _source(settings: Settings) -> Source[RawBatch]:
             market = simulate(settings.simulator, fees, settings.cross.min_net_edge_bps)
         files = [market.write(data_dir / "input" / src.kind)]
     return ReplaySource(files, name=src.kind, batch_rows=src.batch_rows, speed=src.speed)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The source streams, whatever the source kind."""
+
+    quotes: Stream[RawBatch]
+    tables: list[Stream[tuple[str, pl.DataFrame]]]  # rows the source writes itself (live: feed_events, books)
+    downs: Stream[tuple[str, FeedDowns]] | None  # live: feed downs, keyed by every cross symbol
+
+
+def _inputs(flow: Dataflow, settings: Settings) -> Inputs:
+    if settings.source.kind != "live":
+        return Inputs(op.input("quotes", flow, _replay_source(settings)), [], None)
+    live = input_live("quotes", flow, live_source(settings.live))
+
+    def by_symbol(events: pl.DataFrame) -> list[tuple[str, FeedDowns]]:
+        downs = down_events(events)
+        return [(symbol, FeedDowns(downs)) for symbol in settings.cross.symbols] if downs.height else []
+
+    return Inputs(live.quotes, [live.tables], op.flat_map("feed_downs_by_symbol", live.feed_events, by_symbol))
 
 
 def _stats_rows(window: timedelta, late: bool):
@@ -148,9 +192,11 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     window = timedelta(seconds=settings.windows.stats_window_s)
 
     flow = Dataflow("arbitrage")
-    raw = op.input("quotes", flow, _source(settings))
-    checked = op.map("qingxi_rows_and_gx", raw, lambda batch: check_batch(settings, gate, batch))
-    keyed = op.flat_map("split_by_symbol", checked, split_by_symbol)
+    inputs = _inputs(flow, settings)
+    checked = op.map("qingxi_rows_and_gx", inputs.quotes, lambda batch: check_batch(settings, gate, batch))
+    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns]] = op.flat_map("split_by_symbol", checked, split_by_symbol)
+    if inputs.downs is not None:
+        keyed = op.merge("symbol_inputs", keyed, inputs.downs)
     per_symbol = op.stateful_map(
         "qingxi_stream_and_celue_cross",
         keyed,
@@ -158,10 +204,13 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     )
     partials = op.flat_map("route_partials", per_symbol, lambda kv: [(p.route_key(), p) for p in kv[1].partials])
     # Replay: a frozen system clock makes the watermark pure event time, so window closing is deterministic.
-    frozen = datetime(1970, 1, 1, tzinfo=UTC)
-    clock = win.EventClock(
-        lambda p: p.ts_first, wait_for_system_duration=timedelta(seconds=0), now_getter=lambda: frozen
-    )
+    # Live: the system clock lets windows close while a feed is quiet.
+    lateness = timedelta(seconds=settings.windows.allowed_lateness_s)
+    if settings.source.kind == "live":
+        clock = win.EventClock(lambda p: p.ts_first, wait_for_system_duration=lateness)
+    else:
+        frozen = datetime(1970, 1, 1, tzinfo=UTC)
+        clock = win.EventClock(lambda p: p.ts_first, wait_for_system_duration=lateness, now_getter=lambda: frozen)
     stats = win.fold_window(
         "spread_stats",
         partials,
@@ -173,6 +222,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     )
     outputs = op.merge(
         "all_tables",
+        *inputs.tables,
         op.flat_map("checked_tables", checked, lambda c: c.tables),
         op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables),
         op.map("window_rows", stats.down, _stats_rows(window, late=False)),

@@ -25,6 +25,8 @@ from itertools import permutations
 import numpy as np
 import polars as pl
 
+from connectors.exchanges.feed_state import stale_leg
+
 LEG_FIELDS = ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_recv", "ts_event", "quote_id")
 SPREAD_COLUMNS = (
     "spread_id",
@@ -99,8 +101,14 @@ class Evaluation:
         ).select(SPREAD_COLUMNS)
 
 
-def evaluate(state: BookState, quotes: pl.DataFrame, p: SpreadParams) -> tuple[BookState, Evaluation]:
-    """Evaluate one symbol's clean quotes (processing order) against the venues' latest quotes."""
+def evaluate(
+    state: BookState, quotes: pl.DataFrame, p: SpreadParams, downs: pl.DataFrame | None = None
+) -> tuple[BookState, Evaluation]:
+    """Evaluate one symbol's clean quotes (processing order) against the venues' latest quotes.
+
+    ``downs`` (live only: ``exchange``, ``down_ts``) are moments a venue's feed became unfit; a leg received before
+    such a moment is not fresh at any evaluation after it, however young it is.
+    """
     symbol = quotes["symbol"][0]
     batch = quotes.select("exchange", *LEG_FIELDS).with_columns(pl.lit(False).alias("_hist"))
     if state.last is not None:
@@ -128,6 +136,10 @@ def evaluate(state: BookState, quotes: pl.DataFrame, p: SpreadParams) -> tuple[B
         ).alias("age_ms"),
         ((leg("ts_event", "_buy") - leg("ts_event", "_sell")).abs().dt.total_microseconds() / 1000).alias("skew_ms"),
     )
+    if downs is not None and downs.height and lean.height:
+        lean = lean.with_columns(_feed_down(lean, routes, batch, downs).alias("_feed_down"))
+    else:
+        lean = lean.with_columns(pl.lit(False).alias("_feed_down"))
     buy_cost = pl.col("buy_px") * (1 + pl.col("_fee_buy"))
     sell_gain = pl.col("sell_px") * (1 - pl.col("_fee_sell"))
     qty = pl.min_horizontal("_qty_book", p.max_position_usdt / pl.col("buy_px"))
@@ -136,19 +148,39 @@ def evaluate(state: BookState, quotes: pl.DataFrame, p: SpreadParams) -> tuple[B
         ((pl.col("sell_px") / pl.col("buy_px") - 1) * 1e4).alias("gross_edge_bps"),
         ((sell_gain / buy_cost - 1) * 1e4).alias("net_edge_bps"),
         (qty * (sell_gain - buy_cost)).alias("expected_profit_quote"),
-        ((pl.col("age_ms") <= p.max_quote_age_ms) & (pl.col("skew_ms") <= p.max_skew_ms)).alias("fresh"),
+        ((pl.col("age_ms") <= p.max_quote_age_ms) & (pl.col("skew_ms") <= p.max_skew_ms) & ~pl.col("_feed_down")).alias(
+            "fresh"
+        ),
     ).with_columns(
         (pl.col("fresh") & (pl.col("qty") > 0) & (pl.col("net_edge_bps") >= p.min_net_edge_bps)).alias("is_signal")
     )
     was_active = pl.Series([route in state.active for route in routes], dtype=pl.Boolean)
     previous = pl.col("is_signal").shift(1).over("_route").fill_null(was_active.gather(lean["_route"]))
     lean = lean.with_columns((pl.col("is_signal") & ~previous).alias("is_edge")).drop(
-        "_qty_book", "_fee_buy", "_fee_sell"
+        "_qty_book", "_fee_buy", "_fee_sell", "_feed_down"
     )
     last = batch.group_by("exchange").last().select("exchange", *LEG_FIELDS).sort("exchange")
     latest = dict(lean.group_by("_route").agg(pl.col("is_signal").last()).iter_rows())
     active = frozenset(route for r, route in enumerate(routes) if latest.get(r, route in state.active))
     return BookState(last, active), Evaluation(symbol, routes, batch, lean)
+
+
+def _feed_down(
+    lean: pl.DataFrame, routes: list[tuple[str, str]], batch: pl.DataFrame, downs: pl.DataFrame
+) -> pl.Series:
+    """True where either leg's venue went down after that leg's quote arrived and by the evaluation."""
+    stale = []
+    for side, idx in ((0, "_buy"), (1, "_sell")):
+        names = pl.Series([route[side] for route in routes], dtype=pl.String)
+        legs = pl.DataFrame(
+            {
+                "exchange": names.gather(lean["_route"]),
+                "leg": batch["ts_recv"].gather(lean[idx]),
+                "at": lean["ts_eval"],
+            }
+        )
+        stale.append(stale_leg(legs, downs, "exchange", "leg", "at"))
+    return stale[0] | stale[1]
 
 
 def _pairs(batch: pl.DataFrame, venues: list[str], routes: list[tuple[str, str]]) -> pl.DataFrame:

@@ -78,6 +78,9 @@ def partials(ev: Evaluation, window: timedelta) -> list[Partial]:
     for row in agg.iter_rows(named=True):
         buy, sell = ev.routes[row.pop("_route")]
         first_id = f"{ids[row.pop('_first_pos')]}/{buy}/{sell}"
+        # Bytewax wants timezone.utc itself, not polars' ZoneInfo("UTC").
+        row["ts_first"] = row["ts_first"].replace(tzinfo=UTC)
+        row["window_start"] = row["window_start"].replace(tzinfo=UTC)
         out.append(Partial(symbol=ev.symbol, buy_exchange=buy, sell_exchange=sell, first_id=first_id, **row))
     return out
 

@@ -130,8 +130,9 @@ class QualityGate:
             )
         return validations
 
-    def validate(self, batch_seq: int, quotes: pl.DataFrame) -> GateResult:
-        """Run every suite on the batch; quarantine rows failing critical expectations."""
+    def validate(self, batch_id: str, batch_seq: int, quotes: pl.DataFrame) -> GateResult:
+        """Run every suite on the batch (``batch_id`` names it uniquely, e.g. "<partition>/<batch_seq>");
+        quarantine rows failing critical expectations."""
         if self._validations is None:
             self._validations = self._build()
         frame = gx_frame(quotes, _columns(self.suites))
@@ -166,7 +167,7 @@ class QualityGate:
                         n_unexpected = max(n_unexpected, int(res.result.get("unexpected_count") or 0))
             runs.append(
                 {
-                    "run_id": f"{batch_seq}/{suite.name}",
+                    "run_id": f"{batch_id}/{suite.name}",
                     "batch_seq": batch_seq,
                     "suite": suite.name,
                     "severity": suite.severity,
