@@ -222,9 +222,9 @@ class RiskConfig(_Section):
 
     valuation_currency: str = "USDT"
     balances: dict[str, dict[str, float]] = {  # pre-funded inventory per venue and asset
-        "binance": {"USDT": 200_000.0, "BTC": 2.0, "ETH": 40.0},
-        "okx": {"USDT": 200_000.0, "BTC": 2.0, "ETH": 40.0},
-        "htx": {"USDT": 200_000.0, "BTC": 2.0, "ETH": 40.0},
+        "binance": {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0},
+        "okx": {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0},
+        "htx": {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0},
     }
     latency_ms: float = Field(50.0, ge=0)  # signal -> order at the venue; fills use the market as it is then
     reorder_grace_ms: float = Field(1000.0, ge=0)  # decisions wait until every symbol's clock is this far past them
