@@ -262,18 +262,19 @@ def find_negative_cycles_reference(
     return found
 
 
-def cycle_rows(found: Sequence[FoundCycle], scan_id: str, ts_scan: datetime) -> pl.DataFrame:
-    """Rows of ``cycles_found`` (strategy.sql) for one scan of a snapshot of latest quotes."""
+def cycle_rows(found: Sequence[tuple[str, datetime, FoundCycle]]) -> pl.DataFrame:
+    """Rows of ``cycles_found`` (strategy.sql) from ``(scan_id, ts_scan, cycle)`` triples: scan_id names the scanned
+    snapshot deterministically (e.g. its exchange and last quote_id), ts_scan is its receive time."""
     return pl.DataFrame(
         {
-            "cycle_id": [f"{scan_id}/{f.route}" for f in found],
-            "scan_id": [scan_id] * len(found),
-            "ts_scan": [ts_scan] * len(found),
-            "route": [f.route for f in found],
-            "legs": [list(f.labels) for f in found],
-            "n_legs": [len(f.edges) for f in found],
-            "net_edge_bps": [f.net_edge_bps for f in found],
-            "max_start": [f.max_start for f in found],
+            "cycle_id": [f"{scan_id}/{f.route}" for scan_id, _, f in found],
+            "scan_id": [scan_id for scan_id, _, _ in found],
+            "ts_scan": [ts for _, ts, _ in found],
+            "route": [f.route for _, _, f in found],
+            "legs": [list(f.labels) for _, _, f in found],
+            "n_legs": [len(f.edges) for _, _, f in found],
+            "net_edge_bps": [f.net_edge_bps for _, _, f in found],
+            "max_start": [f.max_start for _, _, f in found],
         },
         schema={
             "cycle_id": pl.String,

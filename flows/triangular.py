@@ -363,24 +363,21 @@ def _positioned(quotes: pl.DataFrame, book: CycleBook) -> pl.DataFrame:
     return q.join(book.touch.select("symbol").unique(), on="symbol", how="semi")
 
 
-def latest_at(
-    quotes: pl.DataFrame, state: TriangularState, book: CycleBook, positions: Sequence[int]
-) -> list[pl.DataFrame]:
+def latest_at(quotes: pl.DataFrame, state: TriangularState, book: CycleBook, positions: Sequence[int]) -> pl.DataFrame:
     """The evaluator's latest quote per symbol right after each row position of ``quotes`` (same input as
-    :func:`evaluate_batch`, same semantics as ``TriangularOut.state.last``): snapshots for periodic scans."""
+    :func:`evaluate_batch`, same semantics as ``TriangularOut.state.last``), stacked: ``snap`` (index into
+    ``positions``) plus :data:`STATE_SCHEMA`, sorted by snap and symbol. Snapshots for periodic scans, in one join."""
     hist = _history(_positioned(quotes, book), state.last)
     grid = (
         pl.DataFrame(
-            {"_snap": range(len(positions)), "pos": list(positions)}, schema={"_snap": pl.Int64, "pos": pl.Int64}
+            {"snap": range(len(positions)), "pos": list(positions)}, schema={"snap": pl.Int64, "pos": pl.Int64}
         )
         .join(hist.select("symbol").unique(), how="cross")
-        .sort("pos", "_snap", "symbol")
+        .sort("pos", "snap", "symbol")
     )
     snaps = grid.join_asof(hist, on="pos", by="symbol", strategy="backward", check_sortedness=False)
-    snaps = snaps.filter(pl.col("ts_recv").is_not_null() | pl.col("quarantined").is_not_null())
-    parts = snaps.partition_by("_snap", as_dict=True, maintain_order=True)
-    empty = pl.DataFrame(schema=STATE_SCHEMA)
-    return [parts[(i,)].select(*STATE_SCHEMA).sort("symbol") if (i,) in parts else empty for i in range(len(positions))]
+    seen = pl.col("ts_recv").is_not_null() | pl.col("quarantined").is_not_null()  # the symbol had a row by then
+    return snaps.filter(seen).select("snap", *STATE_SCHEMA).sort("snap", "symbol")
 
 
 def evaluate_batch(

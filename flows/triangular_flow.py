@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 import bytewax.operators as op
@@ -192,42 +192,39 @@ class TriangularRunner:
         only for cycles the previous scan did not find."""
         seen, slot = state.cycles_seen, state.scan_slot
         if self.scan_ms <= 0:
-            return cycle_rows([], "", datetime(1970, 1, 1, tzinfo=UTC)), seen, slot
-        slots = (
+            return cycle_rows([]), seen, slot
+        slot_us = int(self.scan_ms * 1000)
+        starts = (
             rows.with_row_index("_p")
             .filter(~pl.col("quarantined"))
-            .select(
-                "_p",
-                "quote_id",
-                "ts_recv",
-                (pl.col("ts_recv").dt.epoch("us") // int(self.scan_ms * 1000)).alias("_slot"),
-            )
-        )
-        starts = slots.filter(pl.col("_slot") > (slot if slot is not None else -1)).unique(
-            "_slot", keep="first", maintain_order=True
+            .with_columns((pl.col("ts_recv").dt.epoch("us") // slot_us).alias("_slot"))
+            .filter(pl.col("_slot") > (slot if slot is not None else -1))
+            .unique("_slot", keep="first", maintain_order=True)
         )
         if starts.height == 0:
-            return cycle_rows([], "", datetime(1970, 1, 1, tzinfo=UTC)), seen, slot
-        snapshots = latest_at(rows, state.tri, self.book, starts["_p"].to_list())
-        parts = []
-        for (_, quote_id, ts_scan, _), latest in zip(starts.iter_rows(), snapshots, strict=True):
-            fresh = ~pl.col("quarantined") & (
-                pl.col("ts_recv") >= ts_scan - timedelta(milliseconds=self.params.max_quote_age_ms)
-            )
-            graph = build_graph(
-                latest.filter(fresh).with_columns(pl.lit(self.params.exchange).alias("exchange")),
-                {self.params.exchange: self.markets},
-            )
+            return cycle_rows([]), seen, slot
+        scans = starts.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("snap"), "quote_id", "ts_recv")
+        max_age = timedelta(milliseconds=self.params.max_quote_age_ms)
+        fresh = (
+            latest_at(rows, state.tri, self.book, starts["_p"].to_list())
+            .join(scans.select("snap", pl.col("ts_recv").alias("_ts_scan")), on="snap")
+            .filter(~pl.col("quarantined") & (pl.col("ts_recv") >= pl.col("_ts_scan") - max_age))
+            .with_columns(pl.lit(self.params.exchange).alias("exchange"))
+        )
+        parts = fresh.partition_by("snap", as_dict=True, maintain_order=True)
+        found_rows = []
+        for snap, quote_id, ts_scan in scans.iter_rows():
+            part = parts.get((snap,))
+            graph = build_graph(part, {self.params.exchange: self.markets}) if part is not None else None
             found = [
                 f
-                for f in find_negative_cycles(graph, start_assets=self.start_assets)
+                for f in (find_negative_cycles(graph, start_assets=self.start_assets) if graph is not None else [])
                 if f.net_edge_bps >= self.params.min_net_edge_bps
             ]
-            parts.append(
-                cycle_rows([f for f in found if f.route not in seen], f"{self.params.exchange}/{quote_id}", ts_scan)
-            )
+            scan_id = f"{self.params.exchange}/{quote_id}"
+            found_rows += [(scan_id, ts_scan, f) for f in found if f.route not in seen]
             seen = frozenset(f.route for f in found)
-        return pl.concat(parts), seen, int(starts["_slot"][-1])
+        return cycle_rows(found_rows), seen, int(starts["_slot"][-1])
 
     def flush(self, state: ExchangeState) -> tuple[ExchangeState, list[Item]]:
         """End of input: the episodes still open end here (``ts_closed`` null)."""

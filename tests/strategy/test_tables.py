@@ -90,7 +90,7 @@ def test_cycles_and_market_making_fit(schemas: dict) -> None:
         orient="row",
     )
     found = find_negative_cycles(build_graph(latest, markets, {"BTC": 5.0, "USDT": 5.0}))
-    rows = cycle_rows(found, "scan/okx/41", T0)
+    rows = cycle_rows([("scan/okx/41", T0, f) for f in found])
     assert to_arrow(rows, schemas["cycles_found"], "cycles_found").num_rows == 1
     mm = quotes([("BTC/USDT", 59990.0, 1.0, 60010.0, 1.0, 0)])
     _, signals = paper_quotes(mm, {}, MarketMakingParams())
