@@ -30,7 +30,7 @@ from bytewax.dataflow import Stream
 from bytewax.operators import StatefulLogic
 
 from connectors import markets as offline_markets
-from connectors.config import CleaningConfig, Settings
+from connectors.config import CleaningConfig, ConfigError, Settings
 from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
 from flows import cleaning, episodes
 from flows.cycles import build_graph, cycle_rows, find_negative_cycles
@@ -254,6 +254,18 @@ class TriangularLogic(StatefulLogic[Piece, Item, ExchangeState]):
         return copy.deepcopy(self.state)
 
 
+def runners_for(settings: Settings, exchanges: Sequence[str]) -> dict[str, TriangularRunner]:
+    """One runner per exchange. A configured path may be missing on some venues, but a path that no configured venue
+    lists is a configuration error (a typo would otherwise silently evaluate nothing)."""
+    runners = {ex: TriangularRunner.from_settings(ex, settings) for ex in exchanges}
+    for path in settings.triangular.paths:
+        markets = path.split("-")
+        if runners and not any(all(m in r.markets for m in markets) for r in runners.values()):
+            msg = f"[triangular] paths: {path!r} names markets that none of {list(exchanges)} lists"
+            raise ConfigError(msg)
+    return runners
+
+
 def triangular_tables(step_id: str, checked: Stream[CheckedBatch], settings: Settings) -> Stream[Item]:
     """Triangular signals, legs, rejections and episodes as ``(table_name, frame)`` items.
 
@@ -263,7 +275,7 @@ def triangular_tables(step_id: str, checked: Stream[CheckedBatch], settings: Set
         settings: [triangular], [episodes], [cleaning] and [venues] fees.
     """
     exchanges = list(settings.triangular.exchanges) if settings.triangular.enabled else []
-    runners = {ex: TriangularRunner.from_settings(ex, settings) for ex in exchanges}
+    runners = runners_for(settings, exchanges)
     pieces = op.flat_map(f"{step_id}_by_exchange", checked, lambda c: exchange_pieces(c, exchanges))
     out = op.stateful(f"{step_id}_evaluate", pieces, lambda resume: TriangularLogic(runners, resume))
     return op.key_rm(f"{step_id}_items", out)

@@ -15,11 +15,11 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
 from connectors.batches import RawBatch
-from connectors.config import Settings, load_settings
+from connectors.config import ConfigError, Settings, load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.simulator import SimResult, simulate
 from flows.arbitrage import check_batch
-from flows.triangular_flow import triangular_tables
+from flows.triangular_flow import runners_for, triangular_tables
 from quality.gate import QualityGate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -175,3 +175,15 @@ def assert_same(got: dict[str, pl.DataFrame], want: dict[str, pl.DataFrame]) -> 
     assert set(got) == set(want)
     for name, frame in want.items():
         assert got[name].equals(frame), name
+
+
+def test_a_path_no_venue_lists_is_a_configuration_error(settings: Settings) -> None:
+    bad = settings.model_copy(
+        update={"triangular": settings.triangular.model_copy(update={"paths": ["BTC/USDT-XYZ/BTC-XYZ/USDT"]})}
+    )
+    with pytest.raises(ConfigError, match="XYZ/BTC"):
+        runners_for(bad, ["okx", "htx"])
+    # the BNB path exists on binance only (okx and htx list no BNB market): fine while binance is configured
+    assert set(runners_for(settings, ["binance", "okx"])) == {"binance", "okx"}
+    with pytest.raises(ConfigError, match="BNB/BTC"):
+        runners_for(settings, ["okx"])
