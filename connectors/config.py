@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 ENV_PREFIX = "ARBFLOW__"
@@ -121,6 +122,9 @@ class LiveConfig(_Section):
     run_for_s: float = Field(0.0, ge=0)  # 0 = until stopped
     capture_dir: str = ""  # empty = no capture; else Parquet quote files there (replayable with kind = "replay")
     capture_rows_per_file: int = Field(100_000, ge=1)
+    # Merge the venues in receive-clock order (flows/resequence.py), as replay does, holding a quote at most this long
+    # for a venue that reports no progress; 0 = off (venue batches in arrival order: live may differ from replay).
+    reorder_ms: float = Field(500.0, ge=0)
 
 
 class QualityConfig(_Section):
@@ -260,6 +264,40 @@ class RiskConfig(_Section):
         return self
 
 
+class ScheduledJobConfig(_Section):
+    """One scheduled batch replay (ops/scheduler.py): when it fires, which UTC days it replays, where they land."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    cron: str  # UTC; 5 fields (minute resolution) or 6 (the 6th is seconds)
+    paths: list[str] = Field(min_length=1)  # input files/globs; "{date}" is the replayed UTC day (YYYY-MM-DD)
+    days_back: int = Field(1, ge=0)  # first day replayed = fire time's UTC date minus this (1 = previous UTC day)
+    days: int = Field(1, ge=1)  # consecutive UTC days per run, each its own output partition
+    output_dir: str = "data/jobs"  # partitions: <output_dir>/<name>/date=YYYY-MM-DD (a data_dir each)
+    config: str = ""  # flow config of the replay; empty = the scheduler's own config file
+    workers: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _valid_cron(self) -> ScheduledJobConfig:
+        if not croniter.is_valid(self.cron):
+            msg = f"schedule job {self.name!r}: cron {self.cron!r} is not a valid cron expression"
+            raise ValueError(msg)
+        return self
+
+
+class ScheduleConfig(_Section):
+    """Scheduled batch replays, run by ``arbflow schedule`` (foreground) or ``arbflow schedule --once JOB``."""
+
+    jobs: list[ScheduledJobConfig] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ScheduleConfig:
+        names = [job.name for job in self.jobs]
+        if len(names) != len(set(names)):
+            msg = f"schedule.jobs names must be unique, got {names}"
+            raise ValueError(msg)
+        return self
+
+
 class Settings(_Section):
     """Everything a run needs."""
 
@@ -283,6 +321,7 @@ class Settings(_Section):
     market_making: MarketMakingConfig = MarketMakingConfig()
     episodes: EpisodesConfig = EpisodesConfig()
     risk: RiskConfig = RiskConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
 
     @model_validator(mode="after")
     def _venues_have_fees(self) -> Settings:
