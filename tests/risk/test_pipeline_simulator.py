@@ -30,6 +30,8 @@ def sim_settings(data_dir: Path) -> Settings:
     data["sinks"]["data_dir"] = str(data_dir)
     data["source"].update(kind="simulator", batch_rows=2000)
     data["simulator"].update(duration_s=180.0, rate_hz=5.0, seed=5, cross_opportunities=8)
+    # a small inventory, so that a few signals move it beyond the rebalance threshold (alerts) and exhaust a venue
+    data["risk"]["balances"] = {v: {"USDT": 200_000.0, "BTC": 2.0, "ETH": 40.0} for v in ("binance", "okx", "htx")}
     return Settings.model_validate(data)
 
 
