@@ -183,14 +183,19 @@ def create_app(
         async def checks() -> None:
             next_retention_s = 0.0
             while True:
-                await asyncio.to_thread(heartbeat.beat, True, "", requests=float(requests.snapshot()["requests"] or 0))
-                await asyncio.to_thread(monitor.check)
-                if time.monotonic() >= next_retention_s:  # hourly: the shortest retention (DEBUG) is a day
-                    retention = settings.logging.retention_days
-                    deleted = await asyncio.to_thread(apply_retention, data_dir / "lake", datetime.now(UTC), retention)
-                    if deleted:
-                        log.info("log retention applied", **with_fields(files_deleted=len(deleted)))
-                    next_retention_s = time.monotonic() + 3600.0
+                try:
+                    n_requests = float(requests.snapshot()["requests"] or 0)
+                    await asyncio.to_thread(heartbeat.beat, True, "", requests=n_requests)
+                    await asyncio.to_thread(monitor.check)
+                    if time.monotonic() >= next_retention_s:  # hourly: the shortest retention (DEBUG) is a day
+                        retention = settings.logging.retention_days
+                        lake = data_dir / "lake"
+                        deleted = await asyncio.to_thread(apply_retention, lake, datetime.now(UTC), retention)
+                        if deleted:
+                            log.info("log retention applied", **with_fields(files_deleted=len(deleted)))
+                        next_retention_s = time.monotonic() + 3600.0
+                except Exception:  # the loop must outlive one bad round (a full disk, a vanished file)
+                    log.exception("background checks failed; retrying")
                 await asyncio.sleep(check_interval_s)
 
         task = asyncio.create_task(checks())
@@ -221,7 +226,8 @@ def create_app(
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
         response: Response
-        if request.url.path in PUBLIC_PATHS:
+        preflight = request.method == "OPTIONS" and "access-control-request-method" in request.headers
+        if request.url.path in PUBLIC_PATHS or preflight:  # browsers send CORS preflights without the key
             response = await _call(request, call_next)
         else:
             key_id = keys.identify(request.headers.get(API_KEY_HEADER))

@@ -280,14 +280,19 @@ def test_system_status_and_metrics_are_measured_and_show_supervisor_restarts(tmp
 
 
 def test_cors_is_off_by_default_and_on_only_for_configured_origins(tmp_path):
-    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET", "x-api-key": KEY}
+    preflight = {"Origin": "https://dash.example", "Access-Control-Request-Method": "GET"}  # no key: browsers omit it
     with running_server(create_app(_settings(tmp_path), api_keys=[KEY])) as base:
         resp = _get(base, "/api/signals", key=KEY)
         assert "access-control-allow-origin" not in resp.headers
         resp = HTTP.options(base + "/api/signals", headers=preflight)
-        assert "access-control-allow-origin" not in resp.headers
+        assert "access-control-allow-origin" not in resp.headers and resp.status_code >= 400
     settings = _settings(tmp_path, ARBFLOW__API__CORS_ORIGINS='["https://dash.example"]')
     with running_server(create_app(settings, api_keys=[KEY])) as base:
+        resp = HTTP.options(base + "/api/signals", headers=preflight)
+        assert resp.status_code == 200 and resp.headers["access-control-allow-origin"] == "https://dash.example"
+        assert "x-api-key" in resp.headers["access-control-allow-headers"].lower()
+        evil = HTTP.options(base + "/api/signals", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in evil.headers
         resp = HTTP.get(base + "/api/signals", headers={"Origin": "https://dash.example", "x-api-key": KEY})
         assert resp.headers["access-control-allow-origin"] == "https://dash.example"
         resp = HTTP.get(base + "/api/signals", headers={"Origin": "https://evil.example", "x-api-key": KEY})
