@@ -11,9 +11,13 @@ hence the same clean quotes) and evaluates the batch's updates in their original
 (normalize, row checks, the gate, the stream checks) flag their symbol as ``quarantined_input`` until its next clean
 update.
 
-Episodes are tracked in the same step (:func:`flows.episodes.track`): exact starts and ends, including the evaluation
-that closes an episode, which a ``SessionWindower`` (gap only) cannot see; the watermark is the batch's latest receive
-time, and the end of input flushes the episodes still open.
+Episodes are tracked in the same step (:func:`flows.episodes.advance`): exact starts and ends, including the
+evaluation showing the edge gone, which a ``SessionWindower`` (gap only) cannot see; the watermark is the batch's
+latest receive time, and the end of input flushes the episodes still open. Once per ``[triangular] ncycle_scan_ms``
+of receive clock the step also scans the venue's latest quotes for N-leg cycles (flows/cycles.py, ``cycles_found``).
+
+Outputs: ``signals`` (one per opportunity start), ``signal_legs``, ``rejections``, ``opportunities``,
+``cycles_found``.
 """
 
 from __future__ import annotations
