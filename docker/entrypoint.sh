@@ -2,7 +2,7 @@
 # Container entrypoint: the first argument picks what runs; the rest is passed on.
 #   flow       the dataflow, under the supervisor (restart with backoff, alert when retries run out). Set
 #              BYTEWAX_RECOVERY_DIRECTORY to resume after a crash (initialized here on first use).
-#   api        the HTTP API (ops.api) on 0.0.0.0:8080 unless --host/--port say otherwise
+#   api        `arbflow serve`: the HTTP API on 0.0.0.0:8080 unless --host/--port say otherwise
 #   scheduler  `arbflow schedule`: scheduled batch replays in the foreground
 #   version    print the installed version
 #   help       this text
@@ -33,7 +33,7 @@ case "$cmd" in
         exec python -m ops.supervisor --name dataflow -- python -m bytewax.run "${ARBFLOW_FLOW:-flows.arbitrage:flow}" "$@"
         ;;
     api)
-        exec python -m ops.api --host "${ARBFLOW_API_BIND:-0.0.0.0}" "$@"
+        exec arbflow serve --host "${ARBFLOW_API_BIND:-0.0.0.0}" "$@"
         ;;
     scheduler)
         exec arbflow schedule "$@"
