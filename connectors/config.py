@@ -190,6 +190,7 @@ class TriangularConfig(_Section):
     max_quote_age_ms: float = Field(2000.0, gt=0)  # receive-clock age of the oldest leg
     max_skew_ms: float = Field(2000.0, ge=0)  # spread of the legs' event times
     ncycle_scan_ms: float = Field(1000.0, ge=0)  # scan the venue for N-leg cycles once per slot (0 = off)
+    transfer_cost_bps: dict[str, float] = {}  # asset -> cost of moving it between venues; empty = no cross-venue scan
 
 
 class MarketMakingConfig(_Section):
