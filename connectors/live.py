@@ -12,6 +12,11 @@ turns what it receives into items:
   ``(table, frame)`` items for the lake sink. A venue whose feed is down contributes no quote to any signal:
   ``feed_up`` says when (sql/schema/feeds.sql) and ``connectors/exchanges/feed_state.stale_leg`` applies it.
 - ``TableBatch("books", ...)`` when depth is subscribed (``book_id`` "<partition>/book/<n>").
+- ``Progress(partition, ts_recv_us)`` with ``LiveSource(progress=True)``: every quote of the partition with
+  ``ts_recv <= ts_recv_us`` has been emitted. The time is stamped by a callback on the venue's own event loop, which
+  runs between frames (a frame's ``ts_recv`` is stamped and its quotes emitted within one loop step), and is sent
+  through the same inbox as the quotes, so it is exact. Emitted after each flush, and every ``flush_ms`` while the
+  venue is quiet. flows/resequence.py uses it to merge the venues in receive-clock order, as replay does.
 
 Transports (``LiveVenue.transport``). ``native`` (default): our WebSocket session and venue modules. ``ccxtpro``:
 ccxt.pro ``watch_bids_asks`` (connectors/exchanges/ccxtpro.py), for Binance and OKX. Native is the default because
@@ -47,7 +52,7 @@ from connectors.config import LiveConfig
 from connectors.exchanges import venue_class
 from connectors.exchanges.base import raw_quote_frame
 from connectors.exchanges.ccxtpro import CcxtProSession, supports_bids_asks
-from connectors.exchanges.session import Emit, FeedSession, FeedSettings
+from connectors.exchanges.session import Emit, FeedSession, FeedSettings, now_us
 from connectors.markets import market
 from connectors.schema import PL_TS
 
@@ -87,6 +92,15 @@ class TableBatch:
     batch_seq: int
     partition: str
     frame: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The partition has emitted every quote it will ever emit with ``ts_recv <= ts_recv_us`` (UTC µs, receive
+    clock)."""
+
+    partition: str
+    ts_recv_us: int
 
 
 @dataclass(frozen=True)
@@ -159,10 +173,13 @@ def _table_frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType], id_
     return frame.with_columns([pl.col(k).cast(PL_TS) for k, v in schema.items() if v == PL_TS])
 
 
-class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, int]]):
+LiveItem = RawBatch | TableBatch | Progress
+
+
+class _LivePartition(StatefulSourcePartition[LiveItem, dict[str, int]]):
     def __init__(self, venue: LiveVenue, settings: FeedSettings, batch_rows: int, flush_ms: float,
                  resume: dict[str, int] | None, run_for_s: float | None, capture: CaptureWriter | None,
-                 stop: Callable[[], bool] | None) -> None:  # fmt: skip
+                 stop: Callable[[], bool] | None, progress: bool = False) -> None:  # fmt: skip
         self.venue, self.partition = venue, venue.partition
         self.batch_rows, self.flush_s = batch_rows, flush_ms / 1000.0
         self.offsets = dict(
@@ -177,6 +194,11 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
         self.quotes: list[dict[str, Any]] = []
         self.books: list[dict[str, Any]] = []
         self.first_buffered = 0.0
+        self.progress = progress
+        self.mark_pending = False  # a progress stamp is queued on the venue loop
+        self.mark_us = 0  # newest progress stamp taken out of the inbox
+        self.progress_sent_us = 0
+        self.progress_sent_at = 0.0  # monotonic
         session = venue.session(settings, lambda kind, row: self.inbox.put((kind, row)))
         self.loop = asyncio.new_event_loop()
         self.task = self.loop.create_task(session.run())
@@ -191,14 +213,28 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
         finally:
             self.loop.close()
 
-    def next_batch(self) -> list[RawBatch | TableBatch]:
-        out: list[RawBatch | TableBatch] = []
+    def _stamp(self) -> None:
+        """Runs on the venue loop, between frames: every quote stamped before now is already in the inbox."""
+        self.inbox.put(("progress", {"ts_recv": now_us() - 1}))  # -1: a later frame may share this µs
+
+    def next_batch(self) -> list[LiveItem]:
+        out: list[LiveItem] = []
         events: list[dict[str, Any]] = []
+        if self.progress and not self.mark_pending:
+            try:
+                self.loop.call_soon_threadsafe(self._stamp)
+                self.mark_pending = True
+            except RuntimeError:
+                pass  # the venue loop has ended: no more quotes, and no more progress (the hold limit applies)
+        flushed = False
         while True:
             try:
                 kind, row = self.inbox.get_nowait()
             except queue.Empty:
                 break
+            if kind == "progress":
+                self.mark_pending, self.mark_us = False, row["ts_recv"]
+                continue
             self.last_item = time.monotonic()
             if kind == "event":
                 self._flush_data(out)  # what arrived before the event goes out before it
@@ -217,10 +253,21 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
         finished = self._finished()
         if (self.quotes or self.books) and (finished or time.monotonic() - self.first_buffered >= self.flush_s):
             self._flush_data(out)
+            flushed = True
+        if self.progress and not self.quotes and not finished:
+            self._progress(out, flushed)
         if finished and not out:
             self.close()
             raise StopIteration
         return out
+
+    def _progress(self, out: list[LiveItem], flushed: bool) -> None:
+        """After a flush, or every ``flush_ms`` while quiet: the newest stamp, if it moved (nothing is buffered, so
+        every quote stamped before it has been emitted)."""
+        now = time.monotonic()
+        if self.mark_us > self.progress_sent_us and (flushed or now - self.progress_sent_at >= self.flush_s):
+            out.append(Progress(self.partition, self.mark_us))
+            self.progress_sent_us, self.progress_sent_at = self.mark_us, now
 
     def _finished(self) -> bool:
         """Past ``run_for_s``, or ``stop()`` said so and nothing has arrived for DRAIN_QUIET_S since."""
@@ -234,7 +281,7 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
             return False
         return now - max(self.stop_seen, self.last_item) >= DRAIN_QUIET_S
 
-    def _flush_data(self, out: list[RawBatch | TableBatch]) -> None:
+    def _flush_data(self, out: list[LiveItem]) -> None:
         if self.quotes:
             first = self.offsets["quote"]
             frame = _quote_frame(self.quotes, self.partition, first)
@@ -278,7 +325,7 @@ class _LivePartition(StatefulSourcePartition[RawBatch | TableBatch, dict[str, in
             self.capture.flush()
 
 
-class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
+class LiveSource(FixedPartitionedSource[LiveItem, dict[str, int]]):
     """Live quotes (and feed events, books) from several venues; one partition per venue.
 
     Args:
@@ -292,11 +339,13 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
             ``DRAIN_QUIET_S`` of silence), flushes and ends: a graceful shutdown hook (signal handler, tests).
         capture_dir: also write every quote to Parquet capture files there (connectors/capture.py).
         capture_rows_per_file: capture file size limit in rows.
+        progress: also emit ``Progress`` items (for flows/resequence.py).
     """
 
     def __init__(self, venues: list[LiveVenue], settings: FeedSettings | None = None, batch_rows: int = 1000,
                  flush_ms: float = 50.0, run_for_s: float | None = None, capture_dir: str | None = None,
-                 capture_rows_per_file: int = 100_000, stop: Callable[[], bool] | None = None) -> None:  # fmt: skip
+                 capture_rows_per_file: int = 100_000, stop: Callable[[], bool] | None = None,
+                 progress: bool = False) -> None:  # fmt: skip
         names = [v.partition for v in venues]
         if len(set(names)) != len(names):
             msg = f"one LiveVenue per exchange: got {names}"
@@ -308,6 +357,7 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
         self.batch_rows, self.flush_ms, self.run_for_s = batch_rows, flush_ms, run_for_s
         self.capture_dir, self.capture_rows_per_file = capture_dir, capture_rows_per_file
         self.stop = stop
+        self.progress = progress
 
     def list_parts(self) -> list[str]:
         return list(self.venues)
@@ -319,7 +369,7 @@ class LiveSource(FixedPartitionedSource[RawBatch | TableBatch, dict[str, int]]):
             CaptureWriter(self.capture_dir, venue.exchange, self.capture_rows_per_file) if self.capture_dir else None
         )
         return _LivePartition(venue, settings, self.batch_rows, self.flush_ms, resume_state, self.run_for_s, capture,
-                              self.stop)  # fmt: skip
+                              self.stop, self.progress)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -331,14 +381,17 @@ class LiveStreams:
         tables: ``(table_name, frame)`` items (``feed_events``, ``books``), ready for the lake sink.
         feed_events: the ``feed_events`` frames alone, for the step that marks a venue stale
             (see connectors/exchanges/feed_state.py).
+        quotes_and_progress: ``RawBatch`` and ``Progress`` items in each partition's emission order (for
+            flows/resequence.py; ``Progress`` only with ``LiveSource(progress=True)``).
     """
 
     quotes: Stream[RawBatch]
     tables: Stream[tuple[str, pl.DataFrame]]
     feed_events: Stream[pl.DataFrame]
+    quotes_and_progress: Stream[RawBatch | Progress]
 
 
-def _table_item(item: RawBatch | TableBatch) -> tuple[str, pl.DataFrame]:
+def _table_item(item: LiveItem) -> tuple[str, pl.DataFrame]:
     if not isinstance(item, TableBatch):
         msg = f"expected a TableBatch after the RawBatch branch, got {type(item).__name__}"
         raise TypeError(msg)
@@ -346,12 +399,13 @@ def _table_item(item: RawBatch | TableBatch) -> tuple[str, pl.DataFrame]:
 
 
 def input_live(step_id: str, flow: Dataflow, source: LiveSource) -> LiveStreams:
-    """``op.input`` for a LiveSource, split into its quote batches and its table rows."""
+    """``op.input`` for a LiveSource, split into its quote batches (and progress) and its table rows."""
     items = op.input(step_id, flow, source)
-    split = op.branch(f"{step_id}_split", items, lambda item: isinstance(item, RawBatch))
+    split = op.branch(f"{step_id}_split", items, lambda item: not isinstance(item, TableBatch))
+    quotes = op.filter(f"{step_id}_quotes", split.trues, lambda item: isinstance(item, RawBatch))
     tables = op.map(f"{step_id}_tables", split.falses, _table_item)
     events = op.filter_map(f"{step_id}_feed_events", tables, lambda kv: kv[1] if kv[0] == "feed_events" else None)
-    return LiveStreams(split.trues, tables, events)  # type: ignore[arg-type]
+    return LiveStreams(quotes, tables, events, split.trues)  # type: ignore[arg-type]
 
 
 def live_source(cfg: LiveConfig) -> LiveSource:
@@ -376,4 +430,4 @@ def live_source(cfg: LiveConfig) -> LiveSource:
     ]
     return LiveSource(venues, settings, batch_rows=cfg.batch_rows, flush_ms=cfg.flush_ms,
                       run_for_s=cfg.run_for_s or None, capture_dir=cfg.capture_dir or None,
-                      capture_rows_per_file=cfg.capture_rows_per_file)  # fmt: skip
+                      capture_rows_per_file=cfg.capture_rows_per_file, progress=cfg.reorder_ms > 0)  # fmt: skip

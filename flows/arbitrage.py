@@ -32,6 +32,7 @@ from connectors.replay import ReplaySource, expand
 from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
 from flows import cleaning, spreads, windows
+from flows.resequence import resequence
 from quality.gate import QualityGate
 
 Tables = list[tuple[str, pl.DataFrame]]
@@ -158,13 +159,17 @@ class Inputs:
 def _inputs(flow: Dataflow, settings: Settings) -> Inputs:
     if settings.source.kind != "live":
         return Inputs(op.input("quotes", flow, _replay_source(settings)), [], None)
-    live = input_live("quotes", flow, live_source(settings.live))
+    source = live_source(settings.live)
+    live = input_live("quotes", flow, source)
+    quotes = live.quotes
+    if settings.live.reorder_ms > 0:  # receive-clock order across venues, as replay of the capture has it
+        quotes = resequence("resequence", live.quotes_and_progress, source.list_parts(), settings.live.reorder_ms)
 
     def by_symbol(events: pl.DataFrame) -> list[tuple[str, FeedDowns]]:
         downs = down_events(events)
         return [(symbol, FeedDowns(downs)) for symbol in settings.cross.symbols] if downs.height else []
 
-    return Inputs(live.quotes, [live.tables], op.flat_map("feed_downs_by_symbol", live.feed_events, by_symbol))
+    return Inputs(quotes, [live.tables], op.flat_map("feed_downs_by_symbol", live.feed_events, by_symbol))
 
 
 def _stats_rows(window: timedelta, late: bool):
