@@ -90,7 +90,7 @@ def main() -> None:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -118,7 +118,7 @@ def _record_run(data_dir: Path, **info: Any) -> None:
 
 
 def _run_flow_command(command: str, config: Path | None, overrides: dict[str, Any], workers: int,
-                      recovery_dir: Path | None = None, snapshot_s: float = 1.0, log_name: str | None = None,
+                      recovery_dir: Path | None = None, snapshot_s: int = 1, log_name: str | None = None,
                       expected_quotes: int | None = None) -> int:  # fmt: skip
     """Validate, run the flow process (with a progress bar when the input size is known), record and report it."""
     settings = _settings(config, overrides)
@@ -217,7 +217,7 @@ def run(
             "--recovery-dir", "-r", help="Bytewax recovery store: created on first use; a rerun resumes from it."
         ),
     ] = None,
-    snapshot_s: Annotated[float, typer.Option("--snapshot-s", min=0.1, help="Snapshot interval (s), recovery.")] = 1.0,
+    snapshot_s: Annotated[int, typer.Option("--snapshot-s", min=1, help="Snapshot interval (s), recovery.")] = 1,
 ) -> None:
     """Run the dataflow for a config as `python -m bytewax.run` (sample, replay, simulator or live, by config)."""
     overrides: dict[str, Any] = {}

@@ -54,7 +54,7 @@ Status = Literal["ok", "failed", "no_input", "interrupted"]
 
 
 def flow_argv(config: str | Path | None, workers: int = 1, recovery_dir: str | Path | None = None,
-              snapshot_s: float = 1.0) -> list[str]:  # fmt: skip
+              snapshot_s: int = 1) -> list[str]:  # fmt: skip
     """``python -m bytewax.run`` for the arbitrage flow of ``config`` (None = config/default.toml)."""
     target = f"{FLOW}({str(config)!r})" if config else f"{FLOW}()"
     argv = [sys.executable, "-m", "bytewax.run", target, "-w", str(workers)]
