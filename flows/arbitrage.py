@@ -4,6 +4,7 @@
     source (micro-batches) -> normalize + QingXi row checks -> Great Expectations gate
       -> key by symbol: QingXi stream checks -> CeLue cross-exchange spreads and signals
       -> key by route: tumbling-window spread statistics (EventClock on the receive clock)
+      -> risk: paper execution of the signals, positions, PnL, VaR, limits, alerts, kill switch
       -> Parquet lake (exactly-once) + DuckDB views
 
 Every rejected row, every validation run and every output lands in the lake; nothing is dropped.
@@ -32,6 +33,7 @@ from connectors.replay import ReplaySource, expand
 from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
 from flows import cleaning, spreads, windows
+from flows.risk.wiring import risk_tables
 from flows.resequence import resequence
 from quality.gate import QualityGate
 
@@ -113,9 +115,10 @@ def process_symbol(
     quotes = item
     batch_seq = int(quotes["batch_seq"][0])
     stream, clean, rejected = cleaning.clean_stream(state.stream, quotes.drop("batch_seq"), settings.cleaning)
-    tables: Tables = [("quotes_rejected", _rejected(rejected.drop("ts_event"), "clean", batch_seq))]
-    if settings.sinks.write_quotes_clean:
-        tables.append(("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))))
+    tables: Tables = [
+        ("quotes_rejected", _rejected(rejected.drop("ts_event"), "clean", batch_seq)),
+        ("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))),  # risk marks to these
+    ]
     book, partials, downs = state.book, [], state.downs
     if clean.height and clean["symbol"][0] in settings.cross.symbols:
         book, evaluation = spreads.evaluate(state.book, clean, params, downs)
@@ -225,15 +228,23 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         folder=windows.merge,
         merger=lambda a, b: b if a is None else windows.merge(a, b) if b is not None else a,
     )
+    # Risk reads each symbol slice's quotes and signals together, and the validation runs (feed health).
+    risk_bundles = op.merge(
+        "risk_bundles",
+        op.map("checked_bundles", checked, lambda c: c.tables),
+        op.map("symbol_bundles", per_symbol, lambda kv: kv[1].tables),
+    )
     outputs = op.merge(
         "all_tables",
         *inputs.tables,
         op.flat_map("checked_tables", checked, lambda c: c.tables),
         op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables),
+        risk_tables("risk", risk_bundles, settings),
         op.map("window_rows", stats.down, _stats_rows(window, late=False)),
         op.map("late_window_rows", stats.late, _stats_rows(window, late=True)),
     )
-    non_empty = op.filter("non_empty", outputs, lambda kv: kv[1].height > 0)
+    skipped = set() if settings.sinks.write_quotes_clean else {"quotes_clean"}
+    non_empty = op.filter("non_empty", outputs, lambda kv: kv[1].height > 0 and kv[0] not in skipped)
     op.output("lake", non_empty, lake.LakeSink(settings.sinks.data_dir, schemas))
     return flow
 
