@@ -28,6 +28,9 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 PART_RE = re.compile(r"^part-(\d{10})\.parquet$")
 # The newest DuckDB CLI (1.5.x, what most users and GUI tools run) cannot open storage version 69 files.
 DUCKDB_CONFIG = {"storage_compatibility_version": "v1.0.0"}
+LOW_CARDINALITY = frozenset(
+    {"exchange", "symbol", "source", "stage", "reason", "suite", "severity", "strategy", "buy_exchange", "sell_exchange"}
+)
 
 
 def table_schemas(sql_dir: Path = SQL_DIR) -> dict[str, pa.Schema]:
@@ -59,7 +62,9 @@ def table_glob(data_dir: str | Path, table: str) -> str:
 def _write_atomic(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    # Dictionary-encode only low-cardinality strings: ids and free text would build a dictionary only to drop it.
+    dictionary = [f.name for f in table.schema if pa.types.is_string(f.type) and f.name in LOW_CARDINALITY]
+    pq.write_table(table, tmp, compression="zstd", compression_level=1, use_dictionary=dictionary)
     os.replace(tmp, path)
 
 

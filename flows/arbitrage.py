@@ -33,6 +33,7 @@ from connectors.replay import ReplaySource, expand
 from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
 from flows import cleaning, spreads, windows
+from flows.heartbeat import beat_on
 from flows.risk.wiring import risk_tables
 from flows.resequence import resequence
 from quality.gate import QualityGate
@@ -74,7 +75,8 @@ def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Check
 
 
 def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame]]:
-    return [(key[0], part) for key, part in checked.passed.group_by("symbol", maintain_order=True)]
+    parts = checked.passed.partition_by("symbol", maintain_order=True, as_dict=True)
+    return [(key[0], part) for key, part in parts.items()]
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         op.map("window_rows", stats.down, _stats_rows(window, late=False)),
         op.map("late_window_rows", stats.late, _stats_rows(window, late=True)),
     )
+    outputs = beat_on("heartbeat", outputs, settings.sinks.data_dir)  # counters for the monitor; rows unchanged
     skipped = set() if settings.sinks.write_quotes_clean else {"quotes_clean"}
     non_empty = op.filter("non_empty", outputs, lambda kv: kv[1].height > 0 and kv[0] not in skipped)
     op.output("lake", non_empty, lake.LakeSink(settings.sinks.data_dir, schemas))
