@@ -17,7 +17,7 @@ benchmark (bench/ncycles.py).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -200,7 +200,10 @@ def _report(graph: Graph, edges: list[int], start_nodes: Sequence[str]) -> Found
 
 
 def find_negative_cycles(
-    graph: Graph, max_cycles: int = 100, start_assets: Sequence[str] = ("USDT",)
+    graph: Graph,
+    max_cycles: int = 100,
+    start_assets: Sequence[str] = ("USDT",),
+    accept: Callable[[FoundCycle], bool] | None = None,
 ) -> list[FoundCycle]:
     """Every profitable cycle, one per disjoint set of edges, best-effort order of discovery.
 
@@ -208,6 +211,9 @@ def find_negative_cycles(
         graph: conversion edges (see :func:`build_graph`).
         max_cycles: stop after this many (a badly mispriced feed can make thousands).
         start_assets: a reported cycle starts at the first of these assets it visits (else its smallest node name).
+        accept: which cycles to report (default: all). A cycle found but not accepted (below a threshold, or of a
+            kind another step reports) is not reported, and only its least profitable edge is removed, so a better
+            cycle through its mispriced edge can still be found.
     """
     weight = graph.weight
     active = np.isfinite(weight)
@@ -216,8 +222,12 @@ def find_negative_cycles(
         edges = _bellman_ford(graph, weight, active)
         if edges is None:
             break
-        found.append(_report(graph, edges, start_assets))
-        active[edges] = False
+        cycle = _report(graph, edges, start_assets)
+        if accept is None or accept(cycle):
+            found.append(cycle)
+            active[edges] = False
+        else:
+            active[edges[int(np.argmax(weight[edges]))]] = False  # each rejection removes an edge: this terminates
     return found
 
 

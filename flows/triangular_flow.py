@@ -37,7 +37,7 @@ from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, ConfigError, Settings
 from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
 from flows import cleaning, episodes
-from flows.cycles import build_graph, cycle_rows, find_negative_cycles
+from flows.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
 from flows.episodes import Run, as_utc
 from flows.triangular import (
     CycleBook,
@@ -220,15 +220,14 @@ class TriangularRunner:
         for snap, quote_id, ts_scan in scans.iter_rows():
             part = parts.get((snap,))
             graph = build_graph(part, {self.params.exchange: self.markets}) if part is not None else None
-            found = [
-                f
-                for f in (find_negative_cycles(graph, start_assets=self.start_assets) if graph is not None else [])
-                if f.net_edge_bps >= self.params.min_net_edge_bps
-            ]
+            found = find_negative_cycles(graph, start_assets=self.start_assets, accept=self._above) if graph else []
             scan_id = f"{self.params.exchange}/{quote_id}"
             found_rows += [(scan_id, ts_scan, f) for f in found if f.route not in seen]
             seen = frozenset(f.route for f in found)
         return cycle_rows(found_rows), seen, int(starts["_slot"][-1])
+
+    def _above(self, cycle: FoundCycle) -> bool:
+        return cycle.net_edge_bps >= self.params.min_net_edge_bps
 
     def flush(self, state: ExchangeState) -> tuple[ExchangeState, list[Item]]:
         """End of input: the episodes still open end here (``ts_closed`` null)."""

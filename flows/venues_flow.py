@@ -26,7 +26,7 @@ from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, Settings
 from connectors.schema import PL_TS, event_time
 from flows import cleaning
-from flows.cycles import build_graph, cycle_rows, find_negative_cycles
+from flows.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
 from flows.triangular import Market, markets_from_ccxt
 from flows.triangular_flow import ROW_COLUMNS, CheckedBatch, Item
 
@@ -99,6 +99,11 @@ class VenuesRunner:
             start_assets=tuple(settings.triangular.start_assets),
         )
 
+    def _reportable(self, cycle: FoundCycle) -> bool:
+        """Cross-venue (uses a transfer) and above the threshold; single-venue cycles are the triangular step's."""
+        moves = any(label.startswith("transfer:") for label in cycle.labels)
+        return moves and cycle.net_edge_bps >= self.min_net_edge_bps
+
     def step(self, state: VenuesState, checked: CheckedBatch) -> tuple[VenuesState, list[Item]]:
         passed = checked.passed.select(ROW_COLUMNS).with_row_index("_i")
         streams, parts = dict(state.streams), []
@@ -130,11 +135,9 @@ class VenuesRunner:
                 else None
             )
             graph = build_graph(fresh, self.markets, self.transfer_cost_bps) if fresh is not None else None
-            found = [
-                f
-                for f in (find_negative_cycles(graph, start_assets=self.start_assets) if graph is not None else [])
-                if f.net_edge_bps >= self.min_net_edge_bps and any(label.startswith("transfer:") for label in f.labels)
-            ]
+            found = (
+                find_negative_cycles(graph, start_assets=self.start_assets, accept=self._reportable) if graph else []
+            )
             found_rows += [(f"venues/{ids[i]}", ts_scan, f) for f in found if f.route not in seen]
             seen = frozenset(f.route for f in found)
         rows = cycle_rows(found_rows)

@@ -128,3 +128,23 @@ def test_untradable_rows_are_skipped_not_fatal() -> None:
     )  # fmt: skip
     graph = build_graph(quotes, markets)
     assert graph.labels == () and find_negative_cycles(graph) == []
+
+
+def test_rejected_cycles_do_not_mask_a_reportable_one_through_the_same_edge() -> None:
+    """okx's BTC/USDT bid is 1% rich: okx's own triangle and the binance -> okx transfer cycle both sell into it.
+    Asking only for cross-venue cycles must still find the transfer cycle, whichever the search meets first."""
+    fair = {"BTC/USDT": 60000.0, "ETH/USDT": 3000.0, "ETH/BTC": 0.05}
+    rows, markets = [], {}
+    for ex in ("binance", "okx"):
+        markets[ex] = {s: Market(s, *s.split("/"), 10.0) for s in fair}
+        for sym, mid in fair.items():
+            lift = 1.01 if (ex, sym) == ("okx", "BTC/USDT") else 1.0
+            rows.append((ex, sym, mid * lift * 0.9999, 10.0, mid * lift * 1.0001, 10.0))
+    quotes = pl.DataFrame(rows, schema=["exchange", "symbol", "bid_px", "bid_qty", "ask_px", "ask_qty"], orient="row")
+    graph = build_graph(quotes, markets, {"BTC": 5.0, "USDT": 5.0, "ETH": 5.0})
+    moves = lambda f: any(label.startswith("transfer:") for label in f.labels)
+    found = find_negative_cycles(graph, accept=moves)
+    assert found and all(moves(f) for f in found)
+    assert any({"okx:BTC/USDT:sell", "binance:BTC/USDT:buy"} <= set(f.labels) for f in found)
+    single = find_negative_cycles(graph, accept=lambda f: not moves(f))
+    assert [f.route for f in single] == ["okx:USDT>okx:ETH>okx:BTC>okx:USDT"]
