@@ -232,7 +232,9 @@ def _write_state(root: Path, run: DayRun) -> None:
     path = root / "_state.json"
     state = read_state(root)
     state["job"] = run.job
-    state.setdefault("days", {})[run.day] = asdict(run)
+    days = state.setdefault("days", {})
+    if run.status == "ok" or run.day not in days or days[run.day]["status"] != "ok":
+        days[run.day] = asdict(run)  # per day: the run its partition holds (a later failure leaves it in place)
     state["last"] = asdict(run)
     tmp = path.with_name(".state.json.tmp")
     tmp.write_text(json.dumps(state, indent=2, sort_keys=True))

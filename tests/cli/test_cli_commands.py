@@ -6,9 +6,10 @@ import json
 import socket
 import subprocess
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 import requests
@@ -16,6 +17,8 @@ import requests
 from connectors.simulator import DEFAULT_START
 from flows.cli import app
 from tests.cli.conftest import ARBFLOW, Market, RunLake, count, invoke
+from tests.connectors.conftest import binance_recording
+from tests.fakes.exchanges import FakeBinance
 
 COMMANDS = ("run", "replay", "capture", "simulate", "query", "status", "serve", "schedule", "summary")
 QUOTES_IN = "select (select count(*) from quotes_clean) + (select count(*) from quotes_rejected)"
@@ -84,15 +87,13 @@ def test_replay_of_a_capture_date_range_shows_progress_and_finds_the_runs_signal
     shift = datetime.combine(market.day, datetime.min.time(), UTC) - DEFAULT_START
     columns = "symbol, buy_exchange, sell_exchange, ts_signal, round(net_edge_bps, 6)"
 
-    def signals(data_dir: Path, offset: str) -> list[tuple]:
-        import duckdb
-
+    def signals(data_dir: Path, shift: timedelta = timedelta(0)) -> list[tuple]:
         con = duckdb.connect(str(data_dir / "arbflow.duckdb"), read_only=True)
         rows = con.execute(f"select {columns} from signals order by all").fetchall()
         con.close()
-        return [(*r[:3], r[3] + (shift if offset == "+" else type(shift)(0)), r[4]) for r in rows]
+        return [(*r[:3], r[3] + shift, r[4]) for r in rows]
 
-    assert signals(tmp_path, "") == signals(run_lake.data_dir, "+")
+    assert signals(tmp_path) == signals(run_lake.data_dir, shift)
 
 
 def test_replay_without_input_says_what_to_give(tmp_path: Path) -> None:
@@ -167,3 +168,29 @@ def test_query_output_formats(run_lake: RunLake, fmt: str) -> None:
         assert [r["net_edge_bps"] for r in rows] == sorted((r["net_edge_bps"] for r in rows), reverse=True)
     else:
         assert "best_signals: 3 rows" in result.output
+
+
+def test_capture_records_a_live_feed_into_replayable_files_and_the_lake(tmp_path: Path) -> None:
+    snapshot, after, _ = binance_recording()
+    tickers = [m for m in after if m["stream"].endswith("@bookTicker")]
+    with FakeBinance([[("send", m) for m in after]], snapshot) as fake:
+        env = {
+            "ARBFLOW__LIVE__VENUES": '["binance"]',
+            "ARBFLOW__LIVE__SYMBOLS": '["BTC/USDT"]',
+            "ARBFLOW__LIVE__WS_URLS": f'{{binance = "{fake.url}"}}',
+            "ARBFLOW__LIVE__REST_URLS": f'{{binance = "{fake.http_url}"}}',
+        }
+        result = invoke(
+            "capture", "--seconds", "2", "--capture-dir", tmp_path / "cap", "-d", tmp_path / "lake", env=env
+        )
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "cap").glob("exchange=binance/date=*/*.parquet"))
+    captured = pl.concat([pl.read_parquet(f) for f in files])
+    assert captured.height == len(tickers)  # every bookTicker the venue sent, in the quote schema
+    assert captured["bid_px"].to_list() == [float(m["data"]["b"]) for m in tickers]
+    assert "captured in" in result.output and "binance" in result.output
+    assert count(tmp_path / "lake", QUOTES_IN) == len(tickers)
+    report = json.loads(invoke("status", "-d", tmp_path / "lake", "--format", "json").output)
+    assert [feed["exchange"] for feed in report["feeds"]] == ["binance"]
+    assert report["feeds"][0]["events"] == count(tmp_path / "lake", "select count(*) from feed_events") > 0
+    assert report["last_run"]["command"] == "capture"
