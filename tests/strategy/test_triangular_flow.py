@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def settings() -> Settings:
     base = load_settings(REPO / "config" / "default.toml", environ={}).model_dump()
-    base["simulator"] |= {"symbols": ["BTC/USDT", "ETH/USDT", "ETH/BTC"], "duration_s": 150.0}
+    base["simulator"] |= {"symbols": ["BTC/USDT", "ETH/USDT", "ETH/BTC"], "duration_s": 100.0}
     base["triangular"] |= {"discover": True}
     return Settings.model_validate(base)
 
@@ -163,7 +163,7 @@ def test_abort_and_resume_from_snapshots_gives_the_same_rows(
     recovery = RecoveryConfig(str(tmp_path))
     items = batches_of(market, 1500)
     sink: list = []
-    flow = build(settings, [*items[:3], TestingSource.ABORT(), *items[3:]], sink)
+    flow = build(settings, [*items[:2], TestingSource.ABORT(), *items[2:]], sink)
     run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)  # stops at the ABORT item
     before = len(sink)
     run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)

@@ -24,7 +24,7 @@ TRANSFER_BPS = 5.0
 
 def settings_with(transfer: dict[str, float]) -> Settings:
     base = load_settings(REPO / "config" / "default.toml", environ={}).model_dump()
-    base["simulator"] |= {"duration_s": 150.0}
+    base["simulator"] |= {"duration_s": 100.0}
     base["triangular"] |= {"transfer_cost_bps": transfer}
     return Settings.model_validate(base)
 
