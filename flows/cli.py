@@ -109,6 +109,11 @@ def _connect(data_dir: Path) -> duckdb.DuckDBPyConnection:
     return lake.connect(data_dir)
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    row = con.execute(sql).fetchone()
+    return None if row is None else row[0]
+
+
 def _record_run(data_dir: Path, **info: Any) -> None:
     """``<data_dir>/last_run.json``: what ``arbflow status`` shows as the last run."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +140,7 @@ def _run_flow_command(command: str, config: Path | None, overrides: dict[str, An
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if _main_thread() else None
     try:
-        if expected_quotes is None:
+        if expected_quotes is None or log_path is None:
             with open(log_path, "w") if log_path else contextlib.nullcontext() as output:
                 code = run_flow(argv, env, output, stop)
         else:
@@ -150,7 +155,9 @@ def _run_flow_command(command: str, config: Path | None, overrides: dict[str, An
                 elapsed_s=round(elapsed_s, 2), exit_code=code, quotes=quotes, log=log_path)  # fmt: skip
     rate = quotes / elapsed_s if elapsed_s > 0 else 0.0
     if code == 0:
-        console.print(f"{command}: {quotes:,} quotes in {elapsed_s:.1f} s ({rate:,.0f} quotes/s) -> {data_dir}")
+        console.print(
+            f"{command}: {quotes:,} quotes in {elapsed_s:.1f} s ({rate:,.0f} quotes/s with start-up) -> {data_dir}"
+        )
     else:
         tail = log_path.read_text()[-3000:] if log_path and log_path.exists() else ""
         errors.print(f"{command}: the flow exited with code {code}" + (f"; end of {log_path}:\n{tail}" if tail else ""))
@@ -172,13 +179,15 @@ def _with_progress(argv: list[str], env: dict[str, str], log_path: Path, stop: t
                    data_dir: Path, total: int, newer_than_ns: int) -> int:  # fmt: skip
     """Run the flow while a bar follows the rows it has written (quotes_clean + quotes_rejected: every input row
     lands in exactly one of them), read from the Parquet footers of the new part files."""
-    columns = (TextColumn("[bold]replay"), BarColumn(), MofNCompleteColumn(), QuotesRateColumn(),
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), QuotesRateColumn(),
                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=console) as progress, open(log_path, "w") as output:
-        task = progress.add_task("replay", total=total)
+        task = progress.add_task("replay (starting the flow)", total=total)
+        seen: dict[Path, int] = {}
 
         def poll() -> None:
-            progress.update(task, completed=lake_rows(data_dir, newer_than_ns=newer_than_ns))
+            done = lake_rows(data_dir, newer_than_ns=newer_than_ns, seen=seen)
+            progress.update(task, completed=done, description="replay" if done else "replay (starting the flow)")
 
         return run_flow(argv, env, output, stop, poll)
 
@@ -334,7 +343,7 @@ def simulate_cmd(
         table.add_row(f"{capture_dir}/exchange=*/date=*/", f"{result.quotes.height:,}")
     console.print(table)
     span = result.quotes["ts_recv"]
-    console.print(f"receive clock {span.min()} .. {span.max()}; replay with `arbflow replay {quotes_file}`")
+    console.print(f"receive clock {span.min()!s} .. {span.max()!s}; replay with `arbflow replay {quotes_file}`")
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -419,7 +428,7 @@ def _status(settings: Settings, data_dir: Path) -> dict[str, Any]:
                 days = sorted(
                     p.name[5:] for p in (lake.lake_dir(data_dir) / table).glob("date=*") if p.name != "date=none"
                 )
-                rows = con.execute(f'select count(*) from "{table}"').fetchone()[0]  # table names: sql/schema only
+                rows = _scalar(con, f'select count(*) from "{table}"')  # table names come from sql/schema only
                 out["tables"][table] = {"rows": rows, "days": len(days), "last_day": days[-1] if days else None}
             columns, rows = queries.run(con, queries.get_query("feed_health"), {})
             out["feeds"] = [dict(zip(columns, row, strict=True)) for row in rows]
@@ -533,7 +542,7 @@ def summary(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     table.add_column("what")
     table.add_column("rows", justify="right")
     for label, sql in SUMMARY_SQL.items():
-        table.add_row(label, f"{con.execute(sql).fetchone()[0]:,}")
+        table.add_row(label, f"{_scalar(con, sql):,}")
     console.print(table)
     reasons = con.execute(
         "select stage, reason, count(*) as n from quotes_rejected group by all order by n desc, reason"

@@ -117,18 +117,26 @@ def run_flow(argv: Sequence[str], env: Mapping[str, str], output: IO[Any] | None
     return code
 
 
-def lake_rows(data_dir: str | Path, tables: Sequence[str] = QUOTE_TABLES, newer_than_ns: int = 0) -> int:
+def lake_rows(data_dir: str | Path, tables: Sequence[str] = QUOTE_TABLES, newer_than_ns: int = 0,
+              seen: dict[Path, int] | None = None) -> int:  # fmt: skip
     """Rows in the tables' part files (Parquet footers only, so it is cheap to poll while a flow writes them); files
-    modified before ``newer_than_ns`` are left out (a fresh run deletes those)."""
-    total = 0
+    modified before ``newer_than_ns`` are left out (a fresh run deletes those). ``seen`` caches footers between
+    polls: a part file never changes once renamed into place (a resuming sink may delete it, never rewrite it)."""
+    cache = {} if seen is None else seen
+    present = set()
     for table in tables:
         for path in (lake.lake_dir(data_dir) / table).glob("date=*/part-*.parquet"):
             try:
-                if path.stat().st_mtime_ns >= newer_than_ns:
-                    total += pq.ParquetFile(path).metadata.num_rows
-            except (FileNotFoundError, OSError):
+                if path not in cache:
+                    if path.stat().st_mtime_ns < newer_than_ns:
+                        continue
+                    cache[path] = pq.ParquetFile(path).metadata.num_rows
+                present.add(path)
+            except OSError:
                 continue  # deleted by a resuming sink between the glob and the read
-    return total
+    for gone in set(cache) - present:
+        del cache[gone]
+    return sum(cache.values())
 
 
 # ---- jobs -----------------------------------------------------------------------------------------------------------
@@ -210,7 +218,8 @@ def job_views(root: Path) -> Path:
     db_path = root / "arbflow.duckdb"
     tmp = root / f".arbflow.duckdb.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config=lake.DUCKDB_CONFIG)
+    config: dict[str, Any] = dict(lake.DUCKDB_CONFIG)
+    con = duckdb.connect(str(tmp), config=config)
     base = str(root.resolve()).replace("'", "''")
     try:
         for table in sorted(schemas):
