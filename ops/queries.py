@@ -18,7 +18,10 @@ from typing import Any
 import duckdb
 
 QUERY_DIR = Path(__file__).resolve().parent.parent / "sql" / "queries"
-PARAM_RE = re.compile(r"^--\s*@param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z]+)(?:\s*=\s*(?P<default>'[^']*'|\S+))?\s*(?P<help>.*)$")  # noqa: E501
+PARAM_RE = re.compile(
+    r"^--\s*@param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z]+)"
+    r"(?:\s*=\s*(?P<default>'[^']*'|\S+))?\s*(?P<help>.*)$"
+)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -102,7 +105,7 @@ def parse(name: str, text: str) -> NamedQuery:
             if match:
                 kind = match["type"]
                 if kind not in CONVERTERS:
-                    msg = f"sql/queries/{name}.sql: parameter {match['name']} has type {kind}; use one of {sorted(CONVERTERS)}"
+                    msg = f"sql/queries/{name}.sql: {match['name']} has type {kind}, not one of {sorted(CONVERTERS)}"
                     raise QueryError(msg)
                 default = match["default"]
                 if default is not None and default.startswith("'"):
