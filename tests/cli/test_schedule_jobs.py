@@ -8,8 +8,9 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -17,7 +18,7 @@ import polars as pl
 import pytest
 
 from connectors.config import ConfigError, ScheduledJobConfig, load_settings
-from ops.scheduler import job_days, next_fire, read_state
+from ops.scheduler import Scheduler, job_days, next_fire, read_state
 from tests.cli.conftest import ARBFLOW, SMALL, Market, count, invoke
 
 
@@ -111,3 +112,27 @@ def test_scheduled_replay_replaces_its_partition_exactly_once(tmp_path: Path, ma
 
 def _subprocess_env(extra: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("ARBFLOW__")} | SMALL | extra
+
+
+def test_fires_missed_while_a_job_ran_coalesce_into_one(tmp_path: Path) -> None:
+    """An injected clock that jumps 5 s per reading: every loop finds several per-second fires missed and runs the
+    job once for all of them (the job has no input, so each run is quick and real)."""
+    job = ScheduledJobConfig(name="tick", cron="* * * * * *", paths=[str(tmp_path / "in-{date}.parquet")],
+                             output_dir=str(tmp_path / "jobs"))  # fmt: skip
+    t0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+    readings: list[datetime] = []
+    stop = threading.Event()
+
+    def clock() -> datetime:
+        now = t0 + timedelta(seconds=5 * len(readings))
+        readings.append(now)
+        if now >= t0 + timedelta(seconds=60):
+            stop.set()
+        return now
+
+    runs = Scheduler([job], None, tmp_path / "data", clock=clock, max_wait_s=0.01).run_forever(stop)
+    # Readings: the start, then three per loop (now, after the run, before the wait): loops at +5, +20, +35, +50 s.
+    # Each finds its missed per-second fires and runs once; the reading at +60 s stops the loop.
+    assert len(runs) == 4 and len(readings) == 13
+    assert {r.status for r in runs} == {"no_input"}
+    assert {r.day for r in runs} == {"2026-02-28"}  # the previous UTC day
