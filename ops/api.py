@@ -1,9 +1,11 @@
-"""HTTP API on port 8080: health, measured system status, logs, risk, signals, opportunities, Prometheus metrics.
+"""HTTP API on port 8080: health, measured system status, dataflow start/stop, collectors, strategies, logs, risk,
+signals, opportunities, Prometheus metrics, and the dashboard (``/dashboard``, static files in ops/dashboard/).
 
 Security (ops/security.py): ``x-api-key`` on everything but ``/health`` (keys from ``ARBFLOW_API_KEYS``), 100
 requests per minute per key then 429, security headers on every response, CORS only for configured origins. Errors
 carry the design doc's codes (ops/errors.py). Pipeline data is read from the Parquet lake through an in-memory DuckDB
-(ops/lakeread.py), so queries never block the running flow. While it runs it also checks the monitor's thresholds
+(ops/lakeread.py, ops/overview.py), so queries never block the running flow. Start/stop run the dataflow under
+the Supervisor (ops/control.py) when the app is given a flow command (``serve`` gives the config's flow). While it runs it also checks the monitor's thresholds
 and applies the pipeline_logs retention (hourly). Run with ``python -m ops.api`` (the CLI's ``serve``
 calls ``serve``).
 """
@@ -46,15 +48,20 @@ from connectors.logs import (
     with_fields,
 )
 from ops.alerts import AlertLog
+from ops.control import FlowCommand, FlowControl, collectors, default_flow_command, strategies
 from ops.errors import ApiError, ErrorCode
 from ops.lakeread import LakeQuery, UnknownColumnError, query_rows
 from ops.monitor import RequestStats, SystemMonitor, Thresholds
+from ops.overview import feed_health, pnl_series, quality_by_venue, spread_windows
 from ops.security import API_KEY_HEADER, SECURITY_HEADERS, ApiKeys, SlidingWindowLimiter, keys_from_env
-from ops.supervisor import Supervisor
+from ops.supervisor import RestartPolicy, Supervisor, SupervisorStatus
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
-PUBLIC_PATHS = frozenset({"/health"})
+DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
+DASHBOARD_FILES = {"/dashboard": "index.html", "/dashboard/app.js": "app.js", "/dashboard/app.css": "app.css"}
+# The dashboard's static files hold no data (every number comes from keyed API calls), so a browser can load them.
+PUBLIC_PATHS = frozenset({"/health", *DASHBOARD_FILES})
 SYMBOL = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$"
 NAME = r"^[a-z0-9_]{1,32}$"
 
@@ -110,7 +117,7 @@ def _error_response(err: ApiError) -> JSONResponse:
 class _Collector:
     """Prometheus gauges measured at scrape time: host, modules (heartbeats + their counters), supervisor."""
 
-    def __init__(self, monitor: SystemMonitor, supervisor: Supervisor | None) -> None:
+    def __init__(self, monitor: SystemMonitor, supervisor: Callable[[], SupervisorStatus | None]) -> None:
         self.monitor, self.supervisor = monitor, supervisor
 
     def collect(self) -> Any:
@@ -136,8 +143,8 @@ class _Collector:
             for name, value in sorted(health.counters.items()):
                 counters.add_metric([health.module, name], float(value))
         yield from (up, age, counters)
-        if self.supervisor is not None:
-            status = self.supervisor.status()
+        status = self.supervisor()
+        if status is not None:
             yield GaugeMetricFamily(
                 "arbflow_supervisor_restarts", "Restarts of the supervised dataflow", value=status.restarts
             )
@@ -153,8 +160,13 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     supervisor: Supervisor | None = None,
     check_interval_s: float = 15.0,
+    flow_command: FlowCommand | None = None,
 ) -> FastAPI:
-    """Build the app. Keys default to ``ARBFLOW_API_KEYS``; ``clock`` drives the rate limiter (tests inject one)."""
+    """Build the app. Keys default to ``ARBFLOW_API_KEYS``; ``clock`` drives the rate limiter (tests inject one).
+
+    ``supervisor`` (already started elsewhere) is reported by the status routes and can be stopped;
+    ``flow_command`` lets ``/api/system/start`` launch the dataflow (without it, start answers 409).
+    """
     settings = settings or load_settings()
     data_dir = Path(settings.sinks.data_dir)
     keys = ApiKeys(tuple(api_keys) if api_keys is not None else keys_from_env())
@@ -165,6 +177,8 @@ def create_app(
     alerts = AlertLog(data_dir / "lake")
     monitor = SystemMonitor(data_dir, Thresholds.from_config(settings.monitor), alerts=alerts, requests=requests)
     heartbeat = HeartbeatWriter(monitor.heartbeat_dir, "api")
+    policy = RestartPolicy.from_config(settings.monitor)
+    control = FlowControl(flow_command, policy, alerts.raise_alert, supervisor)
     started = time.monotonic()
 
     registry = CollectorRegistry()
@@ -176,7 +190,7 @@ def create_app(
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         registry=registry,
     )
-    registry.register(_Collector(monitor, supervisor))
+    registry.register(_Collector(monitor, control.status))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -205,6 +219,7 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await asyncio.to_thread(control.shutdown)
 
     app = FastAPI(
         title="arbflow API",
@@ -218,7 +233,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.api.cors_origins),
-            allow_methods=["GET"],
+            allow_methods=["GET", "POST"],
             allow_headers=[API_KEY_HEADER],
         )
 
@@ -305,7 +320,7 @@ def create_app(
             {
                 **status,
                 "recent_alerts": recent,
-                "supervisor": supervisor.status() if supervisor is not None else None,
+                "supervisor": control.status(),
                 "api": {
                     "uptime_s": time.monotonic() - started,
                     "rate_limit_per_min": limiter.limit,
@@ -387,6 +402,77 @@ def create_app(
         since_utc, until_utc = _range(since, until)
         return rows("opportunities", equals={"symbol": symbol}, since=since_utc, until=until_utc, limit=limit)
 
+    @app.post("/api/system/start", tags=["system"])
+    def system_start() -> dict[str, Any]:
+        """Start the dataflow under the Supervisor (restarts on crash, resumes from its recovery snapshot)."""
+        return {"started": True, "supervisor": _plain(control.start())}
+
+    @app.post("/api/system/stop", tags=["system"])
+    def system_stop() -> dict[str, Any]:
+        """Stop the supervised dataflow (SIGTERM, then SIGKILL after 20 s); a later start resumes from recovery."""
+        return {"stopped": True, "supervisor": _plain(control.stop())}
+
+    @app.get("/api/qingxi/collectors/list", tags=["qingxi"])
+    def collectors_list() -> dict[str, Any]:
+        """Configured venue collectors of the source kind, with feed health from feed_events (live runs)."""
+        return {
+            "source_kind": settings.source.kind,
+            "collectors": _plain(collectors(settings, data_dir)),
+            "dataflow": _plain(control.status()),
+        }
+
+    @app.post("/api/qingxi/collectors/start", tags=["qingxi"])
+    def collectors_start() -> dict[str, Any]:
+        """Collectors run inside the dataflow process: this starts the dataflow with all configured venues."""
+        return {"started": True, "collectors": [c["exchange"] for c in collectors(settings, data_dir)],
+                "supervisor": _plain(control.start())}  # fmt: skip
+
+    @app.post("/api/qingxi/collectors/stop", tags=["qingxi"])
+    def collectors_stop() -> dict[str, Any]:
+        """Collectors run inside the dataflow process: this stops the dataflow (every venue)."""
+        return {"stopped": True, "collectors": [c["exchange"] for c in collectors(settings, data_dir)],
+                "supervisor": _plain(control.stop())}  # fmt: skip
+
+    @app.get("/api/celue/strategies", tags=["celue"])
+    def celue_strategies() -> dict[str, Any]:
+        """Configured strategies: enabled, the flow running them, parameters, signals and episodes so far."""
+        return {"strategies": _plain(strategies(settings, data_dir))}
+
+    @app.get("/api/dashboard/overview", tags=["data"])
+    def dashboard_overview(
+        windows: int = Query(30, ge=1, le=500, description="spread windows per route"),
+        points: int = Query(300, ge=2, le=5000, description="PnL/drawdown points"),
+    ) -> dict[str, Any]:
+        """Everything the dashboard shows, in one call (one request per refresh keeps it far below the rate limit)."""
+        latest = read(LakeQuery(table="risk_metrics", equals={}, limit=1))
+        return _plain(
+            {
+                "ts": datetime.now(UTC),
+                "spread_windows": spread_windows(data_dir, windows),
+                "signals": read(LakeQuery(table="signals", equals={}, limit=20)),
+                "opportunities": read(LakeQuery(table="opportunities", equals={}, limit=20)),
+                "risk": latest[0] if latest else None,
+                "pnl": pnl_series(data_dir, points),
+                "alerts": read(LakeQuery(table="alerts", equals={}, limit=20)),
+                "quality": quality_by_venue(data_dir),
+                "feeds": feed_health(data_dir),
+                "collectors": collectors(settings, data_dir),
+                "strategies": strategies(settings, data_dir),
+                "modules": monitor.modules(datetime.now(UTC)),
+                "supervisor": control.status(),
+            }
+        )
+
+    def dashboard_file(name: str, media_type: str) -> Callable[[], Response]:
+        def serve_file() -> Response:
+            return Response((DASHBOARD_DIR / name).read_bytes(), media_type=media_type)
+
+        return serve_file
+
+    for path, name in DASHBOARD_FILES.items():
+        media = {"html": "text/html; charset=utf-8", "js": "text/javascript", "css": "text/css"}[name.rsplit(".")[-1]]
+        app.add_api_route(path, dashboard_file(name, media), methods=["GET"], include_in_schema=False)
+
     @app.get("/metrics", tags=["system"], response_class=Response)
     def metrics() -> Response:
         """Prometheus text format: API requests and latency, host gauges, module heartbeats and counters."""
@@ -410,11 +496,19 @@ def create_app(
     return app
 
 
-def serve(settings: Settings | None = None, host: str | None = None, port: int | None = None) -> None:
-    """Run the API in the foreground with uvicorn (what ``arbflow serve`` and the container's ``api`` command do)."""
-    settings = settings or load_settings()
+def serve(
+    settings: Settings | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    config_path: str | Path | None = None,
+) -> None:
+    """Run the API in the foreground with uvicorn (what ``arbflow serve`` and the container's ``api`` command do).
+
+    ``/api/system/start`` launches the flow of ``config_path`` (default config when None) under the Supervisor.
+    """
+    settings = settings or load_settings(config_path)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, flow_command=default_flow_command(settings, config_path)),
         host=host or settings.api.host,
         port=port or settings.api.port,
         log_config=None,  # keep our JSON logging
@@ -434,7 +528,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     lake_logs = PipelineLogHandler(Path(settings.sinks.data_dir) / "lake")
     logging.getLogger().addHandler(lake_logs)  # /api/system/logs reads these back
     try:
-        serve(settings, args.host, args.port)
+        serve(settings, args.host, args.port, args.config)
     finally:
         lake_logs.close()
 
