@@ -57,7 +57,11 @@ from ops.scheduler import (
     run_job,
 )
 
-app = typer.Typer(help="arbflow: a replayable crypto-arbitrage pipeline on Bytewax.", no_args_is_help=True)
+app = typer.Typer(
+    help="arbflow: a replayable crypto-arbitrage pipeline on Bytewax.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 console = Console()
 errors = Console(stderr=True)
 
@@ -411,11 +415,15 @@ def _list_queries() -> None:
         table.add_column(column, overflow="fold")
     for named in queries.load_queries().values():
         params = "\n".join(
-            f"{p.name} {p.type}" + (f" = {p.default!r}" if p.default is not None else " (required)")
+            f"{p.name} {p.type}" + (" (required)" if p.default is None else f" = {_literal(p.type, p.default)}")
             for p in named.params
         )
         table.add_row(named.name, named.description, params)
     console.print(table)
+
+
+def _literal(kind: str, default: str) -> str:
+    return repr(default) if kind == "VARCHAR" else default
 
 
 def _status(settings: Settings, data_dir: Path) -> dict[str, Any]:
