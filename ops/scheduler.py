@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -262,8 +263,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run_day(job: ScheduledJobConfig, day: date, config: str | Path | None,
-            stop: threading.Event | None = None) -> DayRun:  # fmt: skip
+def run_day(job: ScheduledJobConfig, day: date, config: str | Path | None, stop: threading.Event | None = None,
+            poll: Callable[[], None] | None = None) -> DayRun:  # fmt: skip
     """Replay one UTC day of a job into a fresh directory, then swap it in as the day's partition."""
     root = job_root(job)
     partition = root / f"date={day}"
@@ -289,26 +290,30 @@ def run_day(job: ScheduledJobConfig, day: date, config: str | Path | None,
         log_path = root / "_logs" / f"date={day}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "w") as output:
-            code = run_flow(flow_argv(job.config or config, job.workers), flow_env(overrides), output, stop)
+            code = run_flow(flow_argv(job.config or config, job.workers), flow_env(overrides), output, stop, poll)
         if code != 0:
             shutil.rmtree(run_dir, ignore_errors=True)
             interrupted = stop is not None and stop.is_set()
             tail = log_path.read_text()[-2000:]
             detail = "stopped; the partition keeps its previous run" if interrupted else f"exit {code}: {tail}"
             return done("interrupted" if interrupted else "failed", len(files), 0, detail)
-        _swap(partition, run_dir)
+        try:
+            _swap(partition, run_dir)
+        except OSError as exc:  # e.g. a real directory where the partition symlink belongs
+            shutil.rmtree(run_dir, ignore_errors=True)
+            return done("failed", len(files), 0, str(exc))
         job_views(root)
         return done("ok", len(files), lake_rows(run_dir))
 
 
-def run_job(job: ScheduledJobConfig, fire: datetime, config: str | Path | None,
-            stop: threading.Event | None = None) -> list[DayRun]:  # fmt: skip
+def run_job(job: ScheduledJobConfig, fire: datetime, config: str | Path | None, stop: threading.Event | None = None,
+            poll: Callable[[], None] | None = None) -> list[DayRun]:  # fmt: skip
     """Every day of one firing, in order; stops early when ``stop`` is set."""
     runs = []
     for day in job_days(job, fire):
         if stop is not None and stop.is_set():
             break
-        runs.append(run_day(job, day, config, stop))
+        runs.append(run_day(job, day, config, stop, poll))
     return runs
 
 
@@ -324,6 +329,17 @@ class Scheduler:
         self.jobs, self.config, self.clock, self.max_wait_s = list(jobs), config, clock, max_wait_s
         self.heartbeat = HeartbeatWriter(Path(data_dir) / "heartbeats", "scheduler")
         self.runs: list[DayRun] = []
+        self._last_beat_s = 0.0
+
+    def _beat(self, running: str) -> None:
+        """Heartbeat (ops/monitor.py reads it): also while a long replay runs, at most once a second."""
+        if running and time.monotonic() - self._last_beat_s < 1.0:
+            return
+        latest = {r.job: r for r in self.runs}  # healthy again once a failed job's next run succeeds
+        failed = sorted(job for job, run in latest.items() if run.status == "failed")
+        detail = f"last run failed: {failed}" if failed else (f"running {running}" if running else "")
+        self.heartbeat.beat(not failed, detail, day_runs=len(self.runs))
+        self._last_beat_s = time.monotonic()
 
     def run_forever(self, stop: threading.Event) -> list[DayRun]:
         start = self.clock()
@@ -334,10 +350,12 @@ class Scheduler:
             for job in sorted(self.jobs, key=lambda j: (due[j.name], j.name)):
                 if due[job.name] > now or stop.is_set():
                     continue
-                self.runs.extend(run_job(job, due[job.name], self.config, stop))
+                try:
+                    self.runs.extend(run_job(job, due[job.name], self.config, stop, partial(self._beat, job.name)))
+                except Exception:  # a bug or a full disk in one job must not stop the others' schedule
+                    log.exception("scheduled job crashed", **with_fields(job=job.name))
                 due[job.name] = next_fire(job.cron, max(self.clock(), due[job.name]))  # missed fires coalesce
-            failed = sum(r.status == "failed" for r in self.runs)
-            self.heartbeat.beat(failed == 0, f"{failed} failed day runs" if failed else "", day_runs=len(self.runs))
+            self._beat("")
             wait_s = (min(due.values(), default=now + timedelta(hours=1)) - self.clock()).total_seconds()
             stop.wait(min(max(wait_s, 0.0), self.max_wait_s))
         log.info("scheduler stopped", **with_fields(day_runs=len(self.runs)))
