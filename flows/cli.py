@@ -24,6 +24,7 @@ import duckdb
 import pyarrow.parquet as pq
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -40,7 +41,7 @@ from rich.text import Text
 from connectors import lake
 from connectors.capture import CaptureWriter
 from connectors.config import ConfigError, Settings, SimulatorConfig, load_settings
-from connectors.logs import read_heartbeats
+from connectors.logs import configure_logging, read_heartbeats
 from connectors.replay import expand
 from connectors.simulator import DEFAULT_START, simulate
 from ops import queries
@@ -94,7 +95,7 @@ def main() -> None:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -136,6 +137,8 @@ def _run_flow_command(command: str, config: Path | None, overrides: dict[str, An
         init_recovery(recovery_dir)
     argv = flow_argv(config, workers, recovery_dir, snapshot_s)
     env = flow_env(overrides)
+    if expected_quotes is not None and not settings.sinks.write_quotes_clean:
+        console.print("note: sinks.write_quotes_clean is off, so the bar can only count rejected rows")
     started, t0_ns, t0_s = datetime.now(UTC), time.time_ns(), time.monotonic()
     resumed = recovery_dir is not None
     log_path = data_dir / f"{log_name}.log" if log_name else None
@@ -295,7 +298,8 @@ def capture(
 ) -> None:
     """Run the live source for a while, writing replayable quote files (<dir>/exchange=*/date=*/) and the lake.
 
-    Venues, symbols and endpoints come from the live section of the config; the files replay with `arbflow replay --capture-dir`.
+    Venues, symbols and endpoints come from the live section of the config; the files replay with
+    `arbflow replay --capture-dir DIR --from DAY`.
     """
     overrides: dict[str, Any] = {"source.kind": "live", "live.capture_dir": str(capture_dir.resolve()),
                                  "live.run_for_s": seconds}  # fmt: skip
@@ -521,6 +525,7 @@ def schedule(
         rows = [(j.name, j.cron, next_fire(j.cron, now), ", ".join(j.paths), str(job_root(j))) for j in jobs.values()]
         _print_rows(["job", "cron", "next fire (UTC)", "input", "output"], rows, OutputFormat.table, "scheduled jobs")
         return
+    configure_logging(settings.logging.level)  # JSON lines on stderr: each day run as it finishes
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -529,8 +534,9 @@ def schedule(
             raise _fail(f"no job {once!r} in [[schedule.jobs]]; jobs: {sorted(jobs)}")
         runs = run_job(jobs[once], datetime.now(UTC), config, stop)
         for day_run in runs:
+            detail = f" ({day_run.detail[:300]})" if day_run.detail else ""
             console.print(f"{day_run.job} {day_run.day}: {day_run.status}, {day_run.quotes:,} quotes -> "
-                          f"{day_run.partition}" + (f" ({day_run.detail[:300]})" if day_run.detail else ""))  # fmt: skip
+                          f"{day_run.partition}{detail}")  # fmt: skip
         raise typer.Exit(0 if runs and all(r.status == "ok" for r in runs) else 1)
     if not jobs:
         raise _fail("no [[schedule.jobs]] in the configuration: nothing to schedule")

@@ -324,8 +324,14 @@ class Scheduler:
     stop event, so a stop request is honoured within ``max_wait_s``.
     """
 
-    def __init__(self, jobs: Sequence[ScheduledJobConfig], config: str | Path | None, data_dir: str | Path,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_wait_s: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        jobs: Sequence[ScheduledJobConfig],
+        config: str | Path | None,
+        data_dir: str | Path,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_wait_s: float = 1.0,
+    ) -> None:
         self.jobs, self.config, self.clock, self.max_wait_s = list(jobs), config, clock, max_wait_s
         self.heartbeat = HeartbeatWriter(Path(data_dir) / "heartbeats", "scheduler")
         self.runs: list[DayRun] = []
