@@ -4,6 +4,8 @@
     source (micro-batches) -> normalize + QingXi row checks -> Great Expectations gate
       -> key by symbol: QingXi stream checks -> CeLue cross-exchange spreads and signals
       -> key by route: tumbling-window spread statistics (EventClock on the receive clock)
+      -> key by symbol, per route: opportunity episodes, rejection reasons; sliding-window spread z-scores
+      -> key by exchange: triangular cycles (configured + discovered), N-leg cycle scans, market making (off)
       -> risk: paper execution of the signals, positions, PnL, VaR, limits, alerts, kill switch
       -> Parquet lake (exactly-once) + DuckDB views
 
@@ -22,6 +24,7 @@ import bytewax.operators.windowing as win
 import polars as pl
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
+from bytewax.operators import StatefulLogic
 
 from connectors import lake
 from connectors.batches import RawBatch
@@ -32,10 +35,15 @@ from connectors.normalize import REJECT_COLUMNS, normalize
 from connectors.replay import ReplaySource, expand
 from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
-from flows import cleaning, spreads, windows
+from flows import cleaning, cross_episodes, spreads, windows
 from flows.heartbeat import beat_on
-from flows.risk.wiring import risk_tables
+from flows.market_making_flow import market_making_tables
+from flows.rejections import Gates
 from flows.resequence import resequence
+from flows.risk.wiring import risk_tables
+from flows.triangular_flow import triangular_tables
+from flows.venues_flow import cross_venue_cycle_tables
+from flows.zscore_flow import zscore_tables
 from quality.gate import QualityGate
 
 Tables = list[tuple[str, pl.DataFrame]]
@@ -93,12 +101,14 @@ class SymbolState:
     stream: cleaning.StreamState | None = None
     book: spreads.BookState = field(default_factory=spreads.BookState)
     downs: pl.DataFrame | None = None
+    episodes: cross_episodes.CrossState | None = None
 
 
 @dataclass(frozen=True)
 class SymbolOut:
     tables: Tables
     partials: list[windows.Partial]
+    spreads: pl.DataFrame | None = None  # this slice's evaluations (SPREAD_COLUMNS), for the z-score windows
 
 
 def process_symbol(
@@ -121,17 +131,51 @@ def process_symbol(
         ("quotes_rejected", _rejected(rejected.drop("ts_event"), "clean", batch_seq)),
         ("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))),  # risk marks to these
     ]
-    book, partials, downs = state.book, [], state.downs
+    book, partials, downs, lifetimes, rows = state.book, [], state.downs, state.episodes, None
     if clean.height and clean["symbol"][0] in settings.cross.symbols:
         book, evaluation = spreads.evaluate(state.book, clean, params, downs)
-        tables.append(("signals", spreads.signals_from(evaluation.rows(evaluation.lean.filter("is_edge")))))
+        rows = evaluation.rows()
+        tables.append(("signals", spreads.signals_from(rows.filter(evaluation.lean["is_edge"]))))
         if settings.sinks.write_spreads:
-            tables.append(("spreads", evaluation.rows()))
+            tables.append(("spreads", rows))
         partials = windows.partials(evaluation, window)
+        gates = Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms)
+        episode_cfg = settings.episodes
+        lifetimes, episode_tables = cross_episodes.cross_tables(
+            state.episodes,
+            rows,
+            gates,
+            timedelta(milliseconds=episode_cfg.gap_timeout_ms),
+            timedelta(milliseconds=episode_cfg.min_duration_ms),
+        )
+        tables.extend(episode_tables)
         if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
             horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
             downs = downs.filter(pl.col("down_ts") >= horizon)
-    return SymbolState(stream, book, downs), SymbolOut(tables, partials)
+    return SymbolState(stream, book, downs, lifetimes), SymbolOut(tables, partials, rows)
+
+
+class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns, SymbolOut, SymbolState]):
+    """``process_symbol`` per item; at end of input, the episodes still open are written (``ts_closed`` null)."""
+
+    def __init__(
+        self, settings: Settings, params: spreads.SpreadParams, window: timedelta, resume: SymbolState | None
+    ) -> None:
+        self.settings, self.params, self.window = settings, params, window
+        self.state = resume or SymbolState()
+
+    def on_item(self, value: pl.DataFrame | FeedDowns) -> tuple[list[SymbolOut], bool]:
+        self.state, out = process_symbol(self.settings, self.params, self.window, self.state, value)
+        return [out], StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[SymbolOut], bool]:
+        if self.state.episodes is None:
+            return [], StatefulLogic.RETAIN
+        min_duration = timedelta(milliseconds=self.settings.episodes.min_duration_ms)
+        return [SymbolOut(cross_episodes.flush(self.state.episodes, min_duration), [])], StatefulLogic.RETAIN
+
+    def snapshot(self) -> SymbolState:
+        return self.state
 
 
 def _replay_source(settings: Settings) -> Source[RawBatch]:
@@ -207,10 +251,8 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     keyed: Stream[tuple[str, pl.DataFrame | FeedDowns]] = op.flat_map("split_by_symbol", checked, split_by_symbol)
     if inputs.downs is not None:
         keyed = op.merge("symbol_inputs", keyed, inputs.downs)
-    per_symbol = op.stateful_map(
-        "qingxi_stream_and_celue_cross",
-        keyed,
-        lambda state, quotes: process_symbol(settings, params, window, state, quotes),
+    per_symbol = op.stateful(
+        "qingxi_stream_and_celue_cross", keyed, lambda resume: SymbolLogic(settings, params, window, resume)
     )
     partials = op.flat_map("route_partials", per_symbol, lambda kv: [(p.route_key(), p) for p in kv[1].partials])
     # Replay: a frozen system clock makes the watermark pure event time, so window closing is deterministic.
@@ -242,6 +284,10 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         op.flat_map("checked_tables", checked, lambda c: c.tables),
         op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables),
         risk_tables("risk", risk_bundles, settings),
+        triangular_tables("triangular", checked, settings),
+        market_making_tables("market_making", checked, settings),
+        cross_venue_cycle_tables("venues", checked, settings),
+        zscore_tables("zscores", op.filter_map("cross_spreads", per_symbol, lambda kv: kv[1].spreads), settings),
         op.map("window_rows", stats.down, _stats_rows(window, late=False)),
         op.map("late_window_rows", stats.late, _stats_rows(window, late=True)),
     )
