@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -31,16 +32,23 @@ FLAGS = [
     "--no-first-run",
 ]
 DOCS_PNG = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
-# a 4-minute simulated market replayed at 20x in micro-batches of 100 quotes: ~12 s of data, epochs every second
+# a 150 s simulated market replayed at 20x in micro-batches of 100 quotes: ~8 s of data, epochs every second
 PACED = {
     "source.kind": "simulator",
-    "simulator.duration_s": 240.0,
+    "simulator.duration_s": 150.0,
     "simulator.cross_opportunities": 12,
     "source.speed": 20.0,
     "source.batch_rows": 100,
 }
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (apt-get install chromium)")
+
+
+def _wait_exited(base: str) -> None:
+    for _ in range(300):
+        if httpx.get(f"{base}/api/system/status", headers={"x-api-key": KEY}).json()["supervisor"]["state"] == "exited":
+            return
+        time.sleep(1)
 
 
 def _rows(page, table_id: str) -> int:
@@ -88,8 +96,9 @@ def test_dashboard_shows_live_spreads_and_signals_of_a_running_replay(tmp_path):
             shot = tmp_path / "dashboard.png"
             page.screenshot(path=str(shot), full_page=False)
             assert shot.stat().st_size > 10_000
-            if os.environ.get("ARBFLOW_DOCS_SCREENSHOT") == "1":
-                DOCS_PNG.parent.mkdir(exist_ok=True)
+            if os.environ.get("ARBFLOW_DOCS_SCREENSHOT") == "1":  # the README's picture: the whole replay shown
+                _wait_exited(base)
+                page.wait_for_timeout(4000)
                 page.set_viewport_size({"width": 1200, "height": 900})
                 page.screenshot(path=str(DOCS_PNG), type="png")
         finally:
