@@ -212,6 +212,7 @@ class MarketMakingConfig(_Section):
 class EpisodesConfig(_Section):
     """Opportunity episodes (session windows per strategy and route) and the spread z-score (flows/episodes.py)."""
 
+    enabled: bool = True  # cross episodes, rejection reasons and z-scores (triangular episodes follow [triangular])
     gap_timeout_ms: float = Field(1000.0, gt=0)  # an edge silent for longer ends its episode
     min_duration_ms: float = Field(250.0, ge=0)  # shorter episodes are reported as blips
     zscore_window_s: float = Field(60.0, gt=0)  # sliding window of each cross-exchange spread
@@ -224,6 +225,8 @@ class RiskConfig(_Section):
     Fractions follow the design doc (max_daily_loss 0.05 = 5 % of the UTC day's opening equity); money is in the
     valuation currency; times are on the receive clock (ts_recv).
     """
+
+    enabled: bool = True  # paper-trade the signals (false: no fills, positions, pnl, risk_metrics, alerts)
 
     valuation_currency: str = "USDT"
     balances: dict[str, dict[str, float]] = {  # pre-funded inventory per venue and asset

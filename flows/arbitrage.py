@@ -134,25 +134,26 @@ def process_symbol(
     book, partials, downs, lifetimes, rows = state.book, [], state.downs, state.episodes, None
     if clean.height and clean["symbol"][0] in settings.cross.symbols:
         book, evaluation = spreads.evaluate(state.book, clean, params, downs)
-        rows = evaluation.rows()
-        tables.append(("signals", spreads.signals_from(rows.filter(evaluation.lean["is_edge"]))))
+        tables.append(("signals", spreads.signals_from(evaluation.rows(evaluation.lean.filter("is_edge")))))
+        partials = windows.partials(evaluation, window)
+        if settings.sinks.write_spreads or settings.episodes.enabled:
+            rows = evaluation.rows()  # strings for every evaluation: only when a table needs them
         if settings.sinks.write_spreads:
             tables.append(("spreads", rows))
-        partials = windows.partials(evaluation, window)
-        gates = Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms)
-        episode_cfg = settings.episodes
-        lifetimes, episode_tables = cross_episodes.cross_tables(
-            state.episodes,
-            rows,
-            gates,
-            timedelta(milliseconds=episode_cfg.gap_timeout_ms),
-            timedelta(milliseconds=episode_cfg.min_duration_ms),
-        )
-        tables.extend(episode_tables)
+        if settings.episodes.enabled:
+            lifetimes, episode_tables = cross_episodes.cross_tables(
+                state.episodes,
+                rows,
+                Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms),
+                timedelta(milliseconds=settings.episodes.gap_timeout_ms),
+                timedelta(milliseconds=settings.episodes.min_duration_ms),
+            )
+            tables.extend(episode_tables)
         if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
             horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
             downs = downs.filter(pl.col("down_ts") >= horizon)
-    return SymbolState(stream, book, downs, lifetimes), SymbolOut(tables, partials, rows)
+    zscores = rows if settings.episodes.enabled else None
+    return SymbolState(stream, book, downs, lifetimes), SymbolOut(tables, partials, zscores)
 
 
 class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns, SymbolOut, SymbolState]):
@@ -272,18 +273,20 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         folder=windows.merge,
         merger=lambda a, b: b if a is None else windows.merge(a, b) if b is not None else a,
     )
-    # Risk reads each symbol slice's quotes and signals together, and the validation runs (feed health).
-    risk_bundles = op.merge(
-        "risk_bundles",
-        op.map("checked_bundles", checked, lambda c: c.tables),
-        op.map("symbol_bundles", per_symbol, lambda kv: kv[1].tables),
-    )
+    risk_out = []
+    if settings.risk.enabled:  # risk reads each symbol slice's quotes and signals together, and validation runs
+        risk_bundles = op.merge(
+            "risk_bundles",
+            op.map("checked_bundles", checked, lambda c: c.tables),
+            op.map("symbol_bundles", per_symbol, lambda kv: kv[1].tables),
+        )
+        risk_out.append(risk_tables("risk", risk_bundles, settings))
     outputs = op.merge(
         "all_tables",
         *inputs.tables,
         op.flat_map("checked_tables", checked, lambda c: c.tables),
         op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables),
-        risk_tables("risk", risk_bundles, settings),
+        *risk_out,
         triangular_tables("triangular", checked, settings),
         market_making_tables("market_making", checked, settings),
         cross_venue_cycle_tables("venues", checked, settings),
