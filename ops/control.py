@@ -125,6 +125,8 @@ def collectors(settings: Settings, data_dir: Path) -> list[dict[str, Any]]:
     and simulator: the venues whose recorded/simulated quotes are replayed (no network); feed_events stay empty.
     """
     kind = settings.source.kind
+    venues: list[str]
+    symbols: list[str]
     if kind == "live":
         venues, symbols = list(settings.live.venues), list(settings.live.symbols)
     elif kind == "replay":
