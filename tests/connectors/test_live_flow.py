@@ -7,10 +7,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from bytewax.testing import run_main
 
 from connectors import lake
@@ -76,7 +78,9 @@ def canonical_signals(data_dir: Path) -> pl.DataFrame:
     )
 
 
-def test_a_live_session_and_the_replay_of_its_capture_give_the_same_signals(tmp_path: Path) -> None:
+def test_a_live_session_and_the_replay_of_its_capture_give_the_same_signals(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     okx = [("send", m) for m in jsonl("live_flow/okx_bbo_tbt.jsonl")]
     htx = [("send", m) for m in jsonl("live_flow/htx_bbo.jsonl")]
     capture = tmp_path / "capture"
@@ -84,8 +88,10 @@ def test_a_live_session_and_the_replay_of_its_capture_give_the_same_signals(tmp_
             FakeOkx([okx], speed=1.0) as fo, FakeHtx([htx], speed=1.0) as fh:  # fmt: skip
         urls = {"binance": fb.url, "okx": fo.url, "htx": fh.url}
         live = live_settings(tmp_path / "live", urls, live={"capture_dir": str(capture)})
-        run_main(build_flow(settings=live))
+        with caplog.at_level(logging.WARNING, logger="flows.resequence"):
+            run_main(build_flow(settings=live))
         assert fb.finished.is_set() and fo.finished.is_set() and fh.finished.is_set()
+    assert not [r for r in caplog.records if r.name == "flows.resequence"]  # ordered by progress, no late rows
     replay = live_settings(
         tmp_path / "replay", {}, source={"kind": "replay", "paths": [f"{capture}/**/*.parquet"], "batch_rows": 37}
     )
