@@ -122,8 +122,8 @@ class LiveConfig(_Section):
     run_for_s: float = Field(0.0, ge=0)  # 0 = until stopped
     capture_dir: str = ""  # empty = no capture; else Parquet quote files there (replayable with kind = "replay")
     capture_rows_per_file: int = Field(100_000, ge=1)
-    # Merge the venues in receive-clock order (flows/resequence.py), as replay does, holding a quote at most this long
-    # for a venue that reports no progress; 0 = off (venue batches in arrival order: live may differ from replay).
+    # Merge the venues in receive-clock order (flows/resequence.py), as replay does; a venue whose progress reports stop
+    # for this long no longer holds the others back. 0 = off (venue batches in arrival order: live may differ).
     reorder_ms: float = Field(500.0, ge=0)
 
 

@@ -9,7 +9,8 @@ Contract (the ``Resequencer`` below, pure; ``resequence`` is its thin Bytewax st
 
 - Input: ``RawBatch`` items from the venue partitions and ``Progress(partition, ts_recv_us)`` items, each saying "this
   partition has emitted every quote it will ever emit with ``ts_recv <= ts_recv_us``" (connectors/live.py stamps it
-  on the venue's own event loop between frames, so it is exact, not a guess).
+  on the venue's own event loop between frames, so it is exact, not a guess; the one gap is a reply the session must
+  send before publishing a frame's quotes, if the socket's write buffer is full: such a row would arrive *late*).
 - A quote is *released* once every partition still *heard from* has reported progress at or past its ``ts_recv``.
   A partition is heard from while its last ``Progress`` arrived at most ``max_hold_ms`` ago (receive clock); a
   connected, disconnected or quiet venue keeps reporting (the stamp comes from its event loop), so only a stuck venue
