@@ -132,7 +132,7 @@ MODES = {
 }
 
 
-def run_pipeline(path: Path, data_dir: Path, batch_rows: int, mode: str) -> tuple[float, float]:
+def run_pipeline(path: Path, data_dir: Path, batch_rows: int, mode: str, workers: int = 1) -> tuple[float, float]:
     """The real flow in a child process: returns (seconds, peak RSS in MiB of the largest child so far)."""
     env = {
         **MODES[mode],
@@ -145,7 +145,8 @@ def run_pipeline(path: Path, data_dir: Path, batch_rows: int, mode: str) -> tupl
         "ARBFLOW__CROSS__SYMBOLS": str(SYMBOLS).replace("'", '"'),
     }
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow"], cwd=REPO, env=env, check=True)
+    cmd = [sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow", "-w", str(workers)]
+    subprocess.run(cmd, cwd=REPO, env=env, check=True)
     seconds = time.perf_counter() - t
     rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return seconds, rss_mib
@@ -156,6 +157,7 @@ def main() -> None:
     parser.add_argument("--quotes", type=float, default=10e6)
     parser.add_argument("--batch-rows", type=int, default=500_000)
     parser.add_argument("--modes", default="core,full", help="comma-separated: core (issue 2 pipeline), full (default)")
+    parser.add_argument("--workers", type=int, default=1, help="Bytewax workers in the flow process")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = generate(int(args.quotes), Path(tmp) / "market")
@@ -163,12 +165,12 @@ def main() -> None:
         results = {}
         for mode in args.modes.split(","):
             out = Path(tmp) / f"out-{mode}"
-            seconds, rss = run_pipeline(path, out, args.batch_rows, mode)
+            seconds, rss = run_pipeline(path, out, args.batch_rows, mode, args.workers)
             signals = pl.read_parquet(out / "lake" / "signals" / "**" / "*.parquet").height
             results[mode] = (seconds, rss, signals)
         ref_s, qualifying = polars_reference(path)
         tick_rate = per_tick_bytewax(path, min(n, 1_000_000))
-        print(f"quotes: {n:,}  (3 venues x 10 symbols), batch_rows {args.batch_rows:,}, 1 worker")
+        print(f"quotes: {n:,}  (3 venues x 10 symbols), batch_rows {args.batch_rows:,}, {args.workers} worker(s)")
         for mode, (seconds, rss, signals) in results.items():
             print(
                 f"arbflow flow ({mode}):     {n / seconds:12,.0f} quotes/s  ({seconds:.1f} s incl. start-up, "
