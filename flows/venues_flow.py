@@ -24,7 +24,7 @@ from bytewax.operators import StatefulLogic
 
 from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, Settings
-from connectors.schema import PL_TS, event_time
+from connectors.schema import POLARS_QUOTE_SCHEMA, event_time
 from flows import cleaning
 from flows.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
 from flows.triangular import Market, markets_from_ccxt
@@ -32,13 +32,7 @@ from flows.triangular_flow import ROW_COLUMNS, CheckedBatch, Item
 
 KEYS = ("exchange", "symbol")
 LAST_SCHEMA: dict[str, pl.DataType] = {
-    "exchange": pl.String(),
-    "symbol": pl.String(),
-    "bid_px": pl.Float64(),
-    "bid_qty": pl.Float64(),
-    "ask_px": pl.Float64(),
-    "ask_qty": pl.Float64(),
-    "ts_recv": PL_TS,
+    c: POLARS_QUOTE_SCHEMA[c] for c in ("exchange", "symbol", "bid_px", "bid_qty", "ask_px", "ask_qty", "ts_recv")
 }
 
 

@@ -4,10 +4,8 @@ risk_metrics and alerts are populated and the book reconciles."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
-import bytewax.operators as op
 import polars as pl
 import pytest
 from bytewax.dataflow import Dataflow
@@ -15,12 +13,8 @@ from bytewax.testing import cluster_main, run_main
 
 from connectors import lake
 from connectors.config import Settings, load_settings
-from connectors.replay import ReplaySource
-from connectors.simulator import simulate
-from flows import arbitrage, spreads
+from flows import arbitrage
 from flows.risk.tables import SCHEMAS
-from flows.risk.wiring import risk_tables
-from quality.gate import QualityGate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,35 +30,8 @@ def sim_settings(data_dir: Path) -> Settings:
 
 
 def pipeline_with_risk(settings: Settings) -> Dataflow:
-    """The lead's stages (flows/arbitrage.py functions), the risk step, and the lake sink."""
-    fees = {name: v.taker_fee_bps for name, v in settings.venues.items()}
-    market = simulate(settings.simulator, fees, settings.cross.min_net_edge_bps)
-    source = ReplaySource([market.write(Path(settings.sinks.data_dir) / "input")], name="sim", batch_rows=2000)
-    schemas = lake.table_schemas()
-    lake.prepare(settings.sinks.data_dir, schemas)
-    gate = QualityGate(None)
-    params = spreads.SpreadParams(
-        fee_bps=fees,
-        min_net_edge_bps=settings.cross.min_net_edge_bps,
-        max_quote_age_ms=settings.cross.max_quote_age_ms,
-        max_skew_ms=settings.cross.max_skew_ms,
-        max_position_usdt=settings.cross.max_position_usdt,
-    )
-    window = timedelta(seconds=settings.windows.stats_window_s)
-    flow = Dataflow("pipeline_with_risk")
-    checked = op.map("check", op.input("quotes", flow, source), lambda b: arbitrage.check_batch(settings, gate, b))
-    keyed = op.flat_map("split", checked, arbitrage.split_by_symbol)
-    per_symbol = op.stateful_map(
-        "per_symbol", keyed, lambda s, q: arbitrage.process_symbol(settings, params, window, s, q)
-    )
-    checked_tables = op.map("checked_tables", checked, lambda c: c.tables)
-    symbol_tables = op.map("symbol_tables", per_symbol, lambda kv: kv[1].tables)
-    bundles = op.merge("bundles", checked_tables, symbol_tables)
-    tables = op.flat_map("tables", bundles, lambda bundle: bundle)
-    everything = op.merge("with_risk", tables, risk_tables("risk", bundles, settings))
-    non_empty = op.filter("non_empty", everything, lambda kv: kv[1].height > 0)
-    op.output("lake", non_empty, lake.LakeSink(settings.sinks.data_dir, schemas))
-    return flow
+    """The main flow (flows/arbitrage.py) on the simulator, risk step included."""
+    return arbitrage.build_flow(settings=settings)
 
 
 def read(data_dir: Path, name: str) -> pl.DataFrame:
