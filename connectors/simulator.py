@@ -100,8 +100,14 @@ def _venue_params(rng: np.random.Generator, venue: str, index: int) -> _Venue:
     )
 
 
-def _tick(symbol: str) -> float:
-    return 0.01 if symbol.endswith(("/USDT", "/USDC", "/USD")) else 1e-6
+def _tick(ref: _Reference, symbol: str) -> float:
+    """Price tick as venues set it: about 1e-4 to 1e-5 of the price (a power of ten), at most 0.01.
+
+    BTC, ETH, SOL get 0.01; a 0.55 XRP gets 1e-5 and a 0.04 ETH/BTC 1e-6. A flat 0.01 would give cheap coins
+    tick-bound spreads of tens of bps that no real book shows.
+    """
+    price = float(ref.at(symbol, np.zeros(1, dtype=np.int64))[0])
+    return min(0.01, 10.0 ** (np.floor(np.log10(price)) - 4))
 
 
 class _Reference:
@@ -155,7 +161,7 @@ def _stream(
     t = np.sort(np.concatenate([rng.uniform(0, duration_us, size=n).astype(np.int64), extra_t_us]))
     mid = ref.at(symbol, t - v.lag_us) * (1 + (v.bias_bps + rng.normal(0, 0.3, size=len(t))) / 1e4)
     half = v.half_spread_bps * (1 + rng.uniform(0, 1, size=len(t))) / 1e4
-    tick = _tick(symbol)
+    tick = _tick(ref, symbol)
     bid = np.floor(mid * (1 - half) / tick) * tick
     ask = np.maximum(np.ceil(mid * (1 + half) / tick) * tick, bid + tick)
     median_qty = 20_000.0 / ref.at(symbol, np.zeros(1, dtype=np.int64))[0] if symbol.endswith("/USDT") else 5.0
@@ -249,7 +255,7 @@ def simulate(
             streams[(venue, symbol)] = _stream(
                 rng, ref, venue, params, symbol, rate, duration_us, extra.astype(np.int64)
             )
-    truth = _inject_opportunities(streams, plan, opp_len_us, t0_us)
+    truth = _inject_opportunities(streams, ref, plan, opp_len_us, t0_us)
     marks = [
         _corrupt(rng, venue, symbol, st, cfg.anomaly_rate, venues[venue].has_exchange_ts, t0_us)
         for (venue, symbol), st in streams.items()
@@ -296,7 +302,11 @@ def _asof(stream: dict[str, np.ndarray], column: str, recv: np.ndarray) -> np.nd
 
 
 def _inject_opportunities(
-    streams: dict[tuple[str, str], dict[str, np.ndarray]], plan: list[tuple], opp_len_us: int, t0_us: int
+    streams: dict[tuple[str, str], dict[str, np.ndarray]],
+    reference: _Reference,
+    plan: list[tuple],
+    opp_len_us: int,
+    t0_us: int,
 ) -> pl.DataFrame:
     """Lift the selling venue's book inside each planned window (in place); return the truth table with the receive
     clock of the quotes that open and close each window."""
@@ -314,7 +324,7 @@ def _inject_opportunities(
             )
         bid, ask = lifted["bid_px"][inside], lifted["ask_px"][inside]
         target = np.where(np.isnan(ref), bid, ref * (1 + gross / 1e4))
-        tick = _tick(symbol)
+        tick = _tick(reference, symbol)
         lifted["bid_px"][inside] = np.ceil(target / tick) * tick
         lifted["ask_px"][inside] = np.ceil(target * (ask / bid) / tick) * tick
         edges = np.isin(lifted["t"], [start_us, start_us + opp_len_us])
