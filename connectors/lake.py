@@ -10,12 +10,18 @@ number. Files are written to a temporary name and renamed, so a part is either w
 numbered at or after the snapshot (written after the last committed epoch) are deleted before the replayed items
 rewrite them; a fresh run (no resume state) starts the table empty. Row ids are deterministic, so the resumed lake
 equals an uninterrupted run's.
+
+Parts are encoded and written on a background thread while the worker computes the next batch (Parquet encoding
+releases the GIL). Part numbers are still assigned in order on the worker, at most ``MAX_PENDING`` parts per table
+wait, and ``snapshot`` returns only after every part of the epoch is on disk, so the exactly-once contract holds. A
+failed write is raised on the worker at its next write, snapshot or close.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -28,6 +34,7 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 PART_RE = re.compile(r"^part-(\d{10})\.parquet$")
 # The newest DuckDB CLI (1.5.x, what most users and GUI tools run) cannot open storage version 69 files.
 DUCKDB_CONFIG = {"storage_compatibility_version": "v1.0.0"}
+MAX_PENDING = 2  # parts per table queued for the writer thread before write_batch waits (bounds memory)
 LOW_CARDINALITY = frozenset(
     {"exchange", "symbol", "source", "stage", "reason", "suite", "severity", "strategy", "buy_exchange", "sell_exchange"}
 )
@@ -78,9 +85,10 @@ def to_arrow(frame: pl.DataFrame, schema: pa.Schema, table: str) -> pa.Table:
 
 
 class _TablePartition(StatefulSinkPartition[pl.DataFrame, int]):
-    def __init__(self, root: Path, table: str, schema: pa.Schema, next_part: int) -> None:
-        self.root, self.table, self.schema, self.next_part = root, table, schema, next_part
+    def __init__(self, root: Path, table: str, schema: pa.Schema, next_part: int, writer: ThreadPoolExecutor) -> None:
+        self.root, self.table, self.schema, self.next_part, self.writer = root, table, schema, next_part, writer
         self.date_col = _date_column(schema)
+        self.pending: list[Future[None]] = []
         for path in root.glob("date=*/part-*.parquet"):
             match = PART_RE.match(path.name)
             if match and int(match.group(1)) >= next_part:
@@ -90,6 +98,11 @@ class _TablePartition(StatefulSinkPartition[pl.DataFrame, int]):
         frames = [f for f in items if f.height]
         if not frames:
             return
+        self._wait(keep=MAX_PENDING - 1)
+        self.pending.append(self.writer.submit(self._write_part, frames, self.next_part))
+        self.next_part += 1
+
+    def _write_part(self, frames: list[pl.DataFrame], part: int) -> None:
         data = pl.concat(frames, how="vertical_relaxed")
         if self.date_col is None:
             groups = [("none", data)]
@@ -97,12 +110,20 @@ class _TablePartition(StatefulSinkPartition[pl.DataFrame, int]):
             day = pl.col(self.date_col).dt.date().cast(pl.String).fill_null("none").alias("_date")
             groups = [(k[0], g.drop("_date")) for k, g in data.with_columns(day).group_by("_date", maintain_order=True)]
         for day_value, group in groups:
-            name = f"part-{self.next_part:010d}.parquet"
+            name = f"part-{part:010d}.parquet"
             _write_atomic(to_arrow(group, self.schema, self.table), self.root / f"date={day_value}" / name)
-        self.next_part += 1
+
+    def _wait(self, keep: int = 0) -> None:
+        """Block until at most ``keep`` parts are still being written; re-raise a failed write here."""
+        while len(self.pending) > keep:
+            self.pending.pop(0).result()
 
     def snapshot(self) -> int:
+        self._wait()
         return self.next_part
+
+    def close(self) -> None:
+        self._wait()
 
 
 class LakeSink(FixedPartitionedSink[pl.DataFrame, int]):
@@ -112,6 +133,8 @@ class LakeSink(FixedPartitionedSink[pl.DataFrame, int]):
         self.root = lake_dir(data_dir)
         self.schemas = schemas
         self.tables = sorted(schemas)
+        # One writer thread per sink, shared by its partitions (and by the workers of one process); started lazily.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake-writer")
 
     def list_parts(self) -> list[str]:
         return self.tables
@@ -124,7 +147,7 @@ class LakeSink(FixedPartitionedSink[pl.DataFrame, int]):
             raise KeyError(msg) from None
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _TablePartition:
-        return _TablePartition(self.root / for_part, for_part, self.schemas[for_part], resume_state or 0)
+        return _TablePartition(self.root / for_part, for_part, self.schemas[for_part], resume_state or 0, self.writer)
 
 
 def prepare(data_dir: str | Path, schemas: dict[str, pa.Schema]) -> Path:
