@@ -68,8 +68,8 @@ def _sort_key(frame: pl.DataFrame) -> pl.Expr:
     return key.forward_fill().fill_null(0)
 
 
-def load_stream(files: Sequence[Path], partition: str) -> pl.DataFrame:
-    """All files merged in receive order, with ``quote_id`` = "<partition>/<offset>" and ``_ts_us`` for pacing."""
+def load_stream(files: Sequence[Path]) -> pl.DataFrame:
+    """All files merged in receive order, with ``_ts_us`` for pacing."""
     frames = []
     for i, path in enumerate(files):
         frame = _read(path)
@@ -81,9 +81,14 @@ def load_stream(files: Sequence[Path], partition: str) -> pl.DataFrame:
     stream = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     if len(frames) > 1 or not stream["_ts_us"].is_sorted():
         stream = stream.sort("_ts_us", "_file", "_row", maintain_order=True)
-    return stream.drop("_file", "_row").with_columns(
-        pl.concat_str([pl.lit(f"{partition}/"), pl.int_range(pl.len()).cast(pl.String)]).alias("quote_id")
-    )
+    return stream.drop("_file", "_row")
+
+
+def with_quote_ids(frame: pl.DataFrame, partition: str, offset: int) -> pl.DataFrame:
+    """``quote_id`` = "<partition>/<offset of the row in the stream>", built per batch (10M ids up front cost seconds
+    before the first batch and hold hundreds of MB)."""
+    offsets = pl.int_range(offset, offset + pl.len()).cast(pl.String)
+    return frame.with_columns(pl.concat_str([pl.lit(f"{partition}/"), offsets]).alias("quote_id"))
 
 
 class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
@@ -109,7 +114,7 @@ class _ReplayPartition(StatefulSourcePartition[RawBatch, int]):
                 self._awake = datetime.now(UTC) + timedelta(seconds=min(wait_s, 0.5))
                 return []
         self._awake = None
-        frame = self.stream.slice(self.offset, end - self.offset).drop("_ts_us")
+        frame = with_quote_ids(self.stream.slice(self.offset, end - self.offset).drop("_ts_us"), self.name, self.offset)
         batch = RawBatch(self.offset, self.name, frame)
         self.offset = end
         return [batch]
@@ -136,6 +141,4 @@ class ReplaySource(FixedPartitionedSource[RawBatch, int]):
         return [self.name]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ReplayPartition:
-        return _ReplayPartition(
-            load_stream(self.files, self.name), self.name, resume_state or 0, self.batch_rows, self.speed
-        )
+        return _ReplayPartition(load_stream(self.files), self.name, resume_state or 0, self.batch_rows, self.speed)
