@@ -184,16 +184,18 @@ class QualityGate:
                     "ts_recv_max": quotes["ts_recv"].max(),
                 }
             )
-        failing = pl.DataFrame(
-            {"_row": list(bad_reason), "reason": list(bad_reason.values())},
-            schema={"_row": pl.UInt32, "reason": pl.String},
-        )
-        flagged = quotes.with_row_index("_row").join(failing, on="_row", how="left", maintain_order="left")
-        failed = (
-            flagged.filter(pl.col("reason").is_not_null())
-            .drop("_row")
-            .with_columns(pl.lit("failed a critical Great Expectations expectation").alias("detail"))
-        )
+        if bad_reason:
+            failing = pl.DataFrame(
+                {"_row": list(bad_reason), "reason": list(bad_reason.values())},
+                schema={"_row": pl.UInt32, "reason": pl.String},
+            )
+            flagged = quotes.with_row_index("_row").join(failing, on="_row", how="left", maintain_order="left")
+            failed = flagged.filter(pl.col("reason").is_not_null()).drop("_row")
+            passed = flagged.filter(pl.col("reason").is_null()).drop("_row", "reason")
+        else:  # the common case: no join over the whole batch
+            failed = quotes.clear().with_columns(pl.lit(None, dtype=pl.String).alias("reason"))
+            passed = quotes
+        failed = failed.with_columns(pl.lit("failed a critical Great Expectations expectation").alias("detail"))
         runs_frame = pl.DataFrame(
             runs,
             schema={
@@ -210,5 +212,4 @@ class QualityGate:
                 "ts_recv_max": quotes.schema["ts_recv"],
             },
         )
-        passed = quotes if not bad_reason else flagged.filter(pl.col("reason").is_null()).drop("_row", "reason")
         return GateResult(passed, failed, runs_frame)
