@@ -75,6 +75,16 @@ def _write_atomic(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _by_date(data: pl.DataFrame, column: str) -> list[tuple[str, pl.DataFrame]]:
+    """(``YYYY-MM-DD`` or ``none``, rows) per UTC date of ``column``; one group without a split in the usual case."""
+    day = pl.col(column).dt.date()
+    first, last, nulls = data.select(day.min().alias("a"), day.max().alias("b"), day.null_count().alias("n")).row(0)
+    if first == last and not nulls:
+        return [(str(first), data)]
+    keyed = data.with_columns(day.cast(pl.String).fill_null("none").alias("_date"))
+    return [(k[0], g.drop("_date")) for k, g in keyed.group_by("_date", maintain_order=True)]
+
+
 def to_arrow(frame: pl.DataFrame, schema: pa.Schema, table: str) -> pa.Table:
     """Cast a frame to its table's schema; a missing or extra column is a bug, reported by name."""
     names = set(schema.names)
@@ -104,11 +114,7 @@ class _TablePartition(StatefulSinkPartition[pl.DataFrame, int]):
 
     def _write_part(self, frames: list[pl.DataFrame], part: int) -> None:
         data = pl.concat(frames, how="vertical_relaxed")
-        if self.date_col is None:
-            groups = [("none", data)]
-        else:
-            day = pl.col(self.date_col).dt.date().cast(pl.String).fill_null("none").alias("_date")
-            groups = [(k[0], g.drop("_date")) for k, g in data.with_columns(day).group_by("_date", maintain_order=True)]
+        groups = [("none", data)] if self.date_col is None else _by_date(data, self.date_col)
         for day_value, group in groups:
             name = f"part-{part:010d}.parquet"
             _write_atomic(to_arrow(group, self.schema, self.table), self.root / f"date={day_value}" / name)
