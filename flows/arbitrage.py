@@ -237,6 +237,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     schemas = lake.table_schemas()
     lake.prepare(settings.sinks.data_dir, schemas)
     gate = QualityGate(settings.quality.suites_dir or None)
+    gate.warm_up()
     params = spreads.SpreadParams(
         fee_bps={name: venue.taker_fee_bps for name, venue in settings.venues.items()},
         min_net_edge_bps=settings.cross.min_net_edge_bps,

@@ -10,8 +10,10 @@ with COMPLETE (to learn *which* rows failed) when a critical suite fails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,11 +101,29 @@ def _columns(suites: list[Suite]) -> set[str]:
 
 
 class QualityGate:
-    """Validates batches; builds its (unpicklable) GX context lazily, once per worker."""
+    """Validates batches; builds its (unpicklable) GX context lazily, once per process."""
 
     def __init__(self, suites_dir: str | Path | None = None) -> None:
         self.suites = load_suites(suites_dir or SUITES_DIR)
         self._validations: dict[str, Any] | None = None
+        self._building = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Import GX and build the context (~5 s) on a background thread while the flow starts and reads its input.
+
+        The first ``validate`` waits for it; if it failed, ``validate`` builds again and raises the error itself.
+        """
+        threading.Thread(target=self._warm, name="gx-warm-up", daemon=True).start()
+
+    def _warm(self) -> None:
+        with contextlib.suppress(Exception):  # validate() builds again and raises it on the worker, with context
+            self._context()
+
+    def _context(self) -> dict[str, Any]:
+        with self._building:
+            if self._validations is None:
+                self._validations = self._build()
+            return self._validations
 
     def _build(self) -> dict[str, Any]:
         import great_expectations as gx
@@ -137,14 +157,13 @@ class QualityGate:
     def validate(self, batch_id: str, batch_seq: int, quotes: pl.DataFrame) -> GateResult:
         """Run every suite on the batch (``batch_id`` names it uniquely, e.g. "<partition>/<batch_seq>");
         quarantine rows failing critical expectations."""
-        if self._validations is None:
-            self._validations = self._build()
+        validations = self._context()
         frame = gx_frame(quotes, _columns(self.suites))
         pdf = frame.to_pandas()
         bad_reason: dict[int, str] = {}
         runs = []
         for suite in self.suites:
-            validation = self._validations[suite.name]
+            validation = validations[suite.name]
             result = validation.run(batch_parameters={"dataframe": pdf}, result_format="BOOLEAN_ONLY")
             failed_names: list[str] = []
             unexpected: set[int] = set()
