@@ -14,7 +14,7 @@ immune to venue clock drift) and the legs' event times differ by at most ``max_s
 rising edge), so one opportunity is one instruction, not one per tick; its lifetime is tracked by episodes.
 
 Vectorized: the row index of each venue's latest quote is forward-filled over the batch (seeded from state), the
-legs are gathered by index for all pairs at once, and strings are built only for rows that are written.
+legs are gathered by index for all pairs at once (NumPy), and strings are built only for rows that are written.
 """
 
 from __future__ import annotations
@@ -108,113 +108,205 @@ def evaluate(
 
     ``downs`` (live only: ``exchange``, ``down_ts``) are moments a venue's feed became unfit; a leg received before
     such a moment is not fresh at any evaluation after it, however young it is.
+
+    The math runs on NumPy arrays taken once per column and ``lean`` is built once at the end: a polars pass per
+    formula over ~4 evaluations per quote cost more than the arithmetic.
+
+    Raises:
+        ValueError: a leg column holds nulls (the normalize step rejects such quotes: only clean quotes belong here).
     """
     symbol = quotes["symbol"][0]
     batch = quotes.select("exchange", *LEG_FIELDS).with_columns(pl.lit(False).alias("_hist"))
     if state.last is not None:
         batch = pl.concat([state.last.with_columns(pl.lit(True).alias("_hist")).select(batch.columns), batch])
-    venues = sorted(batch["exchange"].unique())
+    missing = [c for c in LEG_FIELDS[:-1] if batch[c].has_nulls()]
+    if missing:
+        msg = f"spreads.evaluate({symbol}): null {', '.join(missing)} in the quotes; pass clean quotes only"
+        raise ValueError(msg)
+    known = [] if state.last is None else state.last["exchange"].to_list()
+    venues, code = _venue_codes(batch["exchange"], known)
     routes = list(permutations(venues, 2))
-    lean = _pairs(batch, venues, routes)
-    fee_buy = pl.Series([p.fee_bps[b] / 1e4 for b, _ in routes], dtype=pl.Float64)
-    fee_sell = pl.Series([p.fee_bps[s] / 1e4 for _, s in routes], dtype=pl.Float64)
+    pairs = _Pairs(venues, routes, code, 0 if state.last is None else state.last.height)
+    pos, route, buy, sell, other = pairs.pos, pairs.route, pairs.buy, pairs.sell, pairs.other
 
-    def leg(column: str, idx: str) -> pl.Series:
-        return batch[column].gather(lean[idx])
+    def column(name: str) -> np.ndarray:
+        return batch[name].to_numpy()
 
-    lean = lean.with_columns(
-        leg("ask_px", "_buy").alias("buy_px"),
-        leg("bid_px", "_sell").alias("sell_px"),
-        pl.min_horizontal(leg("ask_qty", "_buy"), leg("bid_qty", "_sell")).alias("_qty_book"),
-        fee_buy.gather(lean["_route"]).alias("_fee_buy"),
-        fee_sell.gather(lean["_route"]).alias("_fee_sell"),
-        (
-            pl.max_horizontal(
-                (lean["ts_eval"] - leg("ts_recv", "_buy")).abs(), (lean["ts_eval"] - leg("ts_recv", "_sell")).abs()
-            ).dt.total_microseconds()
-            / 1000
-        ).alias("age_ms"),
-        ((leg("ts_event", "_buy") - leg("ts_event", "_sell")).abs().dt.total_microseconds() / 1000).alias("skew_ms"),
+    ts_dtype = pl.Datetime("us", batch["ts_recv"].dtype.time_zone)  # type: ignore[attr-defined]
+    recv_us, event_us = (batch[c].cast(ts_dtype).to_physical().to_numpy() for c in ("ts_recv", "ts_event"))
+    t_eval = recv_us.take(pos)
+    # The IEEE operations polars does for these formulas, in its order, so results match polars computations bit
+    # for bit: a division by a scalar is a multiplication by its reciprocal, min_horizontal ignores NaN (fmin).
+    # One leg is the update itself: its age is 0, so the other leg's age is the older one's.
+    age_ms = _ms(t_eval - recv_us.take(other))
+    skew_ms = _ms(event_us.take(pos) - event_us.take(other))
+    buy_px, sell_px = column("ask_px").take(buy), column("bid_px").take(sell)
+    buy_cost = buy_px * np.array([1 + p.fee_bps[b] / 1e4 for b, _ in routes], dtype=np.float64).take(route)
+    sell_gain = sell_px * np.array([1 - p.fee_bps[s] / 1e4 for _, s in routes], dtype=np.float64).take(route)
+    qty = np.fmin(column("ask_qty").take(buy), column("bid_qty").take(sell))
+    np.fmin(qty, p.max_position_usdt / buy_px, out=qty)
+    net_edge_bps = _bps(sell_gain / buy_cost)
+    ts_eval = pl.Series("ts_eval", t_eval).cast(ts_dtype)
+    fresh = (age_ms <= p.max_quote_age_ms) & (skew_ms <= p.max_skew_ms)
+    if downs is not None and downs.height and pos.size:
+        fresh &= ~_feed_down(route, (buy, sell), ts_eval, routes, batch["ts_recv"], downs)
+    is_signal = fresh & (qty > 0) & (net_edge_bps >= p.min_net_edge_bps)
+    was_active = np.array([pair in state.active for pair in routes], dtype=bool)
+    is_edge, active = pairs.rising_edges(is_signal, was_active)
+    lean = pl.DataFrame(
+        {
+            "_pos": pos.astype(np.uint32),
+            "_route": route.astype(np.uint32),
+            "_buy": buy.astype(np.uint32),
+            "_sell": sell.astype(np.uint32),
+            "ts_eval": ts_eval,
+            "buy_px": buy_px,
+            "sell_px": sell_px,
+            "age_ms": age_ms,
+            "skew_ms": skew_ms,
+            "qty": qty,
+            "gross_edge_bps": _bps(sell_px / buy_px),
+            "net_edge_bps": net_edge_bps,
+            "expected_profit_quote": qty * (sell_gain - buy_cost),
+            "fresh": fresh,
+            "is_signal": is_signal,
+            "is_edge": is_edge,
+        }
     )
-    if downs is not None and downs.height and lean.height:
-        lean = lean.with_columns(_feed_down(lean, routes, batch, downs).alias("_feed_down"))
-    else:
-        lean = lean.with_columns(pl.lit(False).alias("_feed_down"))
-    buy_cost = pl.col("buy_px") * (1 + pl.col("_fee_buy"))
-    sell_gain = pl.col("sell_px") * (1 - pl.col("_fee_sell"))
-    qty = pl.min_horizontal("_qty_book", p.max_position_usdt / pl.col("buy_px"))
-    lean = lean.with_columns(
-        qty.alias("qty"),
-        ((pl.col("sell_px") / pl.col("buy_px") - 1) * 1e4).alias("gross_edge_bps"),
-        ((sell_gain / buy_cost - 1) * 1e4).alias("net_edge_bps"),
-        (qty * (sell_gain - buy_cost)).alias("expected_profit_quote"),
-        ((pl.col("age_ms") <= p.max_quote_age_ms) & (pl.col("skew_ms") <= p.max_skew_ms) & ~pl.col("_feed_down")).alias(
-            "fresh"
-        ),
-    ).with_columns(
-        (pl.col("fresh") & (pl.col("qty") > 0) & (pl.col("net_edge_bps") >= p.min_net_edge_bps)).alias("is_signal")
-    )
-    was_active = pl.Series([route in state.active for route in routes], dtype=pl.Boolean)
-    previous = pl.col("is_signal").shift(1).over("_route").fill_null(was_active.gather(lean["_route"]))
-    lean = lean.with_columns((pl.col("is_signal") & ~previous).alias("is_edge")).drop(
-        "_qty_book", "_fee_buy", "_fee_sell", "_feed_down"
-    )
-    last = batch.group_by("exchange").last().select("exchange", *LEG_FIELDS).sort("exchange")
-    latest = dict(lean.group_by("_route").agg(pl.col("is_signal").last()).iter_rows())
-    active = frozenset(route for r, route in enumerate(routes) if latest.get(r, route in state.active))
-    return BookState(last, active), Evaluation(symbol, routes, batch, lean)
+    last = batch.select("exchange", *LEG_FIELDS)[pairs.latest[:, -1]]  # one row per venue, sorted
+    after = frozenset(pair for pair, qualifies in zip(routes, active, strict=True) if qualifies)
+    return BookState(last, after), Evaluation(symbol, routes, batch, lean)
+
+
+def _venue_codes(exchange: pl.Series, known: list[str]) -> tuple[list[str], np.ndarray]:
+    """The venues of the batch (sorted) and each row's index into them. ``known``: the venues of the state rows, all
+    of them in the batch; usually no other venue appears, which spares a ``unique`` over the rows."""
+    code = np.full(len(exchange), -1, dtype=np.int64)
+    for v, venue in enumerate(known):
+        code[(exchange == venue).to_numpy()] = v
+    if (code >= 0).all():
+        return known, code
+    venues = sorted(exchange.unique())
+    return venues, _venue_codes(exchange, venues)[1]
+
+
+def _ms(delta_us: np.ndarray) -> np.ndarray:
+    """``|delta| / 1000`` as polars computes it (``* (1 / 1000)``)."""
+    return np.abs(delta_us, out=delta_us) * (1 / 1000)
+
+
+def _bps(ratio: np.ndarray) -> np.ndarray:
+    """``(ratio - 1) * 1e4``, in place (``ratio`` is a temporary)."""
+    ratio -= 1
+    ratio *= 1e4
+    return ratio
+
+
+class _Pairs:
+    """The evaluations of a batch (state rows first) as index arrays, and where each venue's latest quote is.
+
+    Lean rows are (update, route touching the updated venue) for the rows after the ``n_hist`` state rows, ordered by
+    update then route, whose two legs are both known. Each route touching venue ``c`` has a fixed slot among the
+    ``2 (V - 1)`` routes touching it, so the rows are an (update, slot) grid, minus the cells whose other leg is not
+    known yet (only before every venue has quoted). One leg of every row is the update itself.
+
+    Attributes:
+        pos, route, buy, sell, other: per lean row, the update's row, the route (index into ``routes``), the rows of
+            the buy and sell legs' quotes, and the row of the leg that is not the update.
+        latest: ``latest[v, i]`` is the row of venue ``v``'s latest quote at row ``i`` (-1 before its first quote).
+    """
+
+    def __init__(self, venues: list[str], routes: list[tuple[str, str]], code: np.ndarray, n_hist: int) -> None:
+        n_venues, n = len(venues), len(code)
+        self.routes, self.code, self.n_hist = routes, code, n_hist
+        self.buy_venue = np.array([venues.index(b) for b, _ in routes], dtype=np.int64)
+        self.sell_venue = np.array([venues.index(s) for _, s in routes], dtype=np.int64)
+        rows = np.arange(n)
+        self.latest = np.stack([np.maximum.accumulate(np.where(code == v, rows, -1)) for v in range(n_venues)])
+        # slot_route[c, k]: the k-th route touching venue c; slot_of: the inverse; slot_buys: c is its buying venue.
+        slot_route = np.array(
+            [[r for r in range(len(routes)) if c in (self.buy_venue[r], self.sell_venue[r])] for c in range(n_venues)],
+            dtype=np.int64,
+        ).reshape(n_venues, -1)
+        slot_buys = self.buy_venue[slot_route] == np.arange(n_venues)[:, None]
+        slot_other = np.where(slot_buys, self.sell_venue[slot_route], self.buy_venue[slot_route])
+        self.n_slots = slot_route.shape[1]
+        self.slot_of = np.zeros((n_venues, len(routes)), dtype=np.int64)
+        for c in range(n_venues):
+            self.slot_of[c, slot_route[c]] = np.arange(self.n_slots)
+
+        upd = np.arange(n_hist, n)
+        venue = code[upd]
+        other = slot_other.take(venue, axis=0)
+        other *= n
+        other += upd[:, None]
+        other = self.latest.take(other)  # the other venue's latest quote at the update
+        grid_upd = np.broadcast_to(upd[:, None], other.shape)
+        buys = slot_buys.take(venue, axis=0)
+        buy, sell = np.where(buys, grid_upd, other), np.where(buys, other, grid_upd)
+        columns = [grid_upd.ravel(), slot_route.take(venue, axis=0).ravel(), buy.ravel(), sell.ravel(), other.ravel()]
+        known = columns[-1] >= 0
+        self.kept: np.ndarray | None = None  # lean row of each grid cell, when some were dropped
+        if not known.all():
+            self.kept = np.cumsum(known) - 1
+            columns = [c[known] for c in columns]
+        self.pos, self.route, self.buy, self.sell, self.other = columns
+
+    def lean_row(self, pos: np.ndarray, route: np.ndarray) -> np.ndarray:
+        """Lean row of evaluations (update ``pos``, ``route``) known to exist."""
+        cell = (pos - self.n_hist) * self.n_slots + self.slot_of[self.code.take(pos), route]
+        return cell if self.kept is None else self.kept.take(cell)
+
+    def evaluated_at(self, pos: np.ndarray, route: np.ndarray) -> np.ndarray:
+        """Whether ``route`` has a lean row at row ``pos``, given that ``pos`` is the latest update of either of
+        its venues at that point (-1: none): an update of the batch with both legs known."""
+        ok = pos >= self.n_hist
+        at = np.where(ok, pos, 0)
+        return ok & (self.latest[self.buy_venue[route], at] >= 0) & (self.latest[self.sell_venue[route], at] >= 0)
+
+    def previous_update(self, route: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """Row of the latest update of either venue of ``route`` before row ``before`` (-1: none)."""
+        at = np.maximum(before - 1, 0)
+        prev = np.maximum(self.latest[self.buy_venue[route], at], self.latest[self.sell_venue[route], at])
+        return np.where(before > 0, prev, -1)
+
+    def rising_edges(self, is_signal: np.ndarray, was_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per lean row, whether its route starts qualifying there (it did not at the route's previous row, or, for
+        the route's first row, before the batch: ``was_active`` per route); and per route, whether it qualifies
+        after the batch. Only the rows that qualify are looked at: the previous row of a route is the previous
+        update of either of its venues."""
+        rows = np.flatnonzero(is_signal)
+        r, at = self.route.take(rows), self.pos.take(rows)
+        prev = self.previous_update(r, at)
+        before = was_active.take(r)
+        seen = self.evaluated_at(prev, r)
+        before[seen] = is_signal.take(self.lean_row(prev[seen], r[seen]))
+        is_edge = np.zeros_like(is_signal)
+        is_edge[rows] = ~before
+        every = np.arange(len(self.routes))
+        last = self.previous_update(every, np.full(len(self.routes), len(self.code)))
+        after = was_active.copy()
+        seen = self.evaluated_at(last, every)
+        after[seen] = is_signal.take(self.lean_row(last[seen], every[seen]))
+        return is_edge, after
 
 
 def _feed_down(
-    lean: pl.DataFrame, routes: list[tuple[str, str]], batch: pl.DataFrame, downs: pl.DataFrame
-) -> pl.Series:
-    """True where either leg's venue went down after that leg's quote arrived and by the evaluation."""
+    route: np.ndarray,
+    legs: tuple[np.ndarray, np.ndarray],
+    ts_eval: pl.Series,
+    routes: list[tuple[str, str]],
+    ts_recv: pl.Series,
+    downs: pl.DataFrame,
+) -> np.ndarray:
+    """True where either leg's venue (buy, sell rows of ``ts_recv``) went down after that leg's quote arrived and
+    by the evaluation."""
     stale = []
-    for side, idx in ((0, "_buy"), (1, "_sell")):
-        names = pl.Series([route[side] for route in routes], dtype=pl.String)
-        legs = pl.DataFrame(
-            {
-                "exchange": names.gather(lean["_route"]),
-                "leg": batch["ts_recv"].gather(lean[idx]),
-                "at": lean["ts_eval"],
-            }
-        )
-        stale.append(stale_leg(legs, downs, "exchange", "leg", "at"))
+    for side, idx in enumerate(legs):
+        names = pl.Series([pair[side] for pair in routes], dtype=pl.String)
+        frame = pl.DataFrame({"exchange": names.gather(route), "leg": ts_recv.gather(idx), "at": ts_eval})
+        stale.append(stale_leg(frame, downs, "exchange", "leg", "at").to_numpy())
     return stale[0] | stale[1]
-
-
-def _pairs(batch: pl.DataFrame, venues: list[str], routes: list[tuple[str, str]]) -> pl.DataFrame:
-    """One row per (update, route touching the updated venue) whose two legs are both known, ordered by update
-    then route; ``_buy``/``_sell`` are the rows of ``batch`` holding each leg's latest quote at that update."""
-    code = batch["exchange"].replace_strict({v: i for i, v in enumerate(venues)}, return_dtype=pl.Int64).to_numpy()
-    n, n_venues = len(code), len(venues)
-    # latest[i, v]: row index of venue v's latest quote at row i (-1 before its first quote).
-    latest = np.full((n, n_venues), -1, dtype=np.int64)
-    rows = np.arange(n)
-    for v in range(n_venues):
-        seen = np.where(code == v, rows, -1)
-        latest[:, v] = np.maximum.accumulate(seen)
-    route_buy = np.array([venues.index(b) for b, _ in routes], dtype=np.int64)
-    route_sell = np.array([venues.index(s) for _, s in routes], dtype=np.int64)
-    touching = np.array(
-        [[r for r in range(len(routes)) if v in (route_buy[r], route_sell[r])] for v in range(n_venues)],
-        dtype=np.int64,
-    ).reshape(n_venues, -1)
-    pos = rows[~batch["_hist"].to_numpy()]
-    route = touching[code[pos]].ravel()
-    pos = np.repeat(pos, touching.shape[1])
-    buy, sell = latest[pos, route_buy[route]], latest[pos, route_sell[route]]
-    ok = (buy >= 0) & (sell >= 0)
-    pos = pos[ok]
-    return pl.DataFrame(
-        {
-            "_pos": pos.astype(np.uint32),
-            "_route": route[ok].astype(np.uint32),
-            "_buy": buy[ok].astype(np.uint32),
-            "_sell": sell[ok].astype(np.uint32),
-            "ts_eval": batch["ts_recv"].gather(pos),
-        }
-    )
 
 
 def signals_from(rows: pl.DataFrame) -> pl.DataFrame:

@@ -1,0 +1,143 @@
+"""Micro-benchmark: the per-symbol cross-exchange step (``spreads.evaluate`` + ``windows.partials``), run by hand.
+
+    .venv/bin/python bench/evaluate.py                       # ~2M quotes, 3 venues x 10 symbols
+    .venv/bin/python bench/evaluate.py --quotes 5e5 --repeat 1
+    git show HEAD~1:flows/spreads.py > /tmp/spreads_before.py
+    .venv/bin/python bench/evaluate.py --spreads /tmp/spreads_before.py   # time another version, same input
+
+Input: a simulated market as dense as bench/replay_throughput.py's (no anomalies, so every quote is clean) cut like the replay flow cuts it: source batches of
+``--batch-rows`` quotes, each split by symbol (~50k rows per slice at the defaults), each slice evaluated against the
+book state its symbol carried out of the previous slice; [windows] stats_window_s of the default config. Prints microseconds per input quote for ``evaluate``, for
+``partials`` and for both, wall clock and process CPU time (polars may use several threads: CPU can exceed wall), of
+the fastest of ``--repeat`` passes (on a shared machine the minimum is the least noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import polars as pl
+
+from connectors.config import load_settings
+from connectors.simulator import simulate
+from flows import spreads, windows
+
+SYMBOLS = [f"{b}/USDT" for b in ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "LINK", "DOT")]
+VENUES = ["binance", "okx", "htx"]
+FEES_BPS = {"binance": 10.0, "okx": 10.0, "htx": 20.0}
+PARAMS = spreads.SpreadParams(FEES_BPS, min_net_edge_bps=30.0, max_quote_age_ms=1000.0, max_skew_ms=500.0,
+                              max_position_usdt=50_000.0)  # fmt: skip
+SETTINGS = load_settings(environ={})
+WINDOW = timedelta(seconds=SETTINGS.windows.stats_window_s)
+RATE_HZ = 10e6 / (len(VENUES) * len(SYMBOLS) * 3600.0)  # per venue and symbol: bench/replay_throughput.py's market
+
+
+def market(n_quotes: float) -> pl.DataFrame:
+    """Clean quotes in receive order, with ``ts_event`` and ``quote_id`` as the cleaning step hands them over; as
+    dense in time as the 10M-quote replay benchmark's market (so as many windows per slice), only shorter."""
+    cfg = SETTINGS.simulator.model_copy(
+        update={
+            "venues": VENUES,
+            "symbols": SYMBOLS,
+            "duration_s": n_quotes / (len(VENUES) * len(SYMBOLS) * RATE_HZ),
+            "rate_hz": RATE_HZ,
+            "cross_opportunities": 40,
+            "fee_eaten_opportunities": 20,
+            "anomaly_rate": 0.0,
+            "seed": 1,
+        }
+    )
+    quotes = simulate(cfg, FEES_BPS, PARAMS.min_net_edge_bps).quotes
+    return quotes.with_row_index("_o").select(
+        pl.exclude("_o"),
+        pl.coalesce("ts_exchange", "ts_recv").alias("ts_event"),
+        pl.format("sim/{}", "_o").alias("quote_id"),
+    )
+
+
+def slices(quotes: pl.DataFrame, batch_rows: int) -> list[pl.DataFrame]:
+    """Per-symbol slices of each source batch, in processing order."""
+    out = []
+    for start in range(0, quotes.height, batch_rows):
+        batch = quotes.slice(start, batch_rows)
+        out += [part for _, part in batch.group_by("symbol", maintain_order=True)]
+    return out
+
+
+def load(path: str | None) -> ModuleType:
+    """``flows.spreads``, or the module in the given file (another version of it)."""
+    if path is None:
+        return spreads
+    spec = importlib.util.spec_from_file_location("spreads_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class Pass:
+    """Seconds spent (wall clock and this process's CPU) over one pass of all slices, and what came out."""
+
+    eval_wall: float = 0.0
+    eval_cpu: float = 0.0
+    part_wall: float = 0.0
+    part_cpu: float = 0.0
+    evaluations: int = 0
+    signals: int = 0
+
+
+def one_pass(module: ModuleType, parts: list[pl.DataFrame]) -> Pass:
+    books: dict[str, object] = {}
+    out = Pass()
+    for part in parts:
+        symbol = part["symbol"][0]
+        w0, c0 = time.perf_counter(), time.process_time()
+        books[symbol], ev = module.evaluate(books.get(symbol, module.BookState()), part, PARAMS)
+        w1, c1 = time.perf_counter(), time.process_time()
+        windows.partials(ev, WINDOW)
+        out.part_wall += time.perf_counter() - w1
+        out.part_cpu += time.process_time() - c1
+        out.eval_wall += w1 - w0
+        out.eval_cpu += c1 - c0
+        out.evaluations += ev.lean.height
+        out.signals += int(ev.lean["is_edge"].sum())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quotes", type=float, default=2e6)
+    parser.add_argument("--batch-rows", type=int, default=500_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--spreads", help="a file holding another version of flows/spreads.py to time instead")
+    args = parser.parse_args()
+    module = load(args.spreads)
+    quotes = market(args.quotes)
+    parts = slices(quotes, args.batch_rows)
+    print(f"{quotes.height:,} quotes in {len(parts)} per-symbol slices (~{quotes.height // len(parts):,} rows each)")
+    runs = [one_pass(module, parts) for _ in range(args.repeat)]
+    best = min(runs, key=lambda r: r.eval_wall + r.part_wall)
+    us = 1e6 / quotes.height
+    print(f"{best.evaluations:,} evaluations, {best.signals:,} signals ({module.__name__})")
+    print("us per quote   wall    cpu")
+    for name, wall, cpu in (
+        ("evaluate", best.eval_wall, best.eval_cpu),
+        ("partials", best.part_wall, best.part_cpu),
+        ("both", best.eval_wall + best.part_wall, best.eval_cpu + best.part_cpu),
+    ):
+        print(f"{name:12s} {wall * us:6.3f} {cpu * us:6.3f}")
+
+
+if __name__ == "__main__":
+    main()
