@@ -55,7 +55,7 @@ def normalize(raw: pl.DataFrame, stage: str = "normalize") -> tuple[pl.DataFrame
         (typed[c].is_null() & present[c], "wrong_type", c) for c, t in POLARS_QUOTE_SCHEMA.items() if source[c] != t
     ]
     bad = frame.select(pl.any_horizontal([cond for cond, _, _ in checks]).alias("bad"))["bad"]
-    quotes = frame.filter(~bad).select(
+    quotes = (frame.filter(~bad) if bad.any() else frame).select(  # no copy of a clean batch
         pl.col("quote_id").cast(pl.String), *[typed[c].alias(c) for c in POLARS_QUOTE_SCHEMA]
     )
     failed = frame.filter(bad)
