@@ -127,29 +127,59 @@ def evaluate(
     venues, code = _venue_codes(batch["exchange"], known)
     routes = list(permutations(venues, 2))
     pairs = _Pairs(venues, routes, code, 0 if state.last is None else state.last.height)
-    pos, route, buy, sell, other = pairs.pos, pairs.route, pairs.buy, pairs.sell, pairs.other
+    ts_dtype = pl.Datetime("us", batch["ts_recv"].dtype.time_zone)  # type: ignore[attr-defined]
+    m = _metrics(batch, pairs, p, ts_dtype)
+    ts_eval = pl.Series("ts_eval", m.pop("t_eval_us")).cast(ts_dtype)
+    fresh = (m["age_ms"] <= p.max_quote_age_ms) & (m["skew_ms"] <= p.max_skew_ms)
+    if downs is not None and downs.height and pairs.pos.size:
+        fresh &= ~_feed_down(pairs.route, (pairs.buy, pairs.sell), ts_eval, routes, batch["ts_recv"], downs)
+    is_signal = fresh & (m["qty"] > 0) & (m["net_edge_bps"] >= p.min_net_edge_bps)
+    was_active = np.array([route in state.active for route in routes], dtype=bool)
+    is_edge, active_after = pairs.rising_edges(is_signal, was_active)
+    lean = pl.DataFrame(
+        {
+            "_pos": pairs.pos.astype(np.uint32),
+            "_route": pairs.route.astype(np.uint32),
+            "_buy": pairs.buy.astype(np.uint32),
+            "_sell": pairs.sell.astype(np.uint32),
+            "ts_eval": ts_eval,
+            **m,
+            "fresh": fresh,
+            "is_signal": is_signal,
+            "is_edge": is_edge,
+        }
+    )
+    last = batch.select("exchange", *LEG_FIELDS)[pairs.latest[:, -1]]  # one row per venue, sorted
+    active = frozenset(route for route, on in zip(routes, active_after, strict=True) if on)
+    return BookState(last, active), Evaluation(symbol, routes, batch, lean)
+
+
+def _metrics(batch: pl.DataFrame, pairs: _Pairs, p: SpreadParams, ts_dtype: pl.Datetime) -> dict[str, np.ndarray]:
+    """Per lean row: ``t_eval_us`` (receive clock, µs) and the numbers of SPREAD_COLUMNS from ``buy_px`` to
+    ``expected_profit_quote``, in that order (the module docstring's formulas).
+
+    The IEEE operations polars does for these formulas, in its order, so results match polars computations bit for
+    bit: a division by a scalar is a multiplication by its reciprocal, min_horizontal ignores NaN (fmin). In place
+    where a fresh array would only hold an intermediate: allocating is a good part of the cost here.
+    """
 
     def column(name: str) -> np.ndarray:
         return batch[name].to_numpy()
-
-    ts_dtype = pl.Datetime("us", batch["ts_recv"].dtype.time_zone)  # type: ignore[attr-defined]
 
     def micros(name: str) -> np.ndarray:  # datetime64[us] viewed as int64: cheaper than to_physical()
         ts = batch[name]
         return (ts if ts.dtype == ts_dtype else ts.cast(ts_dtype)).to_numpy().view(np.int64)
 
+    pos, route, buy, sell, other = pairs.pos, pairs.route, pairs.buy, pairs.sell, pairs.other
     recv_us, event_us = micros("ts_recv"), micros("ts_event")
-    t_eval = recv_us.take(pos)
-    # The IEEE operations polars does for these formulas, in its order, so results match polars computations bit
-    # for bit: a division by a scalar is a multiplication by its reciprocal, min_horizontal ignores NaN (fmin).
-    # In place where a fresh array would only hold an intermediate (allocating is a good part of the cost here).
+    t_eval_us = recv_us.take(pos)
     # One leg is the update itself: its age is 0, so the other leg's age is the older one's.
-    age_ms = _ms_apart(t_eval, recv_us.take(other))
+    age_ms = _ms_apart(t_eval_us, recv_us.take(other))
     skew_ms = _ms_apart(event_us.take(pos), event_us.take(other))
     buy_px, sell_px = column("ask_px").take(buy), column("bid_px").take(sell)
-    buy_cost = np.array([1 + p.fee_bps[b] / 1e4 for b, _ in routes], dtype=np.float64).take(route)
+    buy_cost = np.array([1 + p.fee_bps[b] / 1e4 for b, _ in pairs.routes], dtype=np.float64).take(route)
     buy_cost *= buy_px
-    sell_gain = np.array([1 - p.fee_bps[s] / 1e4 for _, s in routes], dtype=np.float64).take(route)
+    sell_gain = np.array([1 - p.fee_bps[s] / 1e4 for _, s in pairs.routes], dtype=np.float64).take(route)
     sell_gain *= sell_px
     qty = column("ask_qty").take(buy)
     np.fmin(qty, column("bid_qty").take(sell), out=qty)
@@ -157,36 +187,17 @@ def evaluate(
     net_edge_bps = _bps(sell_gain / buy_cost)
     profit_quote = np.subtract(sell_gain, buy_cost, out=sell_gain)
     profit_quote *= qty
-    ts_eval = pl.Series("ts_eval", t_eval).cast(ts_dtype)
-    fresh = (age_ms <= p.max_quote_age_ms) & (skew_ms <= p.max_skew_ms)
-    if downs is not None and downs.height and pos.size:
-        fresh &= ~_feed_down(route, (buy, sell), ts_eval, routes, batch["ts_recv"], downs)
-    is_signal = fresh & (qty > 0) & (net_edge_bps >= p.min_net_edge_bps)
-    was_active = np.array([pair in state.active for pair in routes], dtype=bool)
-    is_edge, active = pairs.rising_edges(is_signal, was_active)
-    lean = pl.DataFrame(
-        {
-            "_pos": pos.astype(np.uint32),
-            "_route": route.astype(np.uint32),
-            "_buy": buy.astype(np.uint32),
-            "_sell": sell.astype(np.uint32),
-            "ts_eval": ts_eval,
-            "buy_px": buy_px,
-            "sell_px": sell_px,
-            "age_ms": age_ms,
-            "skew_ms": skew_ms,
-            "qty": qty,
-            "gross_edge_bps": _bps(sell_px / buy_px),
-            "net_edge_bps": net_edge_bps,
-            "expected_profit_quote": profit_quote,
-            "fresh": fresh,
-            "is_signal": is_signal,
-            "is_edge": is_edge,
-        }
-    )
-    last = batch.select("exchange", *LEG_FIELDS)[pairs.latest[:, -1]]  # one row per venue, sorted
-    after = frozenset(pair for pair, qualifies in zip(routes, active, strict=True) if qualifies)
-    return BookState(last, after), Evaluation(symbol, routes, batch, lean)
+    return {
+        "t_eval_us": t_eval_us,
+        "buy_px": buy_px,
+        "sell_px": sell_px,
+        "age_ms": age_ms,
+        "skew_ms": skew_ms,
+        "qty": qty,
+        "gross_edge_bps": _bps(sell_px / buy_px),
+        "net_edge_bps": net_edge_bps,
+        "expected_profit_quote": profit_quote,
+    }
 
 
 def _venue_codes(exchange: pl.Series, known: list[str]) -> tuple[list[str], np.ndarray]:
