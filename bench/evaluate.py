@@ -2,14 +2,18 @@
 
     .venv/bin/python bench/evaluate.py                       # ~2M quotes, 3 venues x 10 symbols
     .venv/bin/python bench/evaluate.py --quotes 5e5 --repeat 1
-    git show HEAD~1:flows/spreads.py > /tmp/spreads_before.py
+    git show <commit>:flows/spreads.py > /tmp/spreads_before.py
     .venv/bin/python bench/evaluate.py --spreads /tmp/spreads_before.py   # time another version, same input
 
-Input: a simulated market as dense as bench/replay_throughput.py's (no anomalies, so every quote is clean) cut like the replay flow cuts it: source batches of
-``--batch-rows`` quotes, each split by symbol (~50k rows per slice at the defaults), each slice evaluated against the
-book state its symbol carried out of the previous slice; [windows] stats_window_s of the default config. Prints microseconds per input quote for ``evaluate``, for
-``partials`` and for both, wall clock and process CPU time (polars may use several threads: CPU can exceed wall), of
-the fastest of ``--repeat`` passes (on a shared machine the minimum is the least noisy).
+Input: a simulated market as dense in time as bench/replay_throughput.py's 10M quotes (no anomalies: every quote is
+clean), cut like the replay flow cuts it: source batches of ``--batch-rows`` quotes, each split by symbol (~40-50k
+rows per slice at the defaults), each slice evaluated against the book its symbol carried out of the previous slice;
+windows of the default config's [windows] stats_window_s. The first slice of each symbol starts with an empty book
+(a little dearer): 1 slice in 5 at 2M quotes, 1 in 20 at 10M.
+
+Prints microseconds per input quote for ``evaluate``, for ``partials`` and for both, wall clock and process CPU time
+(polars may use several threads: CPU can exceed wall), of the fastest of ``--repeat`` passes (on a shared machine the
+minimum is the least noisy).
 """
 
 from __future__ import annotations
