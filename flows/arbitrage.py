@@ -1,7 +1,7 @@
 """The arbitrage dataflow: wiring only. ``python -m bytewax.run flows.arbitrage:flow`` runs the default config;
 ``python -m bytewax.run "flows.arbitrage:build_flow('config/xyz.toml')"`` runs another.
 
-    source (micro-batches) -> normalize + QingXi row checks -> Great Expectations gate
+    source (micro-batches) -> normalize + QingXi row checks -> Great Expectations gate (replay: one batch ahead)
       -> key by symbol: QingXi stream checks -> CeLue cross-exchange spreads and signals
       -> key by route: tumbling-window spread statistics (EventClock on the receive clock)
       -> key by symbol, per route: opportunity episodes, rejection reasons; sliding-window spread z-scores
@@ -32,6 +32,7 @@ from connectors.config import Settings, load_settings
 from connectors.exchanges.feed_state import down_events
 from connectors.live import input_live, live_source
 from connectors.normalize import REJECT_COLUMNS, normalize
+from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource, expand
 from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
@@ -204,14 +205,20 @@ def _replay_source(settings: Settings) -> Source[RawBatch]:
 class Inputs:
     """The source streams, whatever the source kind."""
 
-    quotes: Stream[RawBatch]
+    checked: Stream[Checked]  # batches after normalize, QingXi row checks and the quality gate
     tables: list[Stream[tuple[str, pl.DataFrame]]]  # rows the source writes itself (live: feed_events, books)
     downs: Stream[tuple[str, FeedDowns]] | None  # live: feed downs, keyed by every cross symbol
 
 
-def _inputs(flow: Dataflow, settings: Settings) -> Inputs:
+def _inputs(flow: Dataflow, settings: Settings, gate: QualityGate) -> Inputs:
+    """The sources, and ``check_batch`` on every batch: in replay one batch ahead on a helper thread (CPU-bound, one
+    partition), in live as a step after the venues are merged in receive order."""
+
+    def check(batch: RawBatch) -> Checked:
+        return check_batch(settings, gate, batch)
+
     if settings.source.kind != "live":
-        return Inputs(op.input("quotes", flow, _replay_source(settings)), [], None)
+        return Inputs(op.input("quotes", flow, ReadAheadSource(_replay_source(settings), check)), [], None)
     source = live_source(settings.live)
     live = input_live("quotes", flow, source)
     quotes = live.quotes
@@ -222,7 +229,8 @@ def _inputs(flow: Dataflow, settings: Settings) -> Inputs:
         downs = down_events(events)
         return [(symbol, FeedDowns(downs)) for symbol in settings.cross.symbols] if downs.height else []
 
-    return Inputs(quotes, [live.tables], op.flat_map("feed_downs_by_symbol", live.feed_events, by_symbol))
+    checked = op.map("qingxi_rows_and_gx", quotes, check)
+    return Inputs(checked, [live.tables], op.flat_map("feed_downs_by_symbol", live.feed_events, by_symbol))
 
 
 def _stats_rows(window: timedelta, late: bool):
@@ -251,8 +259,8 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     window = timedelta(seconds=settings.windows.stats_window_s)
 
     flow = Dataflow("arbitrage")
-    inputs = _inputs(flow, settings)
-    checked = op.map("qingxi_rows_and_gx", inputs.quotes, lambda batch: check_batch(settings, gate, batch))
+    inputs = _inputs(flow, settings, gate)
+    checked = inputs.checked
     keyed: Stream[tuple[str, pl.DataFrame | FeedDowns]] = op.flat_map("split_by_symbol", checked, split_by_symbol)
     if inputs.downs is not None:
         keyed = op.merge("symbol_inputs", keyed, inputs.downs)
