@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from connectors.config import CleaningConfig
@@ -102,51 +103,180 @@ class StreamState:
         return StreamState(pl.DataFrame(schema={c: schema[c] for c in TAIL_COLUMNS}))
 
 
+# Stream verdicts per history row, in check order; 0 = passes.
+_OUT_OF_ORDER, _DUPLICATE, _OUTLIER = 1, 2, 3
+_REASONS = np.array(["", "out_of_order", "duplicate", "price_outlier"])
+_MIN_REFERENCE_MIDS = 3  # fewer previous mids: no rolling median, no outlier check
+
+
+def _venue_rows(exchange: pl.Series, known: list[str | None]) -> list[np.ndarray]:
+    """Row numbers of each venue, ascending (null is a venue of its own, as in a group-by). ``known``: the venues of
+    the state, usually all of them, which spares a ``unique`` over the rows' strings."""
+
+    def rows_of(venue: str | None) -> np.ndarray:
+        hit = exchange.is_null() if venue is None else exchange == venue
+        return (hit.fill_null(False) if exchange.has_nulls() else hit).to_numpy()
+
+    masks = [rows_of(venue) for venue in known]
+    seen = np.logical_or.reduce(masks) if masks else np.zeros(len(exchange), dtype=bool)
+    if not seen.all():
+        masks += [rows_of(venue) for venue in exchange.filter(pl.Series(~seen)).unique(maintain_order=True)]
+    return [np.flatnonzero(mask) for mask in masks if mask.any()]
+
+
+@dataclass(frozen=True)
+class _Order:
+    """One venue's rows (history row numbers, processing order) against the highest order key before each."""
+
+    rows: np.ndarray
+    highest: np.ndarray  # highest key up to and including each row
+    late: np.ndarray  # positions in ``rows`` below the highest earlier key: out of order
+    tied: np.ndarray  # positions at it: duplicates if they carry an update id or repeat the previous book
+
+
+def _order(rows: np.ndarray, key: np.ndarray, valid: np.ndarray) -> _Order:
+    """Order keys of one venue against its earlier rows, as Polars' ``key.cum_max().shift(1)`` sees them (a row after
+    a null key has no prior)."""
+    k, ok = key[rows], valid[rows]
+    highest = np.maximum.accumulate(np.where(ok, k, np.iinfo(np.int64).min))
+    comparable = ok[1:] & ok[:-1]
+    late = np.flatnonzero(comparable & (k[1:] < highest[:-1])) + 1
+    tied = np.flatnonzero(comparable & (k[1:] == highest[:-1])) + 1
+    return _Order(rows, highest, late, tied)
+
+
+def _same_book(hist: pl.DataFrame, now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Whether history rows ``now`` repeat the book of rows ``before`` exactly (Polars equality: NaN equals NaN)."""
+    book = TAIL_COLUMNS[3:7]
+    same = pl.all_horizontal([hist[c].gather(now) == hist[c].gather(before) for c in book])
+    return pl.select(same.fill_null(False)).to_series().to_numpy()
+
+
+def _outliers(mid: pl.Series, window: int, outlier_bps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Outliers among one venue's in-order mids: (their positions, their reference medians).
+
+    A row is an outlier when ``|mid / ref - 1| * 1e4 > outlier_bps``, ``ref`` being the median of the ``window``
+    mids before it (at least 3). Computing every median would be most of the cost of the stream checks, and almost
+    every row is far inside the band. With blocks of at least ``window`` rows, a row's mid and its whole window lie in
+    its block and the one before, hence so does its median, and the deviation (each step correctly rounded, hence
+    monotone) is at most the spread of those two blocks. Blocks inside the band are settled; the rows of the others
+    get their exact median, by the same Polars call on their window rows.
+    """
+    n, first = len(mid), _MIN_REFERENCE_MIDS
+    values = mid.to_numpy()
+    if mid.has_nulls() or not np.all((values > 0) & (values < 1e300)):  # NaN, inf, <= 0: Polars semantics throughout
+        reference = pl.col("mid").rolling_median(window_size=window, min_samples=first).shift(1).alias("_ref")
+        checked = mid.to_frame("mid").select(
+            reference, (_deviation_bps(reference) > outlier_bps).fill_null(False).alias("_outlier")
+        )
+        rows = np.flatnonzero(checked["_outlier"].to_numpy())
+        return rows, checked["_ref"].to_numpy()[rows]
+    block = max(window, 32)
+    starts = np.arange(0, n, block)
+    low, high = np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)
+    low, high = np.minimum(low, np.r_[low[:1], low[:-1]]), np.maximum(high, np.r_[high[:1], high[:-1]])
+    spread_bps = np.maximum(high / low - 1, 1 - low / high) * 1e4
+    unsettled = np.flatnonzero(spread_bps >= outlier_bps * (1 - 1e-9))  # margin: nothing rounding could flip
+    rows = (unsettled[:, None] * block + np.arange(block)).ravel()
+    rows = rows[(rows >= first) & (rows < n)]
+    if rows.size == 0:
+        return rows, np.empty(0)
+    # Runs of rows, each after the window of its first row; concatenated, every row of a run sees its own window.
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > window) + 1)
+    pieces = [np.arange(max(0, int(run[0]) - window), int(run[-1]) + 1) for run in runs]
+    ends = np.cumsum([len(piece) for piece in pieces])
+    at = np.concatenate([end - 1 - (run[-1] - run) for run, end in zip(runs, ends)])
+    medians = pl.Series(values[np.concatenate(pieces)]).rolling_median(window_size=window, min_samples=first)
+    reference = medians.to_numpy()[at - 1]  # the median up to the row before
+    outlier = np.abs(values[rows] / reference - 1) * 1e4 > outlier_bps
+    return rows[outlier], reference[outlier]
+
+
+def _deviation_bps(reference: pl.Expr) -> pl.Expr:
+    return (pl.col("mid") / reference - 1).abs() * 1e4
+
+
+def _disorder(hist: pl.DataFrame, venues: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-order and duplicate verdicts of the history rows; returns (verdict, order key, prior key) per row.
+
+    The order key is the venue's update id when it sends one, else its clock. A row below the highest key of its
+    venue's earlier rows is out of order; at it, a duplicate if it carries an update id or repeats the venue's
+    previous book exactly.
+    """
+    seq = hist["seq"]
+    key_series = seq.fill_null(hist["ts_event"].dt.epoch("us")) if seq.has_nulls() else seq
+    valid = key_series.is_not_null().to_numpy() if key_series.has_nulls() else np.ones(hist.height, dtype=bool)
+    key = (key_series.fill_null(0) if key_series.has_nulls() else key_series).to_numpy()
+    verdict, prior = np.zeros(hist.height, dtype=np.int8), np.zeros_like(key)
+    orders = [_order(rows, key, valid) for rows in venues]
+    for o in orders:
+        verdict[o.rows[o.late]] = _OUT_OF_ORDER
+        prior[o.rows[o.late]], prior[o.rows[o.tied]] = o.highest[o.late - 1], o.highest[o.tied - 1]
+    tied = np.concatenate([o.rows[o.tied] for o in orders] + [np.empty(0, dtype=np.int64)])
+    if tied.size:
+        before = np.concatenate([o.rows[o.tied - 1] for o in orders])
+        has_seq = seq.is_not_null().to_numpy()[tied] if seq.has_nulls() else np.ones(tied.size, dtype=bool)
+        duplicate = has_seq.copy()
+        if not has_seq.all():
+            duplicate[~has_seq] = _same_book(hist, tied[~has_seq], before[~has_seq])
+        verdict[tied[duplicate]] = _DUPLICATE
+    return verdict, key, prior
+
+
+def _rejected(
+    quotes: pl.DataFrame, verdict: np.ndarray, key: np.ndarray, prior: np.ndarray, facts: tuple[np.ndarray, np.ndarray]
+) -> pl.DataFrame:
+    """The rejected rows of ``quotes`` with reason and detail: the disordered rows, then the outliers.
+
+    Args:
+        verdict, key, prior: per row of ``quotes``.
+        facts: (mid, reference median) per row of ``quotes``, read for the outliers only.
+    """
+    disordered = np.flatnonzero((verdict == _OUT_OF_ORDER) | (verdict == _DUPLICATE))
+    outliers = np.flatnonzero(verdict == _OUTLIER)
+    details = [f"update key {k} after {p}" for k, p in zip(key[disordered], prior[disordered], strict=True)]
+    if outliers.size:  # Polars' own float texts
+        mid, ref = pl.col("mid"), pl.col("_ref")
+        text = _text("mid ", mid, " is ", _deviation_bps(ref).round(1), " bps from rolling median ", ref)
+        details += (
+            pl.DataFrame({"mid": facts[0][outliers], "_ref": facts[1][outliers]}).select(text).to_series().to_list()
+        )
+    rows = np.concatenate([disordered, outliers])
+    reasons = pl.Series("reason", _REASONS[verdict[rows]], dtype=pl.String)
+    return quotes[rows].hstack([reasons, pl.Series("detail", details, dtype=pl.String)])
+
+
 def clean_stream(
     state: StreamState | None, quotes: pl.DataFrame, cfg: CleaningConfig
 ) -> tuple[StreamState, pl.DataFrame, pl.DataFrame]:
     """Stream checks for one symbol's rows (in processing order) that passed ``check_rows``.
 
-    Returns (new state, clean rows, rejected rows with reason/detail). Rows keep their input columns.
+    Returns (new state, clean rows, rejected rows with reason/detail: the disordered rows, then the outliers). Rows
+    keep their input columns.
+
+    The checks run on the history (the state's tail, then the rows) in NumPy, one venue at a time; the texts are
+    built for the rejected rows only.
     """
-    rows = quotes.with_columns(((pl.col("bid_px") + pl.col("ask_px")) / 2).alias("mid"))
-    if state is None:
-        state = StreamState.empty(rows.schema)
-    hist = pl.concat(
-        [state.tail.with_columns(pl.lit(True).alias("_hist")), rows.with_columns(pl.lit(False).alias("_hist"))],
-        how="diagonal_relaxed",
-    ).with_row_index("_pos")
-    # Order key: the venue's update id when it sends one, else its clock.
-    key = pl.coalesce(pl.col("seq"), pl.col("ts_event").dt.epoch("us"))
-    hist = hist.with_columns(
-        key.alias("_key"), key.cum_max().shift(1).over("exchange", order_by="_pos").alias("_prior")
-    )
-    same_book = pl.all_horizontal(
-        [pl.col(c) == pl.col(c).shift(1).over("exchange", order_by="_pos") for c in TAIL_COLUMNS[3:7]]
-    )
-    is_ooo = pl.col("_key") < pl.col("_prior")
-    is_dup = (pl.col("_key") == pl.col("_prior")) & (pl.col("seq").is_not_null() | same_book)
-    order_detail = _text("update key ", pl.col("_key"), " after ", pl.col("_prior"))
-    in_order, disordered = _split(hist, [(is_ooo, "out_of_order", order_detail), (is_dup, "duplicate", order_detail)])
-    reference = (
-        pl.col("mid")
-        .rolling_median(window_size=cfg.outlier_window - 1, min_samples=3)
-        .shift(1)
-        .over("exchange", order_by="_pos")
-    )
-    in_order = in_order.with_columns(reference.alias("_ref")).with_columns(
-        ((pl.col("mid") / pl.col("_ref") - 1).abs() * 1e4).alias("_dev_bps")
-    )
-    outlier_detail = _text(
-        "mid ", pl.col("mid"), " is ", pl.col("_dev_bps").round(1), " bps from rolling median ", pl.col("_ref")
-    )
-    kept, outliers = _split(in_order, [(pl.col("_dev_bps") > cfg.outlier_bps, "price_outlier", outlier_detail)])
-    # The reference history holds outliers too, so it does not depend on how rows were cut into batches.
-    new_tail = in_order.group_by("exchange", maintain_order=True).tail(cfg.outlier_window - 1).sort("_pos")
-    out_cols = list(quotes.columns)
-    rej_cols = [*out_cols, "reason", "detail"]
-    rejected = pl.concat(
-        [disordered.filter(~pl.col("_hist")).select(rej_cols), outliers.filter(~pl.col("_hist")).select(rej_cols)]
-    )
-    clean = kept.filter(~pl.col("_hist"))
-    return StreamState(new_tail.select(TAIL_COLUMNS)), clean.select(out_cols), rejected
+    window = cfg.outlier_window - 1
+    if window < _MIN_REFERENCE_MIDS:
+        msg = f"cleaning.outlier_window = {cfg.outlier_window}: must be at least {_MIN_REFERENCE_MIDS + 1}"
+        raise ValueError(msg)
+    fresh = pl.DataFrame([*quotes[list(TAIL_COLUMNS[:-1])], ((quotes["bid_px"] + quotes["ask_px"]) / 2).alias("mid")])
+    tail = state.tail if state is not None else fresh.clear()
+    hist = pl.concat([tail, fresh], how="vertical_relaxed") if tail.height else fresh
+    venues = _venue_rows(hist["exchange"], list(dict.fromkeys(tail["exchange"])))
+    verdict, key, prior = _disorder(hist, venues)
+    mids = hist["mid"]
+    mid_values, reference, keep = mids.to_numpy(), np.full(hist.height, np.nan), []
+    for rows in venues:
+        in_order = rows[verdict[rows] == 0]
+        venue_mids = mids.gather(in_order) if mids.has_nulls() else pl.Series("mid", mid_values[in_order])
+        found, medians = _outliers(venue_mids, window, cfg.outlier_bps)
+        verdict[in_order[found]], reference[in_order[found]] = _OUTLIER, medians
+        # The reference history holds outliers too, so it does not depend on how rows were cut into batches.
+        keep.append(in_order[-window:])
+    new_tail = hist[np.sort(np.concatenate(keep))] if keep else tail
+    mine = slice(tail.height, None)
+    rejected = _rejected(quotes, verdict[mine], key[mine], prior[mine], (mid_values[mine], reference[mine]))
+    clean = quotes.filter(pl.Series(verdict[mine] == 0)) if rejected.height else quotes
+    return StreamState(new_tail), clean, rejected
