@@ -131,18 +131,29 @@ class _Order:
     rows: np.ndarray
     highest: np.ndarray  # highest key up to and including each row
     late: np.ndarray  # positions in ``rows`` below the highest earlier key: out of order
-    tied: np.ndarray  # positions at it: duplicates if they carry an update id or repeat the previous book
+    tied: np.ndarray  # positions at it: duplicates if they carry an update id or repeat the latest in-order book
+    latest: np.ndarray  # per tie, the position of the venue's latest in-order row before it
 
 
-def _order(rows: np.ndarray, key: np.ndarray, valid: np.ndarray) -> _Order:
+def _order(rows: np.ndarray, key: np.ndarray, valid: np.ndarray, has_seq: np.ndarray, first: int) -> _Order:
     """Order keys of one venue against its earlier rows, as Polars' ``key.cum_max().shift(1)`` sees them (a row after
-    a null key has no prior)."""
+    a null key has no prior). Rows before ``first`` (the state's tail) were judged in an earlier call: history only.
+
+    A tie is compared with the latest in-order row, never with a late row or an id-carrying duplicate: those never
+    enter the state's tail, so a batch boundary between them and the tie must not change its verdict.
+    """
     k, ok = key[rows], valid[rows]
     highest = np.maximum.accumulate(np.where(ok, k, np.iinfo(np.int64).min))
     comparable = ok[1:] & ok[:-1]
     late = np.flatnonzero(comparable & (k[1:] < highest[:-1])) + 1
     tied = np.flatnonzero(comparable & (k[1:] == highest[:-1])) + 1
-    return _Order(rows, highest, late, tied)
+    late, tied = late[rows[late] >= first], tied[rows[tied] >= first]
+    latest, by_id = tied - 1, has_seq[rows[tied]]
+    if not by_id.all() and (late.size or by_id.any()):  # a tie judged by its book, and rows that are no reference
+        kept = np.ones(len(rows), dtype=bool)
+        kept[late], kept[tied[by_id]] = False, False
+        latest = np.maximum.accumulate(np.where(kept, np.arange(len(rows)), 0))[tied - 1]
+    return _Order(rows, highest, late, tied, latest)
 
 
 def _same_book(hist: pl.DataFrame, now: np.ndarray, before: np.ndarray) -> np.ndarray:
@@ -196,26 +207,28 @@ def _deviation_bps(reference: pl.Expr) -> pl.Expr:
     return (pl.col("mid") / reference - 1).abs() * 1e4
 
 
-def _disorder(hist: pl.DataFrame, venues: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Out-of-order and duplicate verdicts of the history rows; returns (verdict, order key, prior key) per row.
+def _disorder(hist: pl.DataFrame, venues: list[np.ndarray], first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-order and duplicate verdicts of the history rows from ``first`` on; returns (verdict, order key, prior
+    key) per row.
 
     The order key is the venue's update id when it sends one, else its clock. A row below the highest key of its
-    venue's earlier rows is out of order; at it, a duplicate if it carries an update id or repeats the venue's
-    previous book exactly.
+    venue's earlier rows is out of order; at it, a duplicate if it carries an update id or repeats the book of the
+    venue's latest in-order row exactly.
     """
     seq = hist["seq"]
     key_series = seq.fill_null(hist["ts_event"].dt.epoch("us")) if seq.has_nulls() else seq
     valid = key_series.is_not_null().to_numpy() if key_series.has_nulls() else np.ones(hist.height, dtype=bool)
     key = (key_series.fill_null(0) if key_series.has_nulls() else key_series).to_numpy()
+    row_has_seq = seq.is_not_null().to_numpy() if seq.has_nulls() else np.ones(hist.height, dtype=bool)
     verdict, prior = np.zeros(hist.height, dtype=np.int8), np.zeros_like(key)
-    orders = [_order(rows, key, valid) for rows in venues]
+    orders = [_order(rows, key, valid, row_has_seq, first) for rows in venues]
     for o in orders:
         verdict[o.rows[o.late]] = _OUT_OF_ORDER
         prior[o.rows[o.late]], prior[o.rows[o.tied]] = o.highest[o.late - 1], o.highest[o.tied - 1]
     tied = np.concatenate([o.rows[o.tied] for o in orders] + [np.empty(0, dtype=np.int64)])
     if tied.size:
-        before = np.concatenate([o.rows[o.tied - 1] for o in orders])
-        has_seq = seq.is_not_null().to_numpy()[tied] if seq.has_nulls() else np.ones(tied.size, dtype=bool)
+        before = np.concatenate([o.rows[o.latest] for o in orders])
+        has_seq = row_has_seq[tied]
         duplicate = has_seq.copy()
         if not has_seq.all():
             duplicate[~has_seq] = _same_book(hist, tied[~has_seq], before[~has_seq])
@@ -265,7 +278,7 @@ def clean_stream(
     tail = state.tail if state is not None else fresh.clear()
     hist = pl.concat([tail, fresh], how="vertical_relaxed") if tail.height else fresh
     venues = _venue_rows(hist["exchange"], list(dict.fromkeys(tail["exchange"])))
-    verdict, key, prior = _disorder(hist, venues)
+    verdict, key, prior = _disorder(hist, venues, tail.height)
     mids = hist["mid"]
     mid_values, reference, keep = mids.to_numpy(), np.full(hist.height, np.nan), []
     for rows in venues:

@@ -222,3 +222,65 @@ def test_a_nan_mid_that_skipped_the_row_checks_still_leaves_with_one_reason() ->
 def test_an_outlier_window_too_short_for_a_median_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="outlier_window = 3"):
         cleaning.clean_stream(None, quotes([("okx", 1, 0, 100, 101)]), CFG.model_copy(update={"outlier_window": 3}))
+
+
+def _every_cut(height: int) -> list[list[int]]:
+    """One batch, a cut after each single row, and all one-row batches."""
+    return [[], *([i] for i in range(1, height)), list(range(1, height))]
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        pytest.param(
+            [("okx", None, 10, 100, 101), ("okx", None, 5, 100.5, 101), ("okx", None, 10, 100, 101)],
+            [
+                ("q/1", "out_of_order", f"update key {us(5)} after {us(10)}"),
+                ("q/2", "duplicate", f"update key {us(10)} after {us(10)}"),
+            ],
+            id="the same update again after a late one",
+        ),
+        pytest.param(
+            [("okx", None, 10, 100, 101), ("okx", None, 5, 100.5, 101), ("okx", None, 10, 100.5, 101)],
+            [("q/1", "out_of_order", f"update key {us(5)} after {us(10)}")],
+            id="a new book in the same ms that repeats the late row's book",
+        ),
+        pytest.param(
+            [
+                ("okx", None, 10, 100, 101),
+                ("htx", 1, 0, 100, 101),
+                ("okx", None, 5, 100.5, 101),
+                ("htx", 2, 10, 100, 101),
+                ("okx", None, 7, 100.5, 101),
+                ("okx", None, 10, 100, 101),
+                ("okx", None, 11, 100, 101),
+            ],
+            [
+                ("q/2", "out_of_order", f"update key {us(5)} after {us(10)}"),
+                ("q/4", "out_of_order", f"update key {us(7)} after {us(10)}"),
+                ("q/5", "duplicate", f"update key {us(10)} after {us(10)}"),
+            ],
+            id="two late rows between, another venue interleaved",
+        ),
+        pytest.param(
+            [("okx", us(10), 10, 100, 101), ("okx", us(10), 10, 100.5, 101), ("okx", None, 10, 100.5, 101)],
+            [("q/1", "duplicate", f"update key {us(10)} after {us(10)}")],
+            id="an update id repeated with another book is no reference either",
+        ),
+    ],
+)
+def test_a_duplicate_is_judged_against_the_latest_in_order_row_whatever_the_cut(
+    rows: list[tuple], expected: list[tuple[str, str, str]]
+) -> None:
+    """Out-of-order rows never become the reference: a venue without update ids repeats an update when its clock and
+    book equal those of its latest in-order row, even with late rows in between, inside a batch or across one."""
+    frame = quotes(rows)
+    rejected_ids = {quote_id for quote_id, _, _ in expected}
+    one_state, _, _ = stream(frame, [])
+    for cuts in _every_cut(frame.height):
+        state, clean, rejected = stream(frame, cuts)
+        assert sorted(verdicts(rejected)) == expected, cuts
+        assert clean["quote_id"].to_list() == [q for q in frame["quote_id"] if q not in rejected_ids], cuts
+        assert_frame_equal(state.tail, one_state.tail)
+    clean_rows = frame.filter(~pl.col("quote_id").is_in(sorted(rejected_ids)))
+    assert_frame_equal(one_state.tail.drop("mid"), clean_rows.select(cleaning.TAIL_COLUMNS[:-1]))
