@@ -64,7 +64,7 @@ class CleaningConfig(_Section):
     symbols: list[str] = ["BTC/USDT", "ETH/USDT", "ETH/BTC"]
     max_latency_ms: float = Field(5000.0, gt=0)  # ts_recv - ts_exchange beyond this = stale (collector timeout)
     outlier_bps: float = Field(500.0, gt=0)  # mid vs rolling median of the venue's own recent mids
-    outlier_window: int = Field(21, ge=3)
+    outlier_window: int = Field(21, ge=4)
 
 
 class CrossConfig(_Section):
