@@ -41,7 +41,8 @@ def live_settings(data_dir: Path, urls: dict[str, str], **sections: dict[str, An
     """config/live.toml for BTC/USDT on the three fakes, with a private lake."""
     base = load_settings(LIVE_TOML, environ={}).model_dump()
     base["sinks"]["data_dir"] = str(data_dir)
-    base["live"].update(symbols=["BTC/USDT"], ws_urls=urls, stall_timeout_s=30.0, run_for_s=3.0, capture_dir="")
+    # The fixtures span 1.6 s; a 5 s session leaves slack for connecting on a loaded machine.
+    base["live"].update(symbols=["BTC/USDT"], ws_urls=urls, stall_timeout_s=30.0, run_for_s=5.0, capture_dir="")
     base["cross"]["symbols"] = ["BTC/USDT"]
     for section, values in sections.items():
         base[section].update(values)
