@@ -36,7 +36,18 @@ PART_RE = re.compile(r"^part-(\d{10})\.parquet$")
 DUCKDB_CONFIG = {"storage_compatibility_version": "v1.0.0"}
 MAX_PENDING = 2  # parts per table queued for the writer thread before write_batch waits (bounds memory)
 LOW_CARDINALITY = frozenset(
-    {"exchange", "symbol", "source", "stage", "reason", "suite", "severity", "strategy", "buy_exchange", "sell_exchange"}
+    {
+        "exchange",
+        "symbol",
+        "source",
+        "stage",
+        "reason",
+        "suite",
+        "severity",
+        "strategy",
+        "buy_exchange",
+        "sell_exchange",
+    }
 )
 
 

@@ -140,9 +140,9 @@ def _reference(
     for symbol in symbols:  # cross rates follow their USDT legs, so triangles close without injected edges
         base_ccy, quote_ccy = symbol.split("/")
         legs = (f"{base_ccy}/USDT", f"{quote_ccy}/USDT")
-        if quote_ccy != "USDT" and all(leg in mids and leg != symbol for leg in legs):
-            if base is None or symbol not in set(base["symbol"].unique()):
-                mids[symbol] = mids[legs[0]] / mids[legs[1]]
+        derivable = quote_ccy != "USDT" and all(leg in mids and leg != symbol for leg in legs)
+        if derivable and (base is None or symbol not in set(base["symbol"].unique())):
+            mids[symbol] = mids[legs[0]] / mids[legs[1]]
     return _Reference(grid, mids)
 
 
