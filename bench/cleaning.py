@@ -12,27 +12,15 @@ function), wall and CPU; on a shared machine CPU time is the steadier figure (``
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
 
 import polars as pl
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from harness import FEES_BPS, SYMBOLS, VENUES, Spent, load_version, timed
 
 from connectors.config import load_settings
 from connectors.simulator import simulate
-
-SYMBOLS = [f"{b}/USDT" for b in ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "LINK", "DOT")]
-VENUES = ["binance", "okx", "htx"]
-FEES = {"binance": 10.0, "okx": 10.0, "htx": 20.0}
-T = TypeVar("T")
+from flows import cleaning as current
 
 
 def market(n_quotes: int, anomaly_rate: float) -> pl.DataFrame:
@@ -48,46 +36,8 @@ def market(n_quotes: int, anomaly_rate: float) -> pl.DataFrame:
             "seed": 1,
         }
     )
-    quotes = simulate(cfg, FEES, 30.0).quotes
+    quotes = simulate(cfg, FEES_BPS, 30.0).quotes
     return quotes.with_columns(pl.format("sim/{}", pl.int_range(pl.len())).alias("quote_id"))
-
-
-def load_module(path: str | None) -> ModuleType:
-    """flows.cleaning, or the module file at ``path`` (e.g. an older version saved outside the repo)."""
-    if path is None:
-        from flows import cleaning
-
-        return cleaning
-    spec = importlib.util.spec_from_file_location("cleaning_under_test", path)
-    if spec is None or spec.loader is None:
-        msg = f"--module {path}: not a Python module file"
-        raise SystemExit(msg)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@dataclass
-class Spent:
-    """Time in one function over a pass: wall and CPU (all threads) seconds, rows handed to it, calls."""
-
-    wall_s: float = 0.0
-    cpu_s: float = 0.0
-    rows: int = 0
-    calls: int = 0
-
-    def add(self, wall_s: float, cpu_s: float, rows: int) -> None:
-        self.wall_s += wall_s
-        self.cpu_s += cpu_s
-        self.rows += rows
-        self.calls += 1
-
-
-def timed(spent: Spent, rows: int, fn: Callable[..., T], *args: object) -> T:
-    wall, cpu = time.perf_counter(), time.process_time()
-    out = fn(*args)
-    spent.add(time.perf_counter() - wall, time.process_time() - cpu, rows)
-    return out
 
 
 def run(cleaning: ModuleType, quotes: pl.DataFrame, batch_rows: int) -> dict[str, Spent]:
@@ -113,15 +63,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="passes over the market; the fastest is reported")
     parser.add_argument("--module", help="path of a cleaning module to time instead of flows/cleaning.py")
     args = parser.parse_args()
-    cleaning = load_module(args.module)
+    cleaning = load_version(args.module, current)
     t = time.perf_counter()
     quotes = market(int(args.quotes), args.anomaly_rate)
     print(f"simulator: {quotes.height:,} quotes in {time.perf_counter() - t:.1f} s; timing {cleaning.__file__}")
     passes = [run(cleaning, quotes, args.batch_rows) for _ in range(args.repeat)]
     for name in ("check_rows", "clean_stream"):
         best = min((p[name] for p in passes), key=lambda s: s.wall_s)
+        wall_us, cpu_us = best.per_row_us()
         print(
-            f"{name:13s} {best.wall_s / best.rows * 1e6:6.3f} µs/row wall, {best.cpu_s / best.rows * 1e6:6.3f} µs/row "
+            f"{name:13s} {wall_us:6.3f} µs/row wall, {cpu_us:6.3f} µs/row "
             f"CPU  ({best.wall_s:.2f} s for {best.rows:,} rows in {best.calls} calls of ~{best.rows // best.calls:,}; "
             f"best of {args.repeat})"
         )

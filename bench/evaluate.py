@@ -19,25 +19,17 @@ minimum is the least noisy).
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from types import ModuleType
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import polars as pl
+from harness import FEES_BPS, SYMBOLS, VENUES, Spent, load_version, timed
 
 from connectors.config import load_settings
 from connectors.simulator import simulate
 from flows import spreads, windows
 
-SYMBOLS = [f"{b}/USDT" for b in ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "LINK", "DOT")]
-VENUES = ["binance", "okx", "htx"]
-FEES_BPS = {"binance": 10.0, "okx": 10.0, "htx": 20.0}
 PARAMS = spreads.SpreadParams(FEES_BPS, min_net_edge_bps=30.0, max_quote_age_ms=1000.0, max_skew_ms=500.0,
                               max_position_usdt=50_000.0)  # fmt: skip
 SETTINGS = load_settings(environ={})
@@ -77,26 +69,12 @@ def slices(quotes: pl.DataFrame, batch_rows: int) -> list[pl.DataFrame]:
     return out
 
 
-def load(path: str | None) -> ModuleType:
-    """``flows.spreads``, or the module in the given file (another version of it)."""
-    if path is None:
-        return spreads
-    spec = importlib.util.spec_from_file_location("spreads_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @dataclass
 class Pass:
-    """Seconds spent (wall clock and this process's CPU) over one pass of all slices, and what came out."""
+    """One pass over all slices: time in each step, and what came out."""
 
-    eval_wall: float = 0.0
-    eval_cpu: float = 0.0
-    part_wall: float = 0.0
-    part_cpu: float = 0.0
+    evaluate: Spent = field(default_factory=Spent)
+    partials: Spent = field(default_factory=Spent)
     evaluations: int = 0
     signals: int = 0
 
@@ -106,14 +84,9 @@ def one_pass(module: ModuleType, parts: list[pl.DataFrame]) -> Pass:
     out = Pass()
     for part in parts:
         symbol = part["symbol"][0]
-        w0, c0 = time.perf_counter(), time.process_time()
-        books[symbol], ev = module.evaluate(books.get(symbol, module.BookState()), part, PARAMS)
-        w1, c1 = time.perf_counter(), time.process_time()
-        windows.partials(ev, WINDOW)
-        out.part_wall += time.perf_counter() - w1
-        out.part_cpu += time.process_time() - c1
-        out.eval_wall += w1 - w0
-        out.eval_cpu += c1 - c0
+        books[symbol], ev = timed(out.evaluate, part.height, module.evaluate, books.get(symbol, module.BookState()),
+                                  part, PARAMS)  # fmt: skip
+        timed(out.partials, part.height, windows.partials, ev, WINDOW)
         out.evaluations += ev.lean.height
         out.signals += int(ev.lean["is_edge"].sum())
     return out
@@ -126,21 +99,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--spreads", help="a file holding another version of flows/spreads.py to time instead")
     args = parser.parse_args()
-    module = load(args.spreads)
+    module = load_version(args.spreads, spreads)
     quotes = market(args.quotes)
     parts = slices(quotes, args.batch_rows)
     print(f"{quotes.height:,} quotes in {len(parts)} per-symbol slices (~{quotes.height // len(parts):,} rows each)")
     runs = [one_pass(module, parts) for _ in range(args.repeat)]
-    best = min(runs, key=lambda r: r.eval_wall + r.part_wall)
-    us = 1e6 / quotes.height
+    best = min(runs, key=lambda r: r.evaluate.wall_s + r.partials.wall_s)
+    both = Spent(best.evaluate.wall_s + best.partials.wall_s, best.evaluate.cpu_s + best.partials.cpu_s, quotes.height)
     print(f"{best.evaluations:,} evaluations, {best.signals:,} signals ({module.__name__})")
     print("us per quote   wall    cpu")
-    for name, wall, cpu in (
-        ("evaluate", best.eval_wall, best.eval_cpu),
-        ("partials", best.part_wall, best.part_cpu),
-        ("both", best.eval_wall + best.part_wall, best.eval_cpu + best.part_cpu),
-    ):
-        print(f"{name:12s} {wall * us:6.3f} {cpu * us:6.3f}")
+    for name, spent in (("evaluate", best.evaluate), ("partials", best.partials), ("both", both)):
+        wall_us, cpu_us = spent.per_row_us()
+        print(f"{name:12s} {wall_us:6.3f} {cpu_us:6.3f}")
 
 
 if __name__ == "__main__":

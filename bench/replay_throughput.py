@@ -28,16 +28,11 @@ import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from harness import FEES_BPS, REPO, SYMBOLS, VENUES
 
 from connectors.config import load_settings
 from connectors.simulator import simulate
 
-SYMBOLS = [f"{b}/USDT" for b in ("BTC", "ETH", "SOL", "BNB", "XRP", "ADA", "DOGE", "AVAX", "LINK", "DOT")]
-VENUES = ["binance", "okx", "htx"]
-FEES = {"binance": 10.0, "okx": 10.0, "htx": 20.0}
 MIN_NET, MAX_AGE_MS, MAX_SKEW_MS = 30.0, 1000.0, 500.0
 
 
@@ -57,7 +52,7 @@ def generate(n_quotes: int, out: Path) -> Path:
         }
     )
     t = time.perf_counter()
-    result = simulate(cfg, FEES, MIN_NET)
+    result = simulate(cfg, FEES_BPS, MIN_NET)
     path = result.write(out)
     print(f"simulator: {result.quotes.height:,} quotes in {time.perf_counter() - t:.1f} s (written to {path})")
     return path
@@ -78,7 +73,7 @@ def polars_reference(path: Path) -> tuple[float, int]:
         )
         for a, b in permutations(VENUES, 2):
             ask, bid = pl.col(f"ask_px@{a}"), pl.col(f"bid_px@{b}")
-            net = (bid * (1 - FEES[b] / 1e4) / (ask * (1 + FEES[a] / 1e4)) - 1) * 1e4
+            net = (bid * (1 - FEES_BPS[b] / 1e4) / (ask * (1 + FEES_BPS[a] / 1e4)) - 1) * 1e4
             age = (pl.col("ts_recv") - pl.min_horizontal(f"ts_recv@{a}", f"ts_recv@{b}")).dt.total_milliseconds()
             skew = (pl.col(f"ts_event@{a}") - pl.col(f"ts_event@{b}")).dt.total_milliseconds().abs()
             qualifying += (
@@ -103,8 +98,8 @@ def per_tick_bytewax(path: Path, n: int) -> float:
             for buy, sell in ((quote, q), (q, quote)):
                 net = (
                     sell["bid_px"]
-                    * (1 - FEES[sell["exchange"]] / 1e4)
-                    / (buy["ask_px"] * (1 + FEES[buy["exchange"]] / 1e4))
+                    * (1 - FEES_BPS[sell["exchange"]] / 1e4)
+                    / (buy["ask_px"] * (1 + FEES_BPS[buy["exchange"]] / 1e4))
                     - 1
                 ) * 1e4
                 if net >= MIN_NET:
