@@ -84,11 +84,8 @@ def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Check
 
 
 def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame]]:
-    """One slice per symbol, rows in batch order (row indexes grouped, then gathered: ~2x faster than partition_by)."""
-    frame = checked.passed
-    rows = pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row")
-    groups = frame.select(rows, "symbol").group_by("symbol", maintain_order=True).agg("_row")
-    return [(symbol, frame[idx]) for symbol, idx in zip(groups["symbol"], groups["_row"], strict=True)]
+    parts = checked.passed.partition_by("symbol", maintain_order=True, as_dict=True)
+    return [(key[0], part) for key, part in parts.items()]
 
 
 @dataclass(frozen=True)
