@@ -106,8 +106,7 @@ def _tick(ref: _Reference, symbol: str) -> float:
     BTC, ETH, SOL get 0.01; a 0.55 XRP gets 1e-5 and a 0.04 ETH/BTC 1e-6. A flat 0.01 would give cheap coins
     tick-bound spreads of tens of bps that no real book shows.
     """
-    price = float(ref.at(symbol, np.zeros(1, dtype=np.int64))[0])
-    return min(0.01, 10.0 ** (np.floor(np.log10(price)) - 4))
+    return min(0.01, 10.0 ** (np.floor(np.log10(ref.start(symbol))) - 4))
 
 
 class _Reference:
@@ -119,6 +118,10 @@ class _Reference:
     def at(self, symbol: str, t_us: np.ndarray) -> np.ndarray:
         idx = np.clip(np.searchsorted(self.grid_us, t_us, side="right") - 1, 0, len(self.grid_us) - 1)
         return self.mids[symbol][idx]
+
+    def start(self, symbol: str) -> float:
+        """The reference mid at the start."""
+        return float(self.mids[symbol][0])
 
 
 def _reference(
@@ -164,7 +167,7 @@ def _stream(
     tick = _tick(ref, symbol)
     bid = np.floor(mid * (1 - half) / tick) * tick
     ask = np.maximum(np.ceil(mid * (1 + half) / tick) * tick, bid + tick)
-    median_qty = 20_000.0 / ref.at(symbol, np.zeros(1, dtype=np.int64))[0] if symbol.endswith("/USDT") else 5.0
+    median_qty = 20_000.0 / ref.start(symbol) if symbol.endswith("/USDT") else 5.0
     qty = lambda: np.maximum(np.round(median_qty * rng.lognormal(0, 1.0, size=len(t)), 4), 1e-4)
     recv = np.maximum.accumulate(t + v.latency_us + rng.integers(0, 5_000, size=len(t)))  # one TCP stream: no reorder
     recv = recv + np.arange(len(t))  # strictly increasing within the stream
