@@ -20,28 +20,14 @@ epoch) of an (exchange, symbol) triggers one, so the result does not depend on h
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import polars as pl
 
+from connectors.config import MarketMakingConfig
 from flows.triangular import SIGNAL_COLUMNS
 
 
-@dataclass(frozen=True)
-class MarketMakingParams:
-    """From ``[market_making]``."""
-
-    spread_bps: float = 20.0
-    order_amount_quote: float = 1000.0
-    refresh_ms: float = 10_000.0
-    inventory_target: float = 0.5
-    orders_per_side: int = 5
-    level_step_bps: float = 5.0
-    max_inventory_skew_bps: float = 20.0
-    maker_fee_bps: float = 10.0
-
-
-def inventory_skew_bps(base_share: float, params: MarketMakingParams) -> float:
+def inventory_skew_bps(base_share: float, params: MarketMakingConfig) -> float:
     """Reservation shift for an inventory whose value is ``base_share`` in base (0..1)."""
     if not 0.0 <= base_share <= 1.0:
         msg = f"inventory base share must be within [0, 1], got {base_share}"
@@ -55,7 +41,7 @@ def inventory_skew_bps(base_share: float, params: MarketMakingParams) -> float:
 def paper_quotes(
     quotes: pl.DataFrame,
     last_slot: Mapping[tuple[str, str], int],
-    params: MarketMakingParams,
+    params: MarketMakingConfig,
     base_share: Mapping[tuple[str, str], float] | None = None,
 ) -> tuple[dict[tuple[str, str], int], pl.DataFrame]:
     """Paper quote signals for clean quotes (schema columns + ``quote_id``, processing order).

@@ -20,9 +20,9 @@ import polars as pl
 from bytewax.dataflow import Stream
 from bytewax.operators import StatefulLogic
 
-from connectors.config import CleaningConfig, Settings
+from connectors.config import CleaningConfig, MarketMakingConfig, Settings
 from flows import cleaning
-from flows.market_making import MarketMakingParams, paper_quotes
+from flows.market_making import paper_quotes
 from flows.triangular_flow import CheckedBatch, Item, Piece, exchange_pieces, stream_checked
 
 
@@ -36,24 +36,14 @@ class QuotingState:
 
 @dataclass(frozen=True)
 class QuotingRunner:
-    params: MarketMakingParams
+    params: MarketMakingConfig  # the validated [market_making] section: the only place its defaults live
     symbols: frozenset[str]
     cleaning: CleaningConfig
 
     @staticmethod
     def from_settings(settings: Settings) -> QuotingRunner:
         mm = settings.market_making
-        params = MarketMakingParams(
-            spread_bps=mm.spread_bps,
-            order_amount_quote=mm.order_amount_quote,
-            refresh_ms=mm.refresh_ms,
-            inventory_target=mm.inventory_target,
-            orders_per_side=mm.orders_per_side,
-            level_step_bps=mm.level_step_bps,
-            max_inventory_skew_bps=mm.max_inventory_skew_bps,
-            maker_fee_bps=mm.maker_fee_bps,
-        )
-        return QuotingRunner(params, frozenset(mm.symbols), settings.cleaning)
+        return QuotingRunner(mm, frozenset(mm.symbols), settings.cleaning)
 
     def step(self, state: QuotingState, piece: Piece) -> tuple[QuotingState, list[Item]]:
         streams, rows = stream_checked(state.streams, piece, self.cleaning)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from connectors.config import EpisodesConfig, TriangularConfig
 from connectors.schema import PL_TS
 from flows.episodes import edge_events
 from flows.rejections import Gates, classify, reason_starts, rejection_rows
@@ -296,14 +297,26 @@ def empty_state() -> TriangularState:
 
 @dataclass(frozen=True)
 class TriangularParams:
-    """Per-exchange evaluation settings (from ``[triangular]``)."""
+    """Per-exchange evaluation settings, built from the validated ``[triangular]`` and ``[episodes]`` sections by
+    :meth:`from_config` (no defaults here: the config is the one place they live)."""
 
     exchange: str
-    min_net_edge_bps: float = 20.0
-    max_position_usdt: float = 10_000.0
-    max_quote_age_ms: float = 1000.0
-    max_skew_ms: float = 500.0
-    gap_timeout_ms: float = 1000.0  # [episodes]: an opportunity with no qualifying evaluation for longer has ended
+    min_net_edge_bps: float
+    max_position_usdt: float
+    max_quote_age_ms: float
+    max_skew_ms: float
+    gap_timeout_ms: float  # [episodes]: an opportunity with no qualifying evaluation for longer has ended
+
+    @staticmethod
+    def from_config(exchange: str, tri: TriangularConfig, episodes: EpisodesConfig) -> TriangularParams:
+        return TriangularParams(
+            exchange,
+            tri.min_net_edge_bps,
+            tri.max_position_usdt,
+            tri.max_quote_age_ms,
+            tri.max_skew_ms,
+            episodes.gap_timeout_ms,
+        )
 
     @property
     def gates(self) -> Gates:

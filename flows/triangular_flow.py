@@ -156,14 +156,7 @@ class TriangularRunner:
         paths = [p for p in tri.paths if all(s in markets for s in p.split("-"))]  # a venue may lack a path
         return TriangularRunner(
             book=build_cycle_book(markets, paths, tri.discover, tri.start_assets),
-            params=TriangularParams(
-                exchange,
-                tri.min_net_edge_bps,
-                tri.max_position_usdt,
-                tri.max_quote_age_ms,
-                tri.max_skew_ms,
-                settings.episodes.gap_timeout_ms,
-            ),
+            params=TriangularParams.from_config(exchange, tri, settings.episodes),
             cleaning=settings.cleaning,
             gap=timedelta(milliseconds=settings.episodes.gap_timeout_ms),
             min_duration=timedelta(milliseconds=settings.episodes.min_duration_ms),

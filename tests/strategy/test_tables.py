@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from connectors.config import MarketMakingConfig
 from connectors.lake import table_schemas, to_arrow
 from flows.cycles import build_graph, cycle_rows, find_negative_cycles
 from flows.episodes import EVENT_SCHEMA, Moments, episode_row, flush, moment_partials, runs, zscore_row
-from flows.market_making import MarketMakingParams, paper_quotes
+from flows.market_making import paper_quotes
 from flows.rejections import Gates, rejections_from_spreads
-from flows.triangular import Market, TriangularParams, build_cycle_book, evaluate_batch
-from tests.strategy.test_triangular import quotes
+from flows.triangular import Market, build_cycle_book, evaluate_batch
+from tests.strategy.test_triangular import PARAMS, quotes
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
 
@@ -39,7 +40,7 @@ def test_triangular_outputs_fit_signals_signal_legs_rejections_and_opportunities
         ),
         None,
         book,
-        TriangularParams("binance"),
+        PARAMS,
     )
     assert to_arrow(out.signals, schemas["signals"], "signals").num_rows == 1
     assert to_arrow(out.signal_legs, schemas["signal_legs"], "signal_legs").num_rows == 3
@@ -93,7 +94,7 @@ def test_cycles_and_market_making_fit(schemas: dict) -> None:
     rows = cycle_rows([("scan/okx/41", T0, f) for f in found])
     assert to_arrow(rows, schemas["cycles_found"], "cycles_found").num_rows == 1
     mm = quotes([("BTC/USDT", 59990.0, 1.0, 60010.0, 1.0, 0)])
-    _, signals = paper_quotes(mm, {}, MarketMakingParams())
+    _, signals = paper_quotes(mm, {}, MarketMakingConfig())
     assert to_arrow(signals, schemas["signals"], "signals").num_rows == 5
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -59,7 +60,7 @@ def book(binance_markets: dict[str, Market]) -> CycleBook:
     return build_cycle_book(binance_markets, PATHS, discover=True, start_assets=("USDT", "BTC", "ETH", "BNB"))
 
 
-PARAMS = TriangularParams("binance", min_net_edge_bps=20.0, max_position_usdt=10_000.0)
+PARAMS = TriangularParams("binance", 20.0, 10_000.0, max_quote_age_ms=1000.0, max_skew_ms=500.0, gap_timeout_ms=1000.0)
 
 
 def test_configured_path_gives_both_directions_with_sides(binance_markets: dict[str, Market]) -> None:
@@ -152,7 +153,7 @@ def test_position_limit_caps_the_start_amount(book: CycleBook) -> None:
         ),
         None,
         book,
-        TriangularParams("binance", max_position_usdt=2500.0),
+        replace(PARAMS, max_position_usdt=2500.0),
     )
     assert out.signals["notional_quote"].to_list() == [pytest.approx(2500.0)]
 
