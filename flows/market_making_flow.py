@@ -11,17 +11,15 @@ Risk note: these signals are resting paper quotes (``strategy = 'market_making'`
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
-from bytewax.operators import StatefulLogic
 
 from connectors.config import CleaningConfig, MarketMakingConfig, Settings
 from flows import cleaning
+from flows.keyed import Runner, keyed_step
 from flows.market_making import paper_quotes
 from flows.triangular_flow import CheckedBatch, Item, Piece, exchange_pieces, stream_checked
 
@@ -35,7 +33,7 @@ class QuotingState:
 
 
 @dataclass(frozen=True)
-class QuotingRunner:
+class QuotingRunner(Runner[Piece, Item, QuotingState]):
     params: MarketMakingConfig  # the validated [market_making] section: the only place its defaults live
     symbols: frozenset[str]
     cleaning: CleaningConfig
@@ -45,6 +43,9 @@ class QuotingRunner:
         mm = settings.market_making
         return QuotingRunner(mm, frozenset(mm.symbols), settings.cleaning)
 
+    def initial(self) -> QuotingState:
+        return QuotingState()
+
     def step(self, state: QuotingState, piece: Piece) -> tuple[QuotingState, list[Item]]:
         streams, rows = stream_checked(state.streams, piece, self.cleaning)
         clean = rows.filter(~pl.col("quarantined") & pl.col("symbol").is_in(sorted(self.symbols)))
@@ -52,23 +53,10 @@ class QuotingRunner:
         return QuotingState(streams, slots), [("signals", signals)] if signals.height else []
 
 
-class QuotingLogic(StatefulLogic[Piece, Item, QuotingState]):
-    def __init__(self, runner: QuotingRunner, resume: QuotingState | None) -> None:
-        self.runner = runner
-        self.state = resume if resume is not None else QuotingState()
-
-    def on_item(self, value: Piece) -> tuple[Iterable[Item], bool]:
-        self.state, out = self.runner.step(self.state, value)
-        return out, StatefulLogic.RETAIN
-
-    def snapshot(self) -> QuotingState:
-        return copy.deepcopy(self.state)
-
-
 def market_making_tables(step_id: str, checked: Stream[CheckedBatch], settings: Settings) -> Stream[Item]:
     """Paper quote signals as ``(table_name, frame)`` items (none when market making is disabled)."""
     exchanges = list(settings.market_making.exchanges) if settings.market_making.enabled else []
     runner = QuotingRunner.from_settings(settings)
     pieces = op.flat_map(f"{step_id}_by_exchange", checked, lambda c: exchange_pieces(c, exchanges))
-    out = op.stateful(f"{step_id}_quote", pieces, lambda resume: QuotingLogic(runner, resume))
+    out = keyed_step(f"{step_id}_quote", pieces, runner)
     return op.key_rm(f"{step_id}_items", out)

@@ -22,8 +22,7 @@ Outputs: ``signals`` (one per opportunity start), ``signal_legs``, ``rejections`
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -31,7 +30,6 @@ from typing import Protocol
 import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
-from bytewax.operators import StatefulLogic
 
 from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, ConfigError, Settings
@@ -39,6 +37,7 @@ from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
 from flows import cleaning, episodes
 from flows.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
 from flows.episodes import Run, as_utc
+from flows.keyed import Runner, keyed_step
 from flows.triangular import (
     CycleBook,
     Market,
@@ -229,25 +228,20 @@ class TriangularRunner:
         return done, [("opportunities", rows)] if rows.height else []
 
 
-class TriangularLogic(StatefulLogic[Piece, Item, ExchangeState]):
-    """Thin adapter: each piece is one :meth:`TriangularRunner.step`; end of input flushes open episodes."""
+@dataclass(frozen=True)
+class ExchangeRunners(Runner[Piece, Item, ExchangeState]):
+    """The keyed step's logic: each piece goes to its exchange's runner; end of input flushes open episodes."""
 
-    def __init__(self, runners: dict[str, TriangularRunner], resume: ExchangeState | None) -> None:
-        self.runners = runners
-        self.state = resume if resume is not None else ExchangeState()
+    runners: dict[str, TriangularRunner]
 
-    def on_item(self, value: Piece) -> tuple[Iterable[Item], bool]:
-        self.state, out = self.runners[value.exchange].step(self.state, value)
-        return out, StatefulLogic.RETAIN
+    def initial(self) -> ExchangeState:
+        return ExchangeState()
 
-    def on_eof(self) -> tuple[Iterable[Item], bool]:
-        if self.state.exchange is None:
-            return [], StatefulLogic.RETAIN
-        self.state, out = self.runners[self.state.exchange].flush(self.state)
-        return out, StatefulLogic.RETAIN
+    def step(self, state: ExchangeState, piece: Piece) -> tuple[ExchangeState, list[Item]]:
+        return self.runners[piece.exchange].step(state, piece)
 
-    def snapshot(self) -> ExchangeState:
-        return copy.deepcopy(self.state)
+    def flush(self, state: ExchangeState) -> tuple[ExchangeState, list[Item]]:
+        return (state, []) if state.exchange is None else self.runners[state.exchange].flush(state)
 
 
 def runners_for(settings: Settings, exchanges: Sequence[str]) -> dict[str, TriangularRunner]:
@@ -273,5 +267,5 @@ def triangular_tables(step_id: str, checked: Stream[CheckedBatch], settings: Set
     exchanges = list(settings.triangular.exchanges) if settings.triangular.enabled else []
     runners = runners_for(settings, exchanges)
     pieces = op.flat_map(f"{step_id}_by_exchange", checked, lambda c: exchange_pieces(c, exchanges))
-    out = op.stateful(f"{step_id}_evaluate", pieces, lambda resume: TriangularLogic(runners, resume))
+    out = keyed_step(f"{step_id}_evaluate", pieces, ExchangeRunners(runners))
     return op.key_rm(f"{step_id}_items", out)

@@ -12,21 +12,20 @@ triangular step's.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
-from bytewax.operators import StatefulLogic
 
 from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, Settings
 from connectors.schema import POLARS_QUOTE_SCHEMA, event_time
 from flows import cleaning
 from flows.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
+from flows.keyed import Runner, keyed_step
 from flows.triangular import Market, markets_from_ccxt
 from flows.triangular_flow import ROW_COLUMNS, CheckedBatch, Item
 
@@ -66,7 +65,7 @@ def snapshots(clean: pl.DataFrame, last: pl.DataFrame, positions: list[int]) -> 
 
 
 @dataclass(frozen=True)
-class VenuesRunner:
+class VenuesRunner(Runner[CheckedBatch, Item, VenuesState]):
     markets: dict[str, dict[str, Market]]
     transfer_cost_bps: Mapping[str, float]
     cleaning: CleaningConfig
@@ -92,6 +91,9 @@ class VenuesRunner:
             scan_ms=settings.triangular.ncycle_scan_ms,
             start_assets=tuple(settings.triangular.start_assets),
         )
+
+    def initial(self) -> VenuesState:
+        return VenuesState()
 
     def _reportable(self, cycle: FoundCycle) -> bool:
         """Cross-venue (uses a transfer) and above the threshold; single-venue cycles are the triangular step's."""
@@ -139,23 +141,10 @@ class VenuesRunner:
         return state_after, [("cycles_found", rows)] if rows.height else []
 
 
-class VenuesLogic(StatefulLogic[CheckedBatch, Item, VenuesState]):
-    def __init__(self, runner: VenuesRunner, resume: VenuesState | None) -> None:
-        self.runner = runner
-        self.state = resume if resume is not None else VenuesState()
-
-    def on_item(self, value: CheckedBatch) -> tuple[Iterable[Item], bool]:
-        self.state, out = self.runner.step(self.state, value)
-        return out, StatefulLogic.RETAIN
-
-    def snapshot(self) -> VenuesState:
-        return copy.deepcopy(self.state)
-
-
 def cross_venue_cycle_tables(step_id: str, checked: Stream[CheckedBatch], settings: Settings) -> Stream[Item]:
     """``cycles_found`` items for cycles that move assets between venues (none without transfer costs)."""
     enabled = bool(settings.triangular.transfer_cost_bps) and settings.triangular.ncycle_scan_ms > 0
     runner = VenuesRunner.from_settings(settings)
     keyed = op.flat_map(f"{step_id}_all_venues", checked, lambda c: [("venues", c)] if enabled else [])
-    out = op.stateful(f"{step_id}_scan", keyed, lambda resume: VenuesLogic(runner, resume))
+    out = keyed_step(f"{step_id}_scan", keyed, runner)
     return op.key_rm(f"{step_id}_items", out)

@@ -10,15 +10,14 @@ watermark (see flows/risk/engine.py), so the interleaving of upstream workers do
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable
+from dataclasses import dataclass
 
 import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
-from bytewax.operators import StatefulLogic
 
 from connectors.config import Settings
+from flows.keyed import Runner, keyed_step
 from flows.risk.engine import INPUT_TABLES, RiskEngine, RiskState
 
 RISK_INPUTS = frozenset(INPUT_TABLES)
@@ -31,23 +30,25 @@ def risk_inputs(bundle: Bundle) -> Bundle:
     return [(table, frame) for table, frame in bundle if table in RISK_INPUTS and frame.height > 0]
 
 
-class RiskLogic(StatefulLogic[Bundle, Item, RiskState]):
-    """Thin adapter: each bundle is one ``RiskEngine.step``; end of input flushes the pending decisions."""
+@dataclass(frozen=True)
+class RiskRunner(Runner[Bundle, Item, RiskState]):
+    """The keyed step's logic: each bundle is one ``RiskEngine.step``; end of input flushes pending decisions."""
 
-    def __init__(self, engine: RiskEngine, resume: RiskState | None) -> None:
-        self.engine = engine
-        self.state = engine.resumed(resume) if resume is not None else engine.initial_state()
+    engine: RiskEngine
 
-    def on_item(self, value: Bundle) -> tuple[Iterable[Item], bool]:
-        self.state, out = self.engine.step(self.state, value)
-        return list(out.items()), StatefulLogic.RETAIN
+    def initial(self) -> RiskState:
+        return self.engine.initial_state()
 
-    def on_eof(self) -> tuple[Iterable[Item], bool]:
-        self.state, out = self.engine.flush(self.state)
-        return list(out.items()), StatefulLogic.RETAIN
+    def resumed(self, state: RiskState) -> RiskState:
+        return self.engine.resumed(state)
 
-    def snapshot(self) -> RiskState:
-        return copy.deepcopy(self.state)
+    def step(self, state: RiskState, bundle: Bundle) -> tuple[RiskState, list[Item]]:
+        state, out = self.engine.step(state, bundle)
+        return state, list(out.items())
+
+    def flush(self, state: RiskState) -> tuple[RiskState, list[Item]]:
+        state, out = self.engine.flush(state)
+        return state, list(out.items())
 
 
 def risk_tables(step_id: str, bundles: Stream[Bundle], settings: Settings) -> Stream[Item]:
@@ -62,5 +63,5 @@ def risk_tables(step_id: str, bundles: Stream[Bundle], settings: Settings) -> St
     engine = RiskEngine.from_settings(settings)
     inputs = op.filter(f"{step_id}_inputs", op.map(f"{step_id}_select", bundles, risk_inputs), bool)
     keyed = op.key_on(f"{step_id}_one_book", inputs, lambda _bundle: "risk")
-    out = op.stateful(f"{step_id}_engine", keyed, lambda resume: RiskLogic(engine, resume))
+    out = keyed_step(f"{step_id}_engine", keyed, RiskRunner(engine))
     return op.key_rm(f"{step_id}_items", out)
