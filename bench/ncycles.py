@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import polars as pl
 
+from connectors.markets.spot import markets_from_ccxt
 from flows.cycles import Graph, build_graph, find_negative_cycles, find_negative_cycles_reference
-from flows.triangular import markets_from_ccxt
 from tests.strategy.conftest import binance_ccxt_markets
 from tests.strategy.planting import fair_prices, plant_cycle, quotes_for
 

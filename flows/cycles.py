@@ -24,7 +24,8 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from flows.triangular import Market, chain_sizes
+from connectors.markets.spot import Market
+from flows.triangular import chain_sizes
 
 TOLERANCE = 1e-12  # log-rate improvements smaller than this are float noise, not arbitrage
 

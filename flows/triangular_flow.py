@@ -33,6 +33,7 @@ from bytewax.dataflow import Stream
 
 from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, ConfigError, Settings
+from connectors.markets.spot import Market, markets_from_ccxt
 from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
 from flows import cleaning, episodes
 from flows.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
@@ -40,14 +41,12 @@ from flows.episodes import Run, as_utc
 from flows.keyed import Runner, keyed_step
 from flows.triangular import (
     CycleBook,
-    Market,
     TriangularParams,
     TriangularState,
     build_cycle_book,
     empty_state,
     evaluate_batch,
     latest_at,
-    markets_from_ccxt,
 )
 
 Item = tuple[str, pl.DataFrame]

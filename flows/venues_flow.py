@@ -22,11 +22,11 @@ from bytewax.dataflow import Stream
 
 from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, Settings
+from connectors.markets.spot import Market, markets_from_ccxt
 from connectors.schema import POLARS_QUOTE_SCHEMA, event_time
 from flows import cleaning
 from flows.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
 from flows.keyed import Runner, keyed_step
-from flows.triangular import Market, markets_from_ccxt
 from flows.triangular_flow import ROW_COLUMNS, CheckedBatch, Item
 
 KEYS = ("exchange", "symbol")

@@ -10,7 +10,7 @@ from typing import Any
 import ccxt
 import pytest
 
-from flows.triangular import Market, markets_from_ccxt
+from connectors.markets.spot import Market, markets_from_ccxt
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "binance_markets"
 

@@ -13,7 +13,7 @@ import itertools
 import numpy as np
 import polars as pl
 
-from flows.triangular import Market
+from connectors.markets.spot import Market
 
 
 def fair_prices(markets: dict[str, Market], seed: int = 11) -> dict[str, float]:
