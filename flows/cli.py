@@ -257,6 +257,9 @@ def replay(
     workers: WorkersOpt = 1,
     batch_rows: Annotated[int | None, typer.Option(min=1, help="Override source.batch_rows.")] = None,
     speed: Annotated[float | None, typer.Option(min=0, help="0 = as fast as possible, 1 = real time.")] = None,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="File format (default: sniffed per file); see connectors/formats.py.")
+    ] = None,
 ) -> None:
     """Replay recorded quotes (files, or a date range of a capture directory) with a progress bar (quotes/s, ETA).
 
@@ -284,6 +287,8 @@ def replay(
         overrides["source.batch_rows"] = batch_rows
     if speed is not None:
         overrides["source.speed"] = speed
+    if file_format is not None:
+        overrides["source.format"] = file_format
     total = _input_rows(paths)
     console.print(f"replaying {total:,} quotes from {len(paths)} file(s)")
     raise typer.Exit(_run_flow_command("replay", config, overrides, workers, log_name="replay", expected_quotes=total))
