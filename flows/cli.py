@@ -41,6 +41,7 @@ from rich.text import Text
 from connectors import lake
 from connectors.capture import CaptureWriter
 from connectors.config import ConfigError, Settings, SimulatorConfig, load_settings
+from connectors.formats import resolve as resolve_format
 from connectors.logs import configure_logging, read_heartbeats
 from connectors.replay import expand
 from connectors.simulator import DEFAULT_START, simulate
@@ -289,6 +290,11 @@ def replay(
         overrides["source.speed"] = speed
     if file_format is not None:
         overrides["source.format"] = file_format
+    try:  # a file in no known format is the user's to fix: say so before starting the flow
+        for path in paths:
+            resolve_format(path, file_format)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     total = _input_rows(paths)
     console.print(f"replaying {total:,} quotes from {len(paths)} file(s)")
     raise typer.Exit(_run_flow_command("replay", config, overrides, workers, log_name="replay", expected_quotes=total))
