@@ -103,7 +103,7 @@ def _keep_malformed(out: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
 
 def _capture_chunks(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
     if path.suffix == ".parquet":
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering keeps every row group read: RSS grows
         columns = [c for c in parquet.schema_arrow.names if c in QUOTE_COLUMNS]
         for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
             yield pl.from_arrow(batch)  # type: ignore[misc]
