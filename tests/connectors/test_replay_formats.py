@@ -177,3 +177,11 @@ def test_resume_at_an_offset_gives_exactly_the_rest(tmp_path: Path) -> None:
     for a, b in zip(resumed, [b for b in whole if b.batch_seq >= 100], strict=True):
         assert a.frame.equals(b.frame)
         assert (a.books is None and b.books is None) or a.books.equals(b.books)
+
+
+def test_the_documented_capture_example_replays_to_the_bundled_sample_rows() -> None:
+    example = Path(__file__).resolve().parents[2] / "docs" / "quote-capture-example.csv"
+    quotes, rejected = normalize(quotes_of(drain(ReplaySource([example]))))
+    sample = FIXTURES.parent.parent / "samples" / "binance-spot-2024-08-08" / "binance_quotes.parquet"
+    assert rejected.height == 0
+    assert quotes.drop("quote_id").equals(pl.read_parquet(sample).head(quotes.height)) and quotes.height == 6
