@@ -3,6 +3,7 @@ aligned to their quotes, the streamed k-way merge in the old full-sort order, an
 
 from __future__ import annotations
 
+import gzip
 import random
 from pathlib import Path
 
@@ -56,8 +57,6 @@ def test_sniffing_tells_each_format_from_its_columns_or_first_line(path: Path, n
 
 def test_a_gzipped_tardis_file_and_a_parquet_capture_are_sniffed(tmp_path: Path) -> None:
     gz = tmp_path / "quotes.csv.gz"
-    import gzip
-
     gz.write_bytes(gzip.compress(TARDIS_QUOTES.read_bytes()))
     assert sniff(gz).name == "tardis_quotes"
     parquet = tmp_path / "capture.parquet"
