@@ -52,14 +52,16 @@ from ops.control import FlowCommand, FlowControl, collectors, default_flow_comma
 from ops.errors import ApiError, ErrorCode
 from ops.lakeread import LakeQuery, UnknownColumnError, query_rows
 from ops.monitor import RequestStats, SystemMonitor, Thresholds
-from ops.overview import feed_health, pnl_series, quality_by_venue, spread_windows
+from ops.overview import feed_health, pnl_series, quality_by_venue, spread_chart
 from ops.security import API_KEY_HEADER, SECURITY_HEADERS, ApiKeys, SlidingWindowLimiter, keys_from_env
 from ops.supervisor import RestartPolicy, Supervisor, SupervisorStatus
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
-DASHBOARD_FILES = {"/dashboard": "index.html", "/dashboard/app.js": "app.js", "/dashboard/app.css": "app.css"}
+DASHBOARD_FILES = {"/dashboard": "index.html", "/dashboard/app.css": "app.css"} | {
+    f"/dashboard/{name}": name for name in ("app.js", "chart.js", "live.js")
+}
 # The dashboard's static files hold no data (every number comes from keyed API calls), so a browser can load them.
 PUBLIC_PATHS = frozenset({"/health", *DASHBOARD_FILES})
 SYMBOL = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$"
@@ -448,7 +450,7 @@ def create_app(
         return _plain(
             {
                 "ts": datetime.now(UTC),
-                "spread_windows": spread_windows(data_dir, windows),
+                "spread_chart": spread_chart(data_dir, settings.cross.min_net_edge_bps, windows),
                 "signals": read(LakeQuery(table="signals", equals={}, limit=20)),
                 "opportunities": read(LakeQuery(table="opportunities", equals={}, limit=20)),
                 "risk": latest[0] if latest else None,
