@@ -61,7 +61,9 @@ def lake_app(tmp_path):
     """Two routes of ten windows with means of -25 bps; BTC's window 5 spikes to +75 bps and became a signal."""
     lake = tmp_path / "lake"
     day = T0.date().isoformat()
-    windows = [_window(r, k, -25.0, SPIKE_BPS if (r is ROUTES[0] and k == 5) else -20.0) for r in ROUTES for k in range(10)]
+    windows = [
+        _window(r, k, -25.0, SPIKE_BPS if (r is ROUTES[0] and k == 5) else -20.0) for r in ROUTES for k in range(10)
+    ]
     write_part(lake, "spread_stats", day, 0, windows)
     spike_ts = T0 + timedelta(seconds=55)
     write_part(lake, "signals", day, 0, [
