@@ -1,4 +1,4 @@
-"""Risk limits from config: utilization, severity, risk level, and alert cooldown (pure functions).
+"""Risk limits from config: utilization, severity, risk level, alert cooldown and de-duplication (pure functions).
 
 A limit's utilization is value / limit for a ceiling (drawdown, leverage, ...) and limit / value for a floor (margin
 ratio), so 1.0 means "at the limit" for both. Severity: critical at utilization >= 1, warning from
@@ -18,6 +18,7 @@ RISK_LEVEL = {"ok": "low", "medium": "medium", "warning": "high", "critical": "c
 # blocked for that reason and an alert is raised, but the book is not in danger.
 UTIL_EPS = 1e-12  # 0.04 / 0.05 is 0.7999999999999999 in binary floating point: that is 80 %
 KILL_LIMITS = frozenset({"daily_loss", "drawdown", "leverage", "margin_ratio", "position_size"})
+LIMIT_NAMES = KILL_LIMITS | {"open_orders"}
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,13 @@ def should_alert(last: tuple[int, int] | None, rank: int, ts_us: int, cooldown_u
         return True
     last_rank, last_ts = last
     return rank > last_rank or ts_us - last_ts >= cooldown_us
+
+
+def is_repeat(active_rank: int | None, rank: int) -> bool:
+    """True when a condition already reported at this level still holds: it is reported once, not every cooldown.
+
+    Args:
+        active_rank: LEVEL_RANK at which the condition was last raised and has held since (None: new or cleared).
+        rank: LEVEL_RANK of the condition now.
+    """
+    return active_rank == rank
