@@ -12,7 +12,9 @@ always alert.
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from connectors.config import RiskConfig
@@ -21,15 +23,49 @@ from flows.risk.ledger import split_symbol
 from flows.risk.state import US_PER_DAY, US_PER_MS, Out, RiskState
 from flows.risk.tables import iso_us
 
+log = logging.getLogger(__name__)
+
 
 class Guard:
     """Risk evaluation over a RiskState (configuration only; all state lives in RiskState)."""
 
-    def __init__(self, cfg: RiskConfig, rebalance_threshold: float) -> None:
+    def __init__(self, cfg: RiskConfig, rebalance_threshold: float, symbols: Iterable[str] = ()) -> None:
         self.cfg = cfg
         self.rebalance_threshold = rebalance_threshold
         self.stale_us = int(cfg.max_feed_stale_ms * US_PER_MS)
         self.cooldown_us = int(cfg.alert_cooldown_ms * US_PER_MS)
+        symbols = sorted(symbols)
+        self.unpriced, unfunded = limits.valuation_gaps(cfg.balances, symbols, cfg.valuation_currency)
+        self.config_gap = self._config_gap(symbols, self.unpriced, unfunded)
+        if self.config_gap:
+            log.warning(self.config_gap)
+
+    def _config_gap(self, symbols: list[str], unpriced: list[str], unfunded: list[str]) -> str | None:
+        """The one message a run gets when ``risk.balances`` does not fit the traded symbols (None when it does)."""
+        val = self.cfg.valuation_currency
+        parts = []
+        if unpriced:
+            pairs = ", ".join(f"{a}/{val}" for a in unpriced)
+            parts.append(
+                f"risk.balances holds {', '.join(unpriced)} but cross.symbols has no {pairs} to value them, so they "
+                "are left out of the paper book (equity, limits)"
+            )
+        if unfunded:
+            parts.append(
+                f"no venue in risk.balances holds {', '.join(unfunded)}, so its signals are blocked as "
+                "insufficient_balance"
+            )
+        if not parts:
+            return None
+        example = ", ".join(f"{a} = ..." for a in [val, *unfunded])
+        return (
+            f"risk.balances does not fit cross.symbols {symbols}: {'; '.join(parts)}. Set [risk.balances.<venue>] "
+            f"to the assets of cross.symbols (e.g. {example}), or add the {val} pairs that value the held assets."
+        )
+
+    def funded(self) -> dict[str, dict[str, float]]:
+        """The starting balances of the paper book: ``risk.balances`` without assets this run can never value."""
+        return {v: {a: q for a, q in bal.items() if a not in self.unpriced} for v, bal in self.cfg.balances.items()}
 
     def book(self, state: RiskState, t_us: int) -> dict[tuple[str, str], dict[str, Any]]:
         """Latest quote per (exchange, symbol) at t; cached, since one decision asks several times."""
@@ -54,13 +90,18 @@ class Guard:
         Returns the snapshot (None until every held asset has had a mark).
         """
         seen: set[str] = set()  # condition alerts that hold at t (raised or held back)
+        if self.config_gap:  # a condition that never clears: reported once per run
+            self.alert(state, out, t_us, "risk_config", "warning", None, None, self.config_gap)
         causes = self._feed_causes(state, t_us, out, seen)
         marks = self.marks(state, t_us)
         ledger = state.ledger
         if not ledger.start_marks:
             if not ledger.marks_complete(marks):
                 missing = sorted(set(ledger.assets()) - set(marks))
-                msg = f"no {self.cfg.valuation_currency} price yet for {missing}: book not valued, signals blocked"
+                msg = (
+                    f"no {self.cfg.valuation_currency} price yet for {missing}: book not valued, signals blocked "
+                    f"(held in risk.balances; a {self.cfg.valuation_currency} quote for each values the book)"
+                )
                 self.alert(state, out, t_us, "no_marks", "warning", None, None, msg, seen=seen)
                 self._settle(state, seen, ("no_marks", "feed_stale"))
                 self._kill_or_rearm(state, t_us, causes, out)

@@ -8,6 +8,7 @@ critical -> critical, warning -> high, medium -> medium, else low.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from connectors.config import RiskConfig
@@ -108,3 +109,22 @@ def is_repeat(active_rank: int | None, rank: int) -> bool:
         rank: LEVEL_RANK of the condition now.
     """
     return active_rank == rank
+
+
+def valuation_gaps(
+    balances: Mapping[str, Mapping[str, float]], symbols: Iterable[str], valuation: str
+) -> tuple[list[str], list[str]]:
+    """What ``risk.balances`` lacks for a run of ``symbols`` (say a LINK/USDT-only replay with BTC/ETH balances).
+
+    Returns:
+        (unpriced, unfunded): assets held with no ``<asset>/<valuation>`` symbol to value them, which would leave the
+        book unvalued forever; and base assets of the ``<asset>/<valuation>`` symbols held on no venue, whose signals
+        can only be blocked for balance. Both sorted; both empty when nothing is missing or ``symbols`` is empty
+        (symbols not known up front: marks may still come).
+    """
+    symbols = list(symbols)
+    if not symbols:
+        return [], []
+    priced = {s.split("/")[0] for s in symbols if s.partition("/")[2].split(":")[0] == valuation}
+    held = {a for bal in balances.values() for a, qty in bal.items() if qty}
+    return sorted(held - priced - {valuation}), sorted(priced - held)
