@@ -39,6 +39,7 @@ from connectors.simulator import sample_market, simulate
 from flows import cleaning, cross_episodes, spreads, windows
 from flows.heartbeat import beat_on
 from flows.market_making_flow import market_making_tables
+from flows.publish import publish_signals
 from flows.rejections import Gates
 from flows.resequence import resequence
 from flows.risk.wiring import risk_tables
@@ -254,6 +255,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         max_position_usdt=settings.cross.max_position_usdt,
     )
     window = timedelta(seconds=settings.windows.stats_window_s)
+    data_dir = settings.sinks.data_dir
 
     flow = Dataflow("arbitrage")
     inputs = _inputs(flow, settings, gate)
@@ -294,9 +296,9 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         "all_tables",
         *inputs.tables,
         op.flat_map("checked_tables", checked, lambda c: c.tables),
-        op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables),
+        publish_signals("publish_cross", op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables), data_dir),
         *risk_out,
-        triangular_tables("triangular", checked, settings),
+        publish_signals("publish_triangular", triangular_tables("triangular", checked, settings), data_dir),
         market_making_tables("market_making", checked, settings),
         cross_venue_cycle_tables("venues", checked, settings),
         zscore_tables("zscores", op.filter_map("cross_spreads", per_symbol, lambda kv: kv[1].spreads), settings),

@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 import duckdb
 import uvicorn
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel
@@ -48,6 +48,7 @@ from connectors.logs import (
     with_fields,
 )
 from ops.alerts import AlertLog
+from ops.api.stream import PING_S, SignalHub, SignalReceiver, sse_events, stream_metrics
 from ops.control import FlowCommand, FlowControl, collectors, default_flow_command, strategies
 from ops.errors import ApiError, ErrorCode
 from ops.lakeread import LakeQuery, UnknownColumnError, query_rows
@@ -58,7 +59,7 @@ from ops.supervisor import RestartPolicy, Supervisor, SupervisorStatus
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
-DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
+DASHBOARD_DIR = Path(__file__).resolve().parents[1] / "dashboard"
 DASHBOARD_FILES = {"/dashboard": "index.html", "/dashboard/app.js": "app.js", "/dashboard/app.css": "app.css"}
 # The dashboard's static files hold no data (every number comes from keyed API calls), so a browser can load them.
 PUBLIC_PATHS = frozenset({"/health", *DASHBOARD_FILES})
@@ -117,8 +118,10 @@ def _error_response(err: ApiError) -> JSONResponse:
 class _Collector:
     """Prometheus gauges measured at scrape time: host, modules (heartbeats + their counters), supervisor."""
 
-    def __init__(self, monitor: SystemMonitor, supervisor: Callable[[], SupervisorStatus | None]) -> None:
-        self.monitor, self.supervisor = monitor, supervisor
+    def __init__(
+        self, monitor: SystemMonitor, supervisor: Callable[[], SupervisorStatus | None], hub: SignalHub
+    ) -> None:
+        self.monitor, self.supervisor, self.hub = monitor, supervisor, hub
 
     def collect(self) -> Any:
         system = self.monitor.system()
@@ -143,6 +146,8 @@ class _Collector:
             for name, value in sorted(health.counters.items()):
                 counters.add_metric([health.module, name], float(value))
         yield from (up, age, counters)
+        for name, (value, doc) in stream_metrics(self.hub.stats, len(self.hub.subscribers)).items():
+            yield GaugeMetricFamily(name, doc, value=value)
         status = self.supervisor()
         if status is not None:
             yield GaugeMetricFamily(
@@ -161,11 +166,13 @@ def create_app(
     supervisor: Supervisor | None = None,
     check_interval_s: float = 15.0,
     flow_command: FlowCommand | None = None,
+    stream_ping_s: float = PING_S,
 ) -> FastAPI:
     """Build the app. Keys default to ``ARBFLOW_API_KEYS``; ``clock`` drives the rate limiter (tests inject one).
 
     ``supervisor`` (already started elsewhere) is reported by the status routes and can be stopped;
-    ``flow_command`` lets ``/api/system/start`` launch the dataflow (without it, start answers 409).
+    ``flow_command`` lets ``/api/system/start`` launch the dataflow (without it, start answers 409);
+    ``stream_ping_s`` is the keep-alive comment interval of ``/api/signals/stream``.
     """
     settings = settings or load_settings()
     data_dir = Path(settings.sinks.data_dir)
@@ -190,7 +197,9 @@ def create_app(
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         registry=registry,
     )
-    registry.register(_Collector(monitor, control.status))
+    hub = SignalHub()
+    receiver = SignalReceiver(data_dir, hub)
+    registry.register(_Collector(monitor, control.status, hub))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -212,10 +221,12 @@ def create_app(
                     log.exception("background checks failed; retrying")
                 await asyncio.sleep(check_interval_s)
 
+        receiver.start(asyncio.get_running_loop())
         task = asyncio.create_task(checks())
         try:
             yield
         finally:
+            receiver.stop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -391,6 +402,25 @@ def create_app(
         equals = {"symbol": symbol, "buy_exchange": buy_exchange, "sell_exchange": sell_exchange}
         return rows("signals", equals=equals, since=since_utc, until=until_utc, limit=limit)
 
+    @app.get(
+        "/api/signals/stream",
+        tags=["data"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    )
+    async def signals_stream(last_event_id: str | None = Header(None, max_length=400)) -> StreamingResponse:
+        """Signals as Server-Sent Events the moment the flow computes them, before the lake write.
+
+        Each signal is ``id: <signal_id>`` / ``event: signal`` / ``data: <row JSON>``; a ``: ping`` comment every
+        15 s; ``Last-Event-ID`` replays the last 1000 signals after that id; a subscriber that reads too slowly gets
+        ``event: dropped`` with ``{"dropped": n}`` instead of the signals it missed. One request, whatever its length,
+        counts once against the rate limit.
+        """
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(
+            sse_events(hub, last_event_id, stream_ping_s), media_type="text/event-stream", headers=headers
+        )
+
     @app.get("/api/opportunities", response_model=RowsOut, tags=["data"])
     def opportunities(
         symbol: str | None = Query(None, pattern=SYMBOL),
@@ -492,7 +522,7 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.state.monitor, app.state.alerts, app.state.limiter = monitor, alerts, limiter
+    app.state.monitor, app.state.alerts, app.state.limiter, app.state.signal_hub = monitor, alerts, limiter, hub
     return app
 
 
@@ -513,6 +543,7 @@ def serve(
         port=port or settings.api.port,
         log_config=None,  # keep our JSON logging
         server_header=False,
+        timeout_graceful_shutdown=5,  # signal streams never end by themselves
     )
 
 
