@@ -48,7 +48,7 @@ from connectors.logs import (
     with_fields,
 )
 from ops.alerts import AlertLog
-from ops.api.stream import PING_S, SignalHub, SignalReceiver, sse_events, stream_metrics
+from ops.api.stream import PING_S, QUEUE_SIZE, SignalHub, SignalReceiver, sse_events, stream_metrics
 from ops.control import FlowCommand, FlowControl, collectors, default_flow_command, strategies
 from ops.errors import ApiError, ErrorCode
 from ops.lakeread import LakeQuery, UnknownColumnError, query_rows
@@ -167,12 +167,14 @@ def create_app(
     check_interval_s: float = 15.0,
     flow_command: FlowCommand | None = None,
     stream_ping_s: float = PING_S,
+    stream_queue_size: int = QUEUE_SIZE,
 ) -> FastAPI:
     """Build the app. Keys default to ``ARBFLOW_API_KEYS``; ``clock`` drives the rate limiter (tests inject one).
 
     ``supervisor`` (already started elsewhere) is reported by the status routes and can be stopped;
     ``flow_command`` lets ``/api/system/start`` launch the dataflow (without it, start answers 409);
-    ``stream_ping_s`` is the keep-alive comment interval of ``/api/signals/stream``.
+    ``stream_ping_s`` is the keep-alive comment interval of ``/api/signals/stream``, ``stream_queue_size`` the
+    signals a subscriber may have unread before the stream drops some for it.
     """
     settings = settings or load_settings()
     data_dir = Path(settings.sinks.data_dir)
@@ -197,7 +199,7 @@ def create_app(
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         registry=registry,
     )
-    hub = SignalHub()
+    hub = SignalHub(queue_size=stream_queue_size)
     receiver = SignalReceiver(data_dir, hub)
     registry.register(_Collector(monitor, control.status, hub))
 
