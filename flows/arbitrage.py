@@ -34,6 +34,7 @@ from connectors.live import input_live, live_source
 from connectors.normalize import REJECT_COLUMNS, normalize
 from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource, expand
+from connectors.runs import RunLog
 from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
 from flows import cleaning, cross_episodes, spreads, windows
@@ -305,10 +306,11 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         op.map("window_rows", stats.down, _stats_rows(window, late=False)),
         op.map("late_window_rows", stats.late, _stats_rows(window, late=True)),
     )
-    outputs = beat_on("heartbeat", outputs, settings.sinks.data_dir)  # counters for the monitor; rows unchanged
+    runs = RunLog(data_dir, settings.source.kind)  # <data_dir>/runs: start, end, status, counts (connectors/runs.py)
+    outputs = beat_on("heartbeat", outputs, data_dir, runs)  # counters for the monitor; rows unchanged
     skipped = set() if settings.sinks.write_quotes_clean else {"quotes_clean"}
     non_empty = op.filter("non_empty", outputs, lambda kv: kv[1].height > 0 and kv[0] not in skipped)
-    op.output("lake", non_empty, lake.LakeSink(settings.sinks.data_dir, schemas))
+    op.output("lake", non_empty, lake.LakeSink(data_dir, schemas, on_eof=runs.complete))
     return flow
 
 

@@ -48,6 +48,7 @@ from connectors.logs import (
     with_fields,
 )
 from ops.alerts import AlertLog
+from ops.api.docs import DOCS_CSP, DOCS_PATHS, add_docs_routes
 from ops.api.stream import PING_S, QUEUE_SIZE, SignalHub, SignalReceiver, sse_events, stream_metrics
 from ops.control import FlowCommand, FlowControl, collectors, default_flow_command, strategies
 from ops.errors import ApiError, ErrorCode
@@ -62,7 +63,8 @@ VERSION = "0.1.0"
 DASHBOARD_DIR = Path(__file__).resolve().parents[1] / "dashboard"
 DASHBOARD_FILES = {"/dashboard": "index.html", "/dashboard/app.js": "app.js", "/dashboard/app.css": "app.css"}
 # The dashboard's static files hold no data (every number comes from keyed API calls), so a browser can load them.
-PUBLIC_PATHS = frozenset({"/health", *DASHBOARD_FILES})
+# The API docs (/docs, /redoc, /openapi.json) describe routes, not data, so they are public too.
+PUBLIC_PATHS = frozenset({"/health", *DASHBOARD_FILES, *DOCS_PATHS})
 SYMBOL = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$"
 NAME = r"^[a-z0-9_]{1,32}$"
 
@@ -187,7 +189,8 @@ def create_app(
     monitor = SystemMonitor(data_dir, Thresholds.from_config(settings.monitor), alerts=alerts, requests=requests)
     heartbeat = HeartbeatWriter(monitor.heartbeat_dir, "api")
     policy = RestartPolicy.from_config(settings.monitor)
-    control = FlowControl(flow_command, policy, alerts.raise_alert, supervisor)
+    replay = settings.source.kind != "live"
+    control = FlowControl(flow_command, policy, alerts.raise_alert, supervisor, data_dir=data_dir, replay=replay)
     started = time.monotonic()
 
     registry = CollectorRegistry()
@@ -237,9 +240,10 @@ def create_app(
     app = FastAPI(
         title="arbflow API",
         version=VERSION,
-        description="Crypto-arbitrage pipeline: system status, logs, risk, signals. Header x-api-key on all but /health.",
-        docs_url=None,  # Swagger UI loads scripts from a CDN, which the CSP (and an offline host) forbid
-        redoc_url=None,
+        description="Crypto-arbitrage pipeline: system status, logs, risk, signals. Header x-api-key on all but /health "
+        "and these docs.",
+        docs_url=None,  # FastAPI's pages load scripts from a CDN, which the CSP (and an offline host) forbid:
+        redoc_url=None,  # ops/api/docs.py serves them from this process
         lifespan=lifespan,
     )
     if settings.api.cors_origins:
@@ -277,6 +281,8 @@ def create_app(
                     response.headers["X-RateLimit-Remaining"] = str(remaining)
         for name, value in SECURITY_HEADERS.items():
             response.headers[name] = value
+        if request.url.path in DOCS_PATHS:
+            response.headers["Content-Security-Policy"] = DOCS_CSP
         elapsed_s = time.perf_counter() - start
         route = getattr(request.scope.get("route"), "path", "unmatched")
         requests.record(elapsed_s * 1000.0, response.status_code)
@@ -302,7 +308,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = ErrorCode.NOT_FOUND if exc.status_code in (404, 405) else ErrorCode.INVALID_PARAMETER
+        codes = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+        code = codes.get(exc.status_code, ErrorCode.INVALID_PARAMETER)
         body = ApiError(code, str(exc.detail)).body()
         return JSONResponse(body, status_code=exc.status_code, headers=dict(exc.headers or {}))
 
@@ -524,6 +531,7 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    add_docs_routes(app)
     app.state.monitor, app.state.alerts, app.state.limiter, app.state.signal_hub = monitor, alerts, limiter, hub
     return app
 
