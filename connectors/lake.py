@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -106,8 +108,17 @@ def to_arrow(frame: pl.DataFrame, schema: pa.Schema, table: str) -> pa.Table:
 
 
 class _TablePartition(StatefulSinkPartition[pl.DataFrame, int]):
-    def __init__(self, root: Path, table: str, schema: pa.Schema, next_part: int, writer: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        root: Path,
+        table: str,
+        schema: pa.Schema,
+        next_part: int,
+        writer: ThreadPoolExecutor,
+        on_close: Callable[[], None],
+    ) -> None:
         self.root, self.table, self.schema, self.next_part, self.writer = root, table, schema, next_part, writer
+        self.on_close = on_close
         self.date_col = _date_column(schema)
         self.pending: list[Future[None]] = []
         for path in root.glob("date=*/part-*.parquet"):
@@ -140,14 +151,25 @@ class _TablePartition(StatefulSinkPartition[pl.DataFrame, int]):
         return self.next_part
 
     def close(self) -> None:
+        """Bytewax calls this only at end of input (never on abort or crash)."""
         self._wait()
+        self.on_close()
 
 
 class LakeSink(FixedPartitionedSink[pl.DataFrame, int]):
-    """Items are ``(table_name, polars.DataFrame)``; one partition per table."""
+    """Items are ``(table_name, polars.DataFrame)``; one partition per table.
 
-    def __init__(self, data_dir: str | Path, schemas: dict[str, pa.Schema]) -> None:
+    ``on_eof`` is called once, when every partition this process built has closed at end of input, so whoever
+    records the run (connectors/runs.py) learns that the lake holds all of it.
+    """
+
+    def __init__(
+        self, data_dir: str | Path, schemas: dict[str, pa.Schema], on_eof: Callable[[], None] | None = None
+    ) -> None:
         self.root = lake_dir(data_dir)
+        self.on_eof = on_eof
+        self._open = 0
+        self._lock = threading.Lock()
         self.schemas = schemas
         self.tables = sorted(schemas)
         # One writer thread per sink, shared by its partitions (and by the workers of one process); started lazily.
@@ -164,7 +186,17 @@ class LakeSink(FixedPartitionedSink[pl.DataFrame, int]):
             raise KeyError(msg) from None
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _TablePartition:
-        return _TablePartition(self.root / for_part, for_part, self.schemas[for_part], resume_state or 0, self.writer)
+        with self._lock:
+            self._open += 1
+        schema = self.schemas[for_part]
+        return _TablePartition(self.root / for_part, for_part, schema, resume_state or 0, self.writer, self._closed)
+
+    def _closed(self) -> None:
+        with self._lock:
+            self._open -= 1
+            last = self._open == 0
+        if last and self.on_eof is not None:
+            self.on_eof()
 
 
 def prepare(data_dir: str | Path, schemas: dict[str, pa.Schema]) -> Path:

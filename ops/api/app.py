@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 import duckdb
 import uvicorn
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from pydantic import BaseModel
@@ -48,6 +48,8 @@ from connectors.logs import (
     with_fields,
 )
 from ops.alerts import AlertLog
+from ops.api.docs import DOCS_CSP, DOCS_PATHS, add_docs_routes
+from ops.api.stream import PING_S, QUEUE_SIZE, SignalHub, SignalReceiver, sse_events, stream_metrics
 from ops.control import FlowCommand, FlowControl, collectors, default_flow_command, strategies
 from ops.errors import ApiError, ErrorCode
 from ops.lakeread import LakeQuery, UnknownColumnError, query_rows
@@ -58,12 +60,13 @@ from ops.supervisor import RestartPolicy, Supervisor, SupervisorStatus
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
-DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
+DASHBOARD_DIR = Path(__file__).resolve().parents[1] / "dashboard"
 DASHBOARD_FILES = {"/dashboard": "index.html", "/dashboard/app.css": "app.css"} | {
     f"/dashboard/{name}": name for name in ("app.js", "chart.js", "live.js")
 }
 # The dashboard's static files hold no data (every number comes from keyed API calls), so a browser can load them.
-PUBLIC_PATHS = frozenset({"/health", *DASHBOARD_FILES})
+# The API docs (/docs, /redoc, /openapi.json) describe routes, not data, so they are public too.
+PUBLIC_PATHS = frozenset({"/health", *DASHBOARD_FILES, *DOCS_PATHS})
 SYMBOL = r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,20}$"
 NAME = r"^[a-z0-9_]{1,32}$"
 
@@ -119,8 +122,10 @@ def _error_response(err: ApiError) -> JSONResponse:
 class _Collector:
     """Prometheus gauges measured at scrape time: host, modules (heartbeats + their counters), supervisor."""
 
-    def __init__(self, monitor: SystemMonitor, supervisor: Callable[[], SupervisorStatus | None]) -> None:
-        self.monitor, self.supervisor = monitor, supervisor
+    def __init__(
+        self, monitor: SystemMonitor, supervisor: Callable[[], SupervisorStatus | None], hub: SignalHub
+    ) -> None:
+        self.monitor, self.supervisor, self.hub = monitor, supervisor, hub
 
     def collect(self) -> Any:
         system = self.monitor.system()
@@ -145,6 +150,8 @@ class _Collector:
             for name, value in sorted(health.counters.items()):
                 counters.add_metric([health.module, name], float(value))
         yield from (up, age, counters)
+        for name, (value, doc) in stream_metrics(self.hub.stats, len(self.hub.subscribers)).items():
+            yield GaugeMetricFamily(name, doc, value=value)
         status = self.supervisor()
         if status is not None:
             yield GaugeMetricFamily(
@@ -163,11 +170,15 @@ def create_app(
     supervisor: Supervisor | None = None,
     check_interval_s: float = 15.0,
     flow_command: FlowCommand | None = None,
+    stream_ping_s: float = PING_S,
+    stream_queue_size: int = QUEUE_SIZE,
 ) -> FastAPI:
     """Build the app. Keys default to ``ARBFLOW_API_KEYS``; ``clock`` drives the rate limiter (tests inject one).
 
     ``supervisor`` (already started elsewhere) is reported by the status routes and can be stopped;
-    ``flow_command`` lets ``/api/system/start`` launch the dataflow (without it, start answers 409).
+    ``flow_command`` lets ``/api/system/start`` launch the dataflow (without it, start answers 409);
+    ``stream_ping_s`` is the keep-alive comment interval of ``/api/signals/stream``, ``stream_queue_size`` the
+    signals a subscriber may have unread before the stream drops some for it.
     """
     settings = settings or load_settings()
     data_dir = Path(settings.sinks.data_dir)
@@ -180,7 +191,8 @@ def create_app(
     monitor = SystemMonitor(data_dir, Thresholds.from_config(settings.monitor), alerts=alerts, requests=requests)
     heartbeat = HeartbeatWriter(monitor.heartbeat_dir, "api")
     policy = RestartPolicy.from_config(settings.monitor)
-    control = FlowControl(flow_command, policy, alerts.raise_alert, supervisor)
+    replay = settings.source.kind != "live"
+    control = FlowControl(flow_command, policy, alerts.raise_alert, supervisor, data_dir=data_dir, replay=replay)
     started = time.monotonic()
 
     registry = CollectorRegistry()
@@ -192,7 +204,9 @@ def create_app(
         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         registry=registry,
     )
-    registry.register(_Collector(monitor, control.status))
+    hub = SignalHub(queue_size=stream_queue_size)
+    receiver = SignalReceiver(data_dir, hub)
+    registry.register(_Collector(monitor, control.status, hub))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -214,10 +228,12 @@ def create_app(
                     log.exception("background checks failed; retrying")
                 await asyncio.sleep(check_interval_s)
 
+        receiver.start(asyncio.get_running_loop())
         task = asyncio.create_task(checks())
         try:
             yield
         finally:
+            receiver.stop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -226,9 +242,10 @@ def create_app(
     app = FastAPI(
         title="arbflow API",
         version=VERSION,
-        description="Crypto-arbitrage pipeline: system status, logs, risk, signals. Header x-api-key on all but /health.",
-        docs_url=None,  # Swagger UI loads scripts from a CDN, which the CSP (and an offline host) forbid
-        redoc_url=None,
+        description="Crypto-arbitrage pipeline: system status, logs, risk, signals. Header x-api-key on all but /health "
+        "and these docs.",
+        docs_url=None,  # FastAPI's pages load scripts from a CDN, which the CSP (and an offline host) forbid:
+        redoc_url=None,  # ops/api/docs.py serves them from this process
         lifespan=lifespan,
     )
     if settings.api.cors_origins:
@@ -266,6 +283,8 @@ def create_app(
                     response.headers["X-RateLimit-Remaining"] = str(remaining)
         for name, value in SECURITY_HEADERS.items():
             response.headers[name] = value
+        if request.url.path in DOCS_PATHS:
+            response.headers["Content-Security-Policy"] = DOCS_CSP
         elapsed_s = time.perf_counter() - start
         route = getattr(request.scope.get("route"), "path", "unmatched")
         requests.record(elapsed_s * 1000.0, response.status_code)
@@ -291,7 +310,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = ErrorCode.NOT_FOUND if exc.status_code in (404, 405) else ErrorCode.INVALID_PARAMETER
+        codes = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
+        code = codes.get(exc.status_code, ErrorCode.INVALID_PARAMETER)
         body = ApiError(code, str(exc.detail)).body()
         return JSONResponse(body, status_code=exc.status_code, headers=dict(exc.headers or {}))
 
@@ -392,6 +412,25 @@ def create_app(
         since_utc, until_utc = _range(since, until)
         equals = {"symbol": symbol, "buy_exchange": buy_exchange, "sell_exchange": sell_exchange}
         return rows("signals", equals=equals, since=since_utc, until=until_utc, limit=limit)
+
+    @app.get(
+        "/api/signals/stream",
+        tags=["data"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    )
+    async def signals_stream(last_event_id: str | None = Header(None, max_length=400)) -> StreamingResponse:
+        """Signals as Server-Sent Events the moment the flow computes them, before the lake write.
+
+        Each signal is ``id: <signal_id>`` / ``event: signal`` / ``data: <row JSON>``; a ``: ping`` comment every
+        15 s; ``Last-Event-ID`` replays the last 1000 signals after that id; a subscriber that reads too slowly gets
+        ``event: dropped`` with ``{"dropped": n}`` instead of the signals it missed. One request, whatever its length,
+        counts once against the rate limit.
+        """
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(
+            sse_events(hub, last_event_id, stream_ping_s), media_type="text/event-stream", headers=headers
+        )
 
     @app.get("/api/opportunities", response_model=RowsOut, tags=["data"])
     def opportunities(
@@ -494,7 +533,8 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.state.monitor, app.state.alerts, app.state.limiter = monitor, alerts, limiter
+    add_docs_routes(app)
+    app.state.monitor, app.state.alerts, app.state.limiter, app.state.signal_hub = monitor, alerts, limiter, hub
     return app
 
 
@@ -515,6 +555,7 @@ def serve(
         port=port or settings.api.port,
         log_config=None,  # keep our JSON logging
         server_header=False,
+        timeout_graceful_shutdown=5,  # signal streams never end by themselves
     )
 
 
