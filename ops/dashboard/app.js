@@ -62,9 +62,16 @@ function renderSpreads(chart) {
   const names = [...routes.keys()];
   lineChart(
     $("spread-chart"),
-    [...routes].map(([name, ws]) => ({ name, points: ws.map((w) => [ms(w.window_end), w.net_edge_bps_max]) })),
+    // a step per window (its max holds from window start to end), so a signal sits inside its window's step
+    [...routes].map(([name, ws]) => ({
+      name,
+      points: ws.flatMap((w) => [
+        [ms(w.window_start), w.net_edge_bps_max],
+        [ms(w.window_end), w.net_edge_bps_max],
+      ]),
+    })),
     {
-      xLabel: "window end, time UTC (receive clock)",
+      xLabel: "time UTC (receive clock); each step is one closed window",
       yLabel: "max net edge (bps)",
       threshold: { y: chart.min_net_edge_bps, label: `signal threshold ${chart.min_net_edge_bps.toFixed(1)} bps` },
       markers: chart.signals.map((s) => ({

@@ -126,10 +126,13 @@ def test_spread_chart_plots_the_window_max_with_signal_markers_and_the_threshold
         assert spike_y < threshold_y  # the +75 bps signal sits above the 30 bps line (svg y grows downward)
 
         # the BTC series reaches the marker's height: the chart plots the max (+75), not the mean (-25)
-        btc = series.nth(0).get_attribute("d")
-        btc_ys = [float(y) for y in re.findall(r"[ML][\d.]+,([\d.]+)", btc)]
-        assert min(btc_ys) == pytest.approx(spike_y, abs=0.11)
-        assert chart.locator(".x-label").text_content().startswith("window end, time UTC")
+        btc = [(float(x), float(y)) for x, y in re.findall(r"[ML]([\d.]+),([\d.]+)", series.nth(0).get_attribute("d"))]
+        top = [x for x, y in btc if y == pytest.approx(spike_y, abs=0.11)]
+        assert len(top) == 2  # one step: from the spike window's start to its end ...
+        spike_x, _ = _marker_centre(spike.get_attribute("d"))
+        assert top[0] < spike_x < top[1]  # ... and the signal sits inside it
+        assert spike.get_attribute("fill") == series.nth(0).get_attribute("stroke")  # in its route's colour
+        assert chart.locator(".x-label").text_content().startswith("time UTC (receive clock)")
         assert chart.locator(".y-label").text_content() == "max net edge (bps)"
         assert page.locator("#spreads thead").inner_text().split("\t")[3] == "net edge max bps"
 
