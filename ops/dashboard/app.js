@@ -131,7 +131,7 @@ function render(data) {
     yLabel: "PnL (USDT)",
   });
   const ddPoints = data.pnl.map((p) => [ms(p.ts_metrics), -100 * p.drawdown]);
-  lineChart($("drawdown-chart"), [{ name: "drawdown", points: ddPoints }], { area: true, digits: 3, yLabel: "drawdown %" });
+  lineChart($("drawdown-chart"), [{ name: "drawdown", points: ddPoints }], { area: true, yLabel: "drawdown %" });
   const risk = data.risk;
   $("risk-level").textContent = risk ? risk.risk_level + (risk.kill_switch ? " \u00b7 KILL SWITCH" : "") : "n/a";
   $("risk-level").className = `badge level-${risk ? risk.risk_level : "none"}`;

@@ -11,9 +11,9 @@ function svgEl(name, attrs, parent) {
   return el;
 }
 
-// n distinct hues (golden-angle steps), so 18 routes never share a colour the way 8 CSS classes did
+// distinct hues (golden-angle steps) and two lightnesses, so 18 routes never share a colour the way 8 CSS classes did
 function seriesColour(i) {
-  return `hsl(${Math.round((i * 137.508) % 360)}, 70%, 62%)`;
+  return `hsl(${Math.round((i * 137.508) % 360)}, 75%, ${i % 2 ? 72 : 56}%)`;
 }
 
 function utcLabel(x) {
@@ -24,8 +24,18 @@ function ticks(lo, hi, count) {
   return Array.from({ length: count }, (_, k) => lo + ((hi - lo) * k) / (count - 1));
 }
 
+// round values (1, 2 or 5 times a power of ten) inside [lo, hi], about `count` of them
+function niceTicks(lo, hi, count) {
+  const raw = (hi - lo) / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = power * ([1, 2, 5, 10].find((m) => m * power >= raw) || 10);
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  return out;
+}
+
 // series: [{name, points: [[x_ms, y], ...]}]
-// opts: {area, digits, xLabel, yLabel, markers: [{x, y, series, title}], threshold: {y, label}}
+// opts: {area, xLabel, yLabel, markers: [{x, y, series, title}], threshold: {y, label}}
 function lineChart(svg, series, opts = {}) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
   const width = Number(svg.getAttribute("viewBox").split(" ")[2]);
@@ -52,8 +62,9 @@ function lineChart(svg, series, opts = {}) {
   svgEl("line", { class: "axis", x1: pad.l, x2: pad.l, y1: pad.t, y2: plotBottom }, svg);
   svgEl("line", { class: "axis", x1: pad.l, x2: width - pad.r, y1: plotBottom, y2: plotBottom }, svg);
   svgEl("line", { class: "zero", x1: pad.l, x2: width - pad.r, y1: sy(0), y2: sy(0) }, svg);
-  for (const y of ticks(y0, y1, 5)) {
-    svgEl("text", { x: pad.l - 4, y: sy(y) + 3, "text-anchor": "end" }, svg).textContent = y.toFixed(opts.digits ?? 1);
+  for (const y of niceTicks(y0, y1, 8)) {
+    svgEl("line", { class: "grid", x1: pad.l, x2: width - pad.r, y1: sy(y), y2: sy(y) }, svg);
+    svgEl("text", { x: pad.l - 4, y: sy(y) + 3, "text-anchor": "end" }, svg).textContent = String(+y.toFixed(6));
   }
   ticks(x0, x1, 4).forEach((x, k) => {
     const anchor = k === 0 ? "start" : k === 3 ? "end" : "middle";
