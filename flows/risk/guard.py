@@ -36,32 +36,9 @@ class Guard:
         self.cooldown_us = int(cfg.alert_cooldown_ms * US_PER_MS)
         symbols = sorted(symbols)
         self.unpriced, unfunded = limits.valuation_gaps(cfg.balances, symbols, cfg.valuation_currency)
-        self.config_gap = self._config_gap(symbols, self.unpriced, unfunded)
+        self.config_gap = limits.gap_message(symbols, self.unpriced, unfunded, cfg.valuation_currency)
         if self.config_gap:
             log.warning(self.config_gap)
-
-    def _config_gap(self, symbols: list[str], unpriced: list[str], unfunded: list[str]) -> str | None:
-        """The one message a run gets when ``risk.balances`` does not fit the traded symbols (None when it does)."""
-        val = self.cfg.valuation_currency
-        parts = []
-        if unpriced:
-            pairs = ", ".join(f"{a}/{val}" for a in unpriced)
-            parts.append(
-                f"risk.balances holds {', '.join(unpriced)} but cross.symbols has no {pairs} to value them, so they "
-                "are left out of the paper book (equity, limits)"
-            )
-        if unfunded:
-            parts.append(
-                f"no venue in risk.balances holds {', '.join(unfunded)}, so its signals are blocked as "
-                "insufficient_balance"
-            )
-        if not parts:
-            return None
-        example = ", ".join(f"{a} = ..." for a in [val, *unfunded])
-        return (
-            f"risk.balances does not fit cross.symbols {symbols}: {'; '.join(parts)}. Set [risk.balances.<venue>] "
-            f"to the assets of cross.symbols (e.g. {example}), or add the {val} pairs that value the held assets."
-        )
 
     def funded(self) -> dict[str, dict[str, float]]:
         """The starting balances of the paper book: ``risk.balances`` without assets this run can never value."""

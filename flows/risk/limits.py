@@ -128,3 +128,25 @@ def valuation_gaps(
     priced = {s.split("/")[0] for s in symbols if s.partition("/")[2].split(":")[0] == valuation}
     held = {a for bal in balances.values() for a, qty in bal.items() if qty}
     return sorted(held - priced - {valuation}), sorted(priced - held)
+
+
+def gap_message(symbols: list[str], unpriced: list[str], unfunded: list[str], val: str) -> str | None:
+    """The one message a run gets when ``risk.balances`` does not fit the traded symbols (None when it does)."""
+    parts = []
+    if unpriced:
+        pairs = ", ".join(f"{a}/{val}" for a in unpriced)
+        parts.append(
+            f"risk.balances holds {', '.join(unpriced)} but cross.symbols has no {pairs} to value them, so they "
+            "are left out of the paper book (equity, limits)"
+        )
+    if unfunded:
+        parts.append(
+            f"no venue in risk.balances holds {', '.join(unfunded)}, so its signals are blocked as insufficient_balance"
+        )
+    if not parts:
+        return None
+    example = ", ".join(f"{a} = ..." for a in [val, *unfunded])
+    return (
+        f"risk.balances does not fit cross.symbols {symbols}: {'; '.join(parts)}. Set [risk.balances.<venue>] "
+        f"to the assets of cross.symbols (e.g. {example}), or add the {val} pairs that value the held assets."
+    )

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import polars as pl
 
+from connectors.config import RiskConfig
+from flows.risk import limits
 from tests.core.conftest import run_flow, settings_for, table
 
 T0 = datetime(2024, 8, 9, tzinfo=UTC)
@@ -66,3 +68,11 @@ def test_balances_that_fit_the_pair_trade_it_without_a_config_alert(tmp_path):
     got = replay(tmp_path, balances=funded)
     assert "risk_config" not in set(got["alerts"]["name"].to_list())
     assert "filled" in set(got["pnl"]["status"].to_list())
+
+
+def test_valuation_gaps_of_the_default_balances():
+    bal = RiskConfig().balances  # USDT, BTC, ETH on every venue
+    assert limits.valuation_gaps(bal, ["BTC/USDT", "ETH/USDT"], "USDT") == ([], [])  # the default config fits
+    assert limits.valuation_gaps(bal, ["LINK/USDT"], "USDT") == (["BTC", "ETH"], ["LINK"])
+    assert limits.valuation_gaps(bal, ["BTC/USDT", "ETH/BTC"], "USDT") == (["ETH"], [])  # ETH/BTC gives no USDT mark
+    assert limits.valuation_gaps(bal, [], "USDT") == ([], [])  # symbols unknown: marks may still come
