@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,10 +32,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from connectors import views
+from connectors.views import DUCKDB_CONFIG
+
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 PART_RE = re.compile(r"^part-(\d{10})\.parquet$")
-# The newest DuckDB CLI (1.5.x, what most users and GUI tools run) cannot open storage version 69 files.
-DUCKDB_CONFIG = {"storage_compatibility_version": "v1.0.0"}
 MAX_PENDING = 2  # parts per table queued for the writer thread before write_batch waits (bounds memory)
 LOW_CARDINALITY = frozenset(
     {
@@ -106,8 +109,18 @@ def to_arrow(frame: pl.DataFrame, schema: pa.Schema, table: str) -> pa.Table:
 
 
 class _TablePartition(StatefulSinkPartition[pl.DataFrame, int]):
-    def __init__(self, root: Path, table: str, schema: pa.Schema, next_part: int, writer: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        root: Path,
+        table: str,
+        schema: pa.Schema,
+        next_part: int,
+        writer: ThreadPoolExecutor,
+        on_snapshot: Callable[[], None],
+        on_close: Callable[[], None],
+    ) -> None:
         self.root, self.table, self.schema, self.next_part, self.writer = root, table, schema, next_part, writer
+        self.on_snapshot, self.on_close = on_snapshot, on_close
         self.date_col = _date_column(schema)
         self.pending: list[Future[None]] = []
         for path in root.glob("date=*/part-*.parquet"):
@@ -137,17 +150,31 @@ class _TablePartition(StatefulSinkPartition[pl.DataFrame, int]):
 
     def snapshot(self) -> int:
         self._wait()
+        self.on_snapshot()
         return self.next_part
 
     def close(self) -> None:
+        """Bytewax calls this only at end of input (never on abort or crash)."""
         self._wait()
+        self.on_close()
 
 
 class LakeSink(FixedPartitionedSink[pl.DataFrame, int]):
-    """Items are ``(table_name, polars.DataFrame)``; one partition per table."""
+    """Items are ``(table_name, polars.DataFrame)``; one partition per table.
 
-    def __init__(self, data_dir: str | Path, schemas: dict[str, pa.Schema]) -> None:
-        self.root = lake_dir(data_dir)
+    ``on_eof`` is called once, when every partition this process built has closed at end of input, so whoever
+    records the run (connectors/runs.py) learns that the lake holds all of it.
+    """
+
+    def __init__(
+        self, data_dir: str | Path, schemas: dict[str, pa.Schema], on_eof: Callable[[], None] | None = None
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.on_eof = on_eof
+        self._open = 0
+        self._lock = threading.Lock()
+        self._slot: Path | None = None  # the run slot this process writes (connectors/views.py)
+        self._published = False
         self.schemas = schemas
         self.tables = sorted(schemas)
         # One writer thread per sink, shared by its partitions (and by the workers of one process); started lazily.
@@ -164,35 +191,46 @@ class LakeSink(FixedPartitionedSink[pl.DataFrame, int]):
             raise KeyError(msg) from None
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _TablePartition:
-        return _TablePartition(self.root / for_part, for_part, self.schemas[for_part], resume_state or 0, self.writer)
+        with self._lock:
+            self._open += 1
+            if self._slot is None:  # a fresh run writes beside the published one; a resumed run continues it
+                fresh = resume_state is None
+                self._slot = views.next_slot(self.data_dir) if fresh else views.current_slot(self.data_dir)
+                self._published = not fresh
+            slot = self._slot
+        schema = self.schemas[for_part]
+        return _TablePartition(
+            slot / for_part, for_part, schema, resume_state or 0, self.writer, self._publish, self._closed
+        )
+
+    def _publish(self) -> None:
+        """At the first snapshot (every table's parts of an epoch are on disk) or at the end: the run's tables
+        become visible together."""
+        with self._lock:
+            if self._published or self._slot is None:
+                return
+            views.publish(self.data_dir, self._slot, self.schemas)
+            self._published = True
+
+    def _closed(self) -> None:
+        self._publish()
+        with self._lock:
+            self._open -= 1
+            last = self._open == 0
+        if last and self.on_eof is not None:
+            self.on_eof()
 
 
 def prepare(data_dir: str | Path, schemas: dict[str, pa.Schema]) -> Path:
-    """Create the lake's schema files and the DuckDB file of views; return the DuckDB path.
+    """Create the published run slot's schema files and the DuckDB file of views over it; return the DuckDB path.
 
     The DuckDB file is built under a temporary name and renamed into place, so readers never meet a lock held by the
-    flow, and several processes of one cluster can prepare at once.
+    flow, and several processes of one cluster can prepare at once. A run publishes its own slot later
+    (connectors/views.py).
     """
-    root = lake_dir(data_dir)
-    for table, schema in schemas.items():
-        schema_file = root / table / "_schema.parquet"
-        if not schema_file.exists():
-            _write_atomic(schema.empty_table(), schema_file)
-    db_path = Path(data_dir) / "arbflow.duckdb"
-    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config=DUCKDB_CONFIG)
-    try:
-        for table in sorted(schemas):
-            glob = table_glob(data_dir, table).replace("'", "''")
-            con.execute(
-                f'create or replace view "{table}" as select * from '
-                f"read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
-            )
-    finally:
-        con.close()
-    os.replace(tmp, db_path)
-    return db_path
+    slot = views.current_slot(data_dir)
+    views.write_schema_files(slot, schemas)
+    return views.write_views(data_dir, slot, list(schemas))
 
 
 def connect(data_dir: str | Path) -> duckdb.DuckDBPyConnection:

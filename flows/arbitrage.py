@@ -34,11 +34,13 @@ from connectors.live import input_live, live_source
 from connectors.normalize import REJECT_COLUMNS, normalize
 from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource, expand
+from connectors.runs import RunLog
 from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
 from flows import cleaning, cross_episodes, spreads, windows
 from flows.heartbeat import beat_on
 from flows.market_making_flow import market_making_tables
+from flows.publish import publish_signals
 from flows.rejections import Gates
 from flows.resequence import resequence
 from flows.risk.wiring import risk_tables
@@ -257,6 +259,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         max_position_usdt=settings.cross.max_position_usdt,
     )
     window = timedelta(seconds=settings.windows.stats_window_s)
+    data_dir = settings.sinks.data_dir
 
     flow = Dataflow("arbitrage")
     inputs = _inputs(flow, settings, gate)
@@ -297,19 +300,20 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         "all_tables",
         *inputs.tables,
         op.flat_map("checked_tables", checked, lambda c: c.tables),
-        op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables),
+        publish_signals("publish_cross", op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables), data_dir),
         *risk_out,
-        triangular_tables("triangular", checked, settings),
+        publish_signals("publish_triangular", triangular_tables("triangular", checked, settings), data_dir),
         market_making_tables("market_making", checked, settings),
         cross_venue_cycle_tables("venues", checked, settings),
         zscore_tables("zscores", op.filter_map("cross_spreads", per_symbol, lambda kv: kv[1].spreads), settings),
         op.map("window_rows", stats.down, _stats_rows(window, late=False)),
         op.map("late_window_rows", stats.late, _stats_rows(window, late=True)),
     )
-    outputs = beat_on("heartbeat", outputs, settings.sinks.data_dir)  # counters for the monitor; rows unchanged
+    runs = RunLog(data_dir, settings.source.kind)  # <data_dir>/runs: start, end, status, counts (connectors/runs.py)
+    outputs = beat_on("heartbeat", outputs, data_dir, runs)  # counters for the monitor; rows unchanged
     skipped = set() if settings.sinks.write_quotes_clean else {"quotes_clean"}
     non_empty = op.filter("non_empty", outputs, lambda kv: kv[1].height > 0 and kv[0] not in skipped)
-    op.output("lake", non_empty, lake.LakeSink(settings.sinks.data_dir, schemas))
+    op.output("lake", non_empty, lake.LakeSink(data_dir, schemas, on_eof=runs.complete))
     return flow
 
 

@@ -38,7 +38,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from connectors import lake
+from connectors import lake, runs
 from connectors.capture import CaptureWriter
 from connectors.config import ConfigError, Settings, SimulatorConfig, load_settings
 from connectors.formats import resolve as resolve_format
@@ -121,7 +121,11 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
 
 
 def _record_run(data_dir: Path, **info: Any) -> None:
-    """``<data_dir>/last_run.json``: what ``arbflow status`` shows as the last run."""
+    """``<data_dir>/last_run.json``: what ``arbflow status`` shows as the last run, merged over the record the flow
+    wrote of this same run (connectors/runs.py: status, reason, counts)."""
+    flow_run = runs.last_run(data_dir)
+    if flow_run is not None and str(flow_run.get("started", "")) >= str(info["started"]):
+        info = {**flow_run, **info}
     data_dir.mkdir(parents=True, exist_ok=True)
     tmp = data_dir / ".last_run.json.tmp"
     tmp.write_text(json.dumps(info, indent=2, default=str))
@@ -457,10 +461,7 @@ def _status(settings: Settings, data_dir: Path) -> dict[str, Any]:
             out["feeds"] = [dict(zip(columns, row, strict=True)) for row in rows]
         finally:
             con.close()
-    try:
-        out["last_run"] = json.loads((data_dir / "last_run.json").read_text())
-    except FileNotFoundError:
-        out["last_run"] = None
+    out["last_run"] = runs.last_run(data_dir)  # written by the flow itself, whoever started it
     now = datetime.now(UTC)
     for job in settings.schedule.jobs:
         state = read_state(job_root(job))
@@ -487,7 +488,7 @@ def status(config: ConfigOpt = None, data_dir: DataDirOpt = None, fmt: FormatOpt
                     OutputFormat.table, f"lake {data_dir}")  # fmt: skip
     last = report["last_run"]
     if last:
-        console.print(f"last run: {last['command']} started {last['started']}, exit {last['exit_code']}, "
+        console.print(f"last run: {last['command']} started {last['started']}, {last['status']}, exit {last['exit_code']}, "
                       f"{last['quotes']:,} quotes in {last['elapsed_s']} s")  # fmt: skip
     if report["feeds"]:
         columns = list(report["feeds"][0])
@@ -569,6 +570,9 @@ def summary(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     for label, sql in SUMMARY_SQL.items():
         table.add_row(label, f"{_scalar(con, sql):,}")
     console.print(table)
+    run = runs.last_run(data_dir)
+    if run is not None and run["status"] != "complete":
+        console.print(f"the last run ({run['run_id']}) is {run['status']}: {run['reason'] or 'it did not reach the end of its input'}; the lake holds part of its input", markup=False)  # fmt: skip
     reasons = con.execute(
         "select stage, reason, count(*) as n from quotes_rejected group by all order by n desc, reason"
     ).fetchall()

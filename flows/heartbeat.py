@@ -22,6 +22,7 @@ from bytewax import operators as op
 from bytewax.dataflow import Stream
 
 from connectors.logs import HeartbeatWriter
+from connectors.runs import RunLog
 
 MODULE = "dataflow"
 Item = tuple[str, pl.DataFrame]
@@ -83,8 +84,12 @@ class FlowHeartbeat:
         heartbeat_dir: str | Path,
         min_interval_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        run_log: RunLog | None = None,
     ) -> None:
         self.writer = HeartbeatWriter(heartbeat_dir, MODULE)
+        self.run_log = run_log
+        if run_log is not None:  # the run record carries the same counts
+            run_log.counts = lambda: heartbeat_fields(self.counters, datetime.now(UTC))
         self.min_interval_s, self.clock = min_interval_s, clock
         self.counters = FlowCounters()
         self._lock = threading.Lock()
@@ -111,9 +116,12 @@ class FlowHeartbeat:
         detail = f"last batch ts_recv {last.isoformat()}" if last is not None else "no quotes yet"
         self.writer.beat(True, detail, **heartbeat_fields(self.counters, datetime.now(UTC)))
         self._last_beat_s = now_s
+        if self.run_log is not None:
+            self.run_log.update()
 
 
-def beat_on(step_id: str, tables: Stream[Item], data_dir: str | Path) -> Stream[Item]:
-    """``op.inspect`` the lake-bound items (before any filter) and beat ``<data_dir>/heartbeats/dataflow.json``."""
-    heartbeat = FlowHeartbeat(Path(data_dir) / "heartbeats")
+def beat_on(step_id: str, tables: Stream[Item], data_dir: str | Path, run_log: RunLog | None = None) -> Stream[Item]:
+    """``op.inspect`` the lake-bound items (before any filter) and beat ``<data_dir>/heartbeats/dataflow.json``
+    (and refresh ``run_log``'s counts with each beat)."""
+    heartbeat = FlowHeartbeat(Path(data_dir) / "heartbeats", run_log=run_log)
     return op.inspect(step_id, tables, lambda _step_id, item: heartbeat.observe(item))

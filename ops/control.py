@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.config import Settings
+from connectors.runs import last_run, mark_partial
 from ops.alerts import Alert
 from ops.errors import ApiError, ErrorCode
 from ops.overview import feed_health, strategy_counts
@@ -63,8 +64,12 @@ class FlowControl:
         policy: RestartPolicy,
         on_alert: Callable[[Alert], None] | None = None,
         supervisor: Supervisor | None = None,
+        *,
+        data_dir: Path | None = None,
+        replay: bool = True,
     ) -> None:
         self.command, self.policy, self.on_alert = command, policy, on_alert
+        self.data_dir, self.replay = data_dir, replay  # where the flow records its runs; False for a live source
         self._supervisor = supervisor  # an externally started one is reported and can be stopped
         self._starts = 0
         self._lock = threading.Lock()
@@ -87,6 +92,7 @@ class FlowControl:
             current = self.status()
             if current is not None and current.state in ACTIVE:
                 raise ApiError(ErrorCode.INVALID_STATE, f"the dataflow is already {current.state} (pid {current.pid})")
+            self._check_input_left()
             if self.command.recovery_dir is not None:
                 init_recovery(self.command.recovery_dir)
             sup = Supervisor(
@@ -102,14 +108,31 @@ class FlowControl:
             self._starts += 1
             return sup.status()
 
+    def _check_input_left(self) -> None:
+        """409 NOTHING_TO_REPLAY when the last run replayed its whole input and a start would resume at its end."""
+        recovery = self.command.recovery_dir if self.command is not None else None
+        if not self.replay or self.data_dir is None or recovery is None or not any(Path(recovery).glob("*")):
+            return
+        run = last_run(self.data_dir)
+        if run is not None and run["status"] == "complete":
+            msg = (
+                f"run {run['run_id']} ({run['source']}) replayed its whole input (ended {run['ended']}); resuming "
+                f"from {recovery} would replay nothing: delete that directory to replay the input again"
+            )
+            raise ApiError(ErrorCode.NOTHING_TO_REPLAY, msg)
+
     def stop(self, timeout_s: float = 20.0) -> SupervisorStatus:
-        """SIGTERM the flow (SIGKILL after ``timeout_s``) and keep it down; 409 when nothing runs."""
+        """SIGTERM the flow (SIGKILL after ``timeout_s``) and keep it down; 409 when nothing runs. A run that had
+        not reached the end of its input is recorded as ``partial`` (``summary`` and ``status`` say so)."""
         with self._lock:
             current = self.status()
             if self._supervisor is None or current is None or current.state not in ACTIVE:
                 state = current.state if current is not None else "never started"
                 raise ApiError(ErrorCode.INVALID_STATE, f"the dataflow is not running ({state})")
-            return self._supervisor.stop(timeout_s)
+            stopped = self._supervisor.stop(timeout_s)
+            if self.data_dir is not None:
+                mark_partial(self.data_dir, "stopped by POST /api/system/stop before the end of its input")
+            return stopped
 
     def shutdown(self) -> None:
         """On API shutdown: stop a flow this API started, so no orphan keeps writing."""

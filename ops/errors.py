@@ -18,6 +18,7 @@ class ErrorCode(IntEnum):
     RATE_LIMITED = 1002
     NOT_FOUND = 1003
     SERVICE_UNAVAILABLE = 1004
+    METHOD_NOT_ALLOWED = 1005
     INVALID_PARAMETER = 2000
     DATA_UNAVAILABLE = 2001
     DATA_CORRUPT = 2002
@@ -26,6 +27,7 @@ class ErrorCode(IntEnum):
     RISK_LIMIT_BREACHED = 4000
     EMERGENCY_STOP = 4001
     INVALID_STATE = 4002
+    NOTHING_TO_REPLAY = 4003
 
     @property
     def category(self) -> str:
@@ -49,6 +51,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INVALID_PARAMETER: 422,
     ErrorCode.DATA_UNAVAILABLE: 404,
     ErrorCode.DATA_CORRUPT: 500,
@@ -57,6 +60,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.RISK_LIMIT_BREACHED: 409,
     ErrorCode.EMERGENCY_STOP: 409,
     ErrorCode.INVALID_STATE: 409,
+    ErrorCode.NOTHING_TO_REPLAY: 409,
 }
 
 _MESSAGES: dict[ErrorCode, str] = {
@@ -65,6 +69,7 @@ _MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.RATE_LIMITED: "rate limit exceeded for this API key",
     ErrorCode.NOT_FOUND: "no such route",
     ErrorCode.SERVICE_UNAVAILABLE: "service unavailable",
+    ErrorCode.METHOD_NOT_ALLOWED: "this route does not accept that method",
     ErrorCode.INVALID_PARAMETER: "invalid request parameter",
     ErrorCode.DATA_UNAVAILABLE: "requested data is not available",
     ErrorCode.DATA_CORRUPT: "stored data could not be read",
@@ -73,6 +78,7 @@ _MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.RISK_LIMIT_BREACHED: "a risk limit forbids this",
     ErrorCode.EMERGENCY_STOP: "emergency stop is active",
     ErrorCode.INVALID_STATE: "not allowed in the current state",
+    ErrorCode.NOTHING_TO_REPLAY: "the last replay reached the end of its input: nothing is left to replay",
 }
 
 

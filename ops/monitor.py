@@ -9,6 +9,7 @@ pure function of readings and thresholds, so the alert logic is testable with an
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -24,9 +25,12 @@ import psutil
 
 from connectors.config import MonitorConfig
 from connectors.logs import read_heartbeats
+from connectors.runs import FINISHED, last_run
 from ops.alerts import Alert, AlertLog
 
-HealthState = Literal["healthy", "unhealthy", "stale"]
+FLOW_MODULE = "dataflow"  # the heartbeat module name of flows/heartbeat.py
+
+HealthState = Literal["healthy", "unhealthy", "stale", "finished"]
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,8 @@ def module_health(beat: Mapping[str, Any] | None, module: str, now: datetime, ti
 
 
 def heartbeat_alerts(health: list[ModuleHealth], ts: datetime) -> list[Alert]:
-    """A stale module is critical (it is down or stuck); one reporting ok=false is a warning."""
+    """A stale module is critical (it is down or stuck); one reporting ok=false is a warning; a finished run's
+    dataflow raises nothing (a replay that reached its end is not down)."""
     return [
         Alert(
             ts,
@@ -133,7 +138,7 @@ def heartbeat_alerts(health: list[ModuleHealth], ts: datetime) -> list[Alert]:
             None,
         )
         for h in health
-        if h.status != "healthy"
+        if h.status not in ("healthy", "finished")
     ]
 
 
@@ -219,9 +224,17 @@ class SystemMonitor:
             return None
 
     def modules(self, now: datetime | None = None) -> list[ModuleHealth]:
+        """Module health from heartbeats; the dataflow of a run that has ended is ``finished``, never stale."""
         now = now or datetime.now(UTC)
         beats = read_heartbeats(self.heartbeat_dir)
-        return [module_health(beats[m], m, now, self.thresholds.heartbeat_timeout_s) for m in sorted(beats)]
+        health = [module_health(beats[m], m, now, self.thresholds.heartbeat_timeout_s) for m in sorted(beats)]
+        run = last_run(self.data_dir)
+        if run is None or run["status"] not in FINISHED or beats.get(FLOW_MODULE, {}).get("pid") != run.get("pid"):
+            return health
+        detail = f"run {run['run_id']} {run['status']}" + (f": {run['reason']}" if run.get("reason") else "")
+        return [
+            dataclasses.replace(h, status="finished", detail=detail) if h.module == FLOW_MODULE else h for h in health
+        ]
 
     def check(self) -> dict[str, Any]:
         """One measured status: host, this process, modules, request stats and the alerts they raise now.

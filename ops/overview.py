@@ -1,5 +1,5 @@
 """Aggregates over the Parquet lake for the control routes and the dashboard: feed health per venue, data quality
-per venue, strategy counts, spread windows, the PnL/drawdown series.
+per venue, strategy counts, the spread chart (windows, signal markers, threshold), the PnL/drawdown series.
 
 Like ops/lakeread.py, every call opens an in-memory DuckDB and scans the part files directly (no lock on the running
 flow's files); a table without part files yet counts as empty. SQL here is fixed text with bound parameters.
@@ -96,6 +96,28 @@ def spread_windows(data_dir: str | Path, windows: int = 30) -> list[dict[str, An
         "<= $n order by symbol, buy_exchange, sell_exchange, window_start",
         {"n": windows},
     )
+
+
+def spread_chart(data_dir: str | Path, min_net_edge_bps: float, windows: int = 30) -> dict[str, Any]:
+    """What the spread chart draws: per-route windows, the cross signals inside their time span, the threshold.
+
+    The chart plots each window's max net edge, since a mean hides the short spikes that become signals; the
+    markers are the signals themselves (receive clock) and the line is ``cross.min_net_edge_bps``.
+    """
+    rows = spread_windows(data_dir, windows)
+    since = min((r["window_start"] for r in rows), default=None)
+    signals = (
+        lake_sql(
+            data_dir,
+            "signals",
+            "select signal_id, ts_signal, symbol, buy_exchange, sell_exchange, net_edge_bps from {t} "
+            "where strategy = 'cross' and ts_signal >= $since order by ts_signal, signal_id limit 2000",
+            {"since": since},
+        )
+        if since is not None
+        else []
+    )
+    return {"windows": rows, "signals": signals, "min_net_edge_bps": min_net_edge_bps}
 
 
 def pnl_series(data_dir: str | Path, points: int = 300) -> list[dict[str, Any]]:

@@ -70,7 +70,7 @@ class RiskEngine:
     ) -> None:
         self.cfg = cfg
         self.expected_symbols = tuple(sorted(expected_symbols))
-        self.guard = Guard(cfg, rebalance_threshold)
+        self.guard = Guard(cfg, rebalance_threshold, self.expected_symbols)
         self.trader = PaperTrader(cfg, fees_bps, self.guard)
         self.grace_us = int(cfg.reorder_grace_ms * US_PER_MS)
         self.interval_us = int(cfg.metrics_interval_ms * US_PER_MS)
@@ -86,8 +86,8 @@ class RiskEngine:
         return cls(settings.risk, fees, settings.cross.rebalance_threshold, settings.cross.symbols)
 
     def initial_state(self) -> RiskState:
-        """Fresh book funded with [risk.balances]."""
-        start = {v: dict(a) for v, a in self.cfg.balances.items()}
+        """Fresh book funded with [risk.balances] (less the assets the expected symbols can never value)."""
+        start = self.guard.funded()
         return RiskState(ledger=Ledger(self.cfg.valuation_currency, start))
 
     def step(

@@ -2,11 +2,19 @@
 
 Called by the engine at every decision (signal admission, execution, unwind, validation run) and on each metrics
 tick, so a limit trips at the first decision that sees it crossed, never later than the next tick.
+
+Alerts on conditions (a limit near or past its value, a stale feed, missing marks, drifted inventory) are reported
+once per level: a condition that holds at one level stays silent until its level changes or it clears (an evaluation
+that checks it and finds it fine); a cleared condition that returns within ``alert_cooldown_ms`` at the same or a
+lower level stays silent too, so a flapping one cannot flood. Events (kill switch tripped or re-armed, commands)
+always alert.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from connectors.config import RiskConfig
@@ -15,15 +23,26 @@ from flows.risk.ledger import split_symbol
 from flows.risk.state import US_PER_DAY, US_PER_MS, Out, RiskState
 from flows.risk.tables import iso_us
 
+log = logging.getLogger(__name__)
+
 
 class Guard:
     """Risk evaluation over a RiskState (configuration only; all state lives in RiskState)."""
 
-    def __init__(self, cfg: RiskConfig, rebalance_threshold: float) -> None:
+    def __init__(self, cfg: RiskConfig, rebalance_threshold: float, symbols: Iterable[str] = ()) -> None:
         self.cfg = cfg
         self.rebalance_threshold = rebalance_threshold
         self.stale_us = int(cfg.max_feed_stale_ms * US_PER_MS)
         self.cooldown_us = int(cfg.alert_cooldown_ms * US_PER_MS)
+        symbols = sorted(symbols)
+        self.unpriced, unfunded = limits.valuation_gaps(cfg.balances, symbols, cfg.valuation_currency)
+        self.config_gap = limits.gap_message(symbols, self.unpriced, unfunded, cfg.valuation_currency)
+        if self.config_gap:
+            log.warning(self.config_gap)
+
+    def funded(self) -> dict[str, dict[str, float]]:
+        """The starting balances of the paper book: ``risk.balances`` without assets this run can never value."""
+        return {v: {a: q for a, q in bal.items() if a not in self.unpriced} for v, bal in self.cfg.balances.items()}
 
     def book(self, state: RiskState, t_us: int) -> dict[tuple[str, str], dict[str, Any]]:
         """Latest quote per (exchange, symbol) at t; cached, since one decision asks several times."""
@@ -47,14 +66,21 @@ class Guard:
 
         Returns the snapshot (None until every held asset has had a mark).
         """
-        causes = self._feed_causes(state, t_us, out)
+        seen: set[str] = set()  # condition alerts that hold at t (raised or held back)
+        if self.config_gap:  # a condition that never clears: reported once per run
+            self.alert(state, out, t_us, "risk_config", "warning", None, None, self.config_gap)
+        causes = self._feed_causes(state, t_us, out, seen)
         marks = self.marks(state, t_us)
         ledger = state.ledger
         if not ledger.start_marks:
             if not ledger.marks_complete(marks):
                 missing = sorted(set(ledger.assets()) - set(marks))
-                msg = f"no {self.cfg.valuation_currency} price yet for {missing}: book not valued, signals blocked"
-                self.alert(state, out, t_us, "no_marks", "warning", None, None, msg)
+                msg = (
+                    f"no {self.cfg.valuation_currency} price yet for {missing}: book not valued, signals blocked "
+                    f"(held in risk.balances; a {self.cfg.valuation_currency} quote for each values the book)"
+                )
+                self.alert(state, out, t_us, "no_marks", "warning", None, None, msg, seen=seen)
+                self._settle(state, seen, ("no_marks", "feed_stale"))
                 self._kill_or_rearm(state, t_us, causes, out)
                 return None
             ledger.open(marks)
@@ -104,19 +130,23 @@ class Guard:
                     c.value,
                     c.limit,
                     f"{c.name} {c.value:.6g} {verb} limit {c.limit:.6g}",
+                    seen=seen,
                 )
         for asset in ledger.assets():
             if asset != self.cfg.valuation_currency:
                 imb = ledger.imbalance(asset)
                 if imb > self.rebalance_threshold:
                     msg = f"{asset} inventory drifted {imb:.1%} from its starting split across venues: rebalance"
-                    self.alert(state, out, t_us, f"rebalance:{asset}", "warning", imb, self.rebalance_threshold, msg)
+                    self.alert(
+                        state, out, t_us, f"rebalance:{asset}", "warning", imb, self.rebalance_threshold, msg, seen=seen
+                    )
+        self._settle(state, seen, ("no_marks", "feed_stale", "rebalance", *limits.LIMIT_NAMES))
         causes += [f"limit:{c.name}" for c in checks if c.severity == "critical" and c.name in limits.KILL_LIMITS]
         snap["risk_level"] = "critical" if causes else limits.risk_level(checks)  # feed health is critical too
         self._kill_or_rearm(state, t_us, causes, out)
         return snap
 
-    def _feed_causes(self, state: RiskState, t_us: int, out: Out) -> list[str]:
+    def _feed_causes(self, state: RiskState, t_us: int, out: Out, seen: set[str]) -> list[str]:
         """Feed-health kill criteria at t: stale venues and the validation failure rate."""
         causes = []
         for venue, last in sorted(book.last_recv_by_venue(self.book(state, t_us)).items()):
@@ -124,11 +154,18 @@ class Guard:
             if age_ms > self.cfg.max_feed_stale_ms:
                 causes.append(f"feed_stale:{venue}")
                 msg = f"no quote from {venue} for {age_ms:.0f} ms (limit {self.cfg.max_feed_stale_ms:.0f} ms)"
-                self.alert(state, out, t_us, f"feed_stale:{venue}", "critical", age_ms, self.cfg.max_feed_stale_ms, msg)
+                stale = self.cfg.max_feed_stale_ms
+                self.alert(state, out, t_us, f"feed_stale:{venue}", "critical", age_ms, stale, msg, seen=seen)
         rate = self._validation_rate(state)
         if rate is not None and rate > self.cfg.max_validation_failure_rate:
             causes.append("validation_failure_rate")
         return causes
+
+    @staticmethod
+    def _settle(state: RiskState, seen: set[str], families: tuple[str, ...]) -> None:
+        """Clear the active conditions of ``families`` (name before any ':') that this evaluation found fine."""
+        for name in [n for n in state.alerts_active if n.split(":")[0] in families and n not in seen]:
+            del state.alerts_active[name]
 
     def _validation_rate(self, state: RiskState) -> float | None:
         rows_in = sum(r for r, _ in state.validation)
@@ -160,10 +197,17 @@ class Guard:
         limit_value: float | None,
         message: str,
         force: bool = False,
+        seen: set[str] | None = None,
     ) -> None:
+        """Emit an alert row; ``force`` for events, otherwise a condition: once per level, cooled down (module doc)."""
         rank = limits.LEVEL_RANK.get(severity, 0)
-        if not force and not limits.should_alert(state.alerts_last.get(name), rank, t_us, self.cooldown_us):
-            return
+        if not force:
+            if seen is not None:
+                seen.add(name)
+            repeat = limits.is_repeat(state.alerts_active.get(name), rank)
+            state.alerts_active[name] = rank
+            if repeat or not limits.should_alert(state.alerts_last.get(name), rank, t_us, self.cooldown_us):
+                return
         state.alerts_last[name] = (rank, t_us)
         out.rows["alerts"].append(
             {
@@ -181,7 +225,9 @@ class Guard:
         state.validation.append((int(run["rows_in"] or 0), int(run["rows_unexpected"] or 0)))
         del state.validation[: -self.cfg.validation_window_runs]
         rate = self._validation_rate(state)
-        if rate is not None and rate > self.cfg.max_validation_failure_rate:
+        if rate is None or rate <= self.cfg.max_validation_failure_rate:
+            state.alerts_active.pop("validation_failure_rate", None)
+        else:
             msg = f"{rate:.2%} of validated rows rejected over the last {len(state.validation)} runs"
             self.alert(
                 state, out, t_us, "validation_failure_rate", "critical", rate, self.cfg.max_validation_failure_rate, msg

@@ -1,4 +1,4 @@
-"""Risk limits from config: utilization, severity, risk level, and alert cooldown (pure functions).
+"""Risk limits from config: utilization, severity, risk level, alert cooldown and de-duplication (pure functions).
 
 A limit's utilization is value / limit for a ceiling (drawdown, leverage, ...) and limit / value for a floor (margin
 ratio), so 1.0 means "at the limit" for both. Severity: critical at utilization >= 1, warning from
@@ -8,6 +8,7 @@ critical -> critical, warning -> high, medium -> medium, else low.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from connectors.config import RiskConfig
@@ -18,6 +19,7 @@ RISK_LEVEL = {"ok": "low", "medium": "medium", "warning": "high", "critical": "c
 # blocked for that reason and an alert is raised, but the book is not in danger.
 UTIL_EPS = 1e-12  # 0.04 / 0.05 is 0.7999999999999999 in binary floating point: that is 80 %
 KILL_LIMITS = frozenset({"daily_loss", "drawdown", "leverage", "margin_ratio", "position_size"})
+LIMIT_NAMES = KILL_LIMITS | {"open_orders"}
 
 
 @dataclass(frozen=True)
@@ -97,3 +99,54 @@ def should_alert(last: tuple[int, int] | None, rank: int, ts_us: int, cooldown_u
         return True
     last_rank, last_ts = last
     return rank > last_rank or ts_us - last_ts >= cooldown_us
+
+
+def is_repeat(active_rank: int | None, rank: int) -> bool:
+    """True when a condition already reported at this level still holds: it is reported once, not every cooldown.
+
+    Args:
+        active_rank: LEVEL_RANK at which the condition was last raised and has held since (None: new or cleared).
+        rank: LEVEL_RANK of the condition now.
+    """
+    return active_rank == rank
+
+
+def valuation_gaps(
+    balances: Mapping[str, Mapping[str, float]], symbols: Iterable[str], valuation: str
+) -> tuple[list[str], list[str]]:
+    """What ``risk.balances`` lacks for a run of ``symbols`` (say a LINK/USDT-only replay with BTC/ETH balances).
+
+    Returns:
+        (unpriced, unfunded): assets held with no ``<asset>/<valuation>`` symbol to value them, which would leave the
+        book unvalued forever; and base assets of the ``<asset>/<valuation>`` symbols held on no venue, whose signals
+        can only be blocked for balance. Both sorted; both empty when nothing is missing or ``symbols`` is empty
+        (symbols not known up front: marks may still come).
+    """
+    symbols = list(symbols)
+    if not symbols:
+        return [], []
+    priced = {s.split("/")[0] for s in symbols if s.partition("/")[2].split(":")[0] == valuation}
+    held = {a for bal in balances.values() for a, qty in bal.items() if qty}
+    return sorted(held - priced - {valuation}), sorted(priced - held)
+
+
+def gap_message(symbols: list[str], unpriced: list[str], unfunded: list[str], val: str) -> str | None:
+    """The one message a run gets when ``risk.balances`` does not fit the traded symbols (None when it does)."""
+    parts = []
+    if unpriced:
+        pairs = ", ".join(f"{a}/{val}" for a in unpriced)
+        parts.append(
+            f"risk.balances holds {', '.join(unpriced)} but cross.symbols has no {pairs} to value them, so they "
+            "are left out of the paper book (equity, limits)"
+        )
+    if unfunded:
+        parts.append(
+            f"no venue in risk.balances holds {', '.join(unfunded)}, so its signals are blocked as insufficient_balance"
+        )
+    if not parts:
+        return None
+    example = ", ".join(f"{a} = ..." for a in [val, *unfunded])
+    return (
+        f"risk.balances does not fit cross.symbols {symbols}: {'; '.join(parts)}. Set [risk.balances.<venue>] "
+        f"to the assets of cross.symbols (e.g. {example}), or add the {val} pairs that value the held assets."
+    )

@@ -43,7 +43,8 @@ class RiskState:
     pnl_window: list[float] = field(default_factory=list)  # per-interval equity change, valuation currency
     return_window: list[float] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "executed": 0, "blocked": 0, "won": 0})
-    alerts_last: dict[str, tuple[int, int]] = field(default_factory=dict)
+    alerts_last: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (rank, ts_us) last emitted
+    alerts_active: dict[str, int] = field(default_factory=dict)  # condition name -> rank it has held since raised
     kill_reason: str | None = None  # None = armed (signals admitted)
     kill_ts_us: int | None = None
     validation: list[tuple[int, int]] = field(default_factory=list)  # (rows_in, rows_unexpected), latest last

@@ -1,11 +1,11 @@
-// arbflow dashboard: polls GET /api/dashboard/overview (one keyed request per refresh) and draws tables and SVG charts.
+// arbflow dashboard: polls GET /api/dashboard/overview (one keyed request per refresh) and draws tables and SVG charts
+// (chart.js); the live signals panel is fed by the signal stream instead (live.js).
 // The API key is asked once and kept in sessionStorage (gone when the tab closes); it is sent as x-api-key.
 // Data is written with textContent only (never innerHTML), so nothing from the lake can inject markup.
 "use strict";
 
 const KEY_STORE = "arbflow.apiKey";
 const REFRESH_MS = 3000; // 20 requests/min: well below the API's 100 per minute per key
-const SVG_NS = "http://www.w3.org/2000/svg";
 let timer = null;
 
 const $ = (id) => document.getElementById(id);
@@ -45,87 +45,69 @@ function renderTable(id, rows, columns) {
   table.replaceChild(body, table.tBodies[0]);
 }
 
-function svgEl(name, attrs, parent) {
-  const el = document.createElementNS(SVG_NS, name);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  if (parent) parent.appendChild(el);
-  return el;
-}
-
-// series: [{name, points: [[x_ms, y], ...]}]; draws lines (or an area for opts.area) with a y axis and legend
-function lineChart(svg, series, opts = {}) {
-  while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const [, , width, height] = svg.getAttribute("viewBox").split(" ").map(Number);
-  const pad = { l: 56, r: 8, t: 8, b: 18 };
-  const pts = series.flatMap((s) => s.points);
-  if (!pts.length) {
-    svgEl("text", { x: width / 2, y: height / 2, "text-anchor": "middle" }, svg).textContent = "no data yet";
-    return;
-  }
-  let [x0, x1] = [Math.min(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[0]))];
-  let [y0, y1] = [Math.min(0, ...pts.map((p) => p[1])), Math.max(0, ...pts.map((p) => p[1]))];
-  if (x1 === x0) x1 = x0 + 1;
-  if (y1 === y0) y1 = y0 + 1;
-  const sx = (x) => pad.l + ((x - x0) / (x1 - x0)) * (width - pad.l - pad.r);
-  const sy = (y) => height - pad.b - ((y - y0) / (y1 - y0)) * (height - pad.t - pad.b);
-  svgEl("line", { class: "axis", x1: pad.l, x2: pad.l, y1: pad.t, y2: height - pad.b }, svg);
-  svgEl("line", { class: "zero", x1: pad.l, x2: width - pad.r, y1: sy(0), y2: sy(0) }, svg);
-  for (const y of [y0, y1]) {
-    svgEl("text", { x: pad.l - 4, y: sy(y) + 3, "text-anchor": "end" }, svg).textContent = fmt(y, opts.digits ?? 1);
-  }
-  svgEl("text", { x: pad.l, y: height - 4 }, svg).textContent = time(new Date(x0).toISOString()).slice(0, 19);
-  svgEl("text", { x: width - pad.r, y: height - 4, "text-anchor": "end" }, svg).textContent = time(
-    new Date(x1).toISOString(),
-  ).slice(0, 19);
-  series.forEach((s, i) => {
-    if (!s.points.length) return;
-    let d = s.points.map((p, k) => `${k ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(" ");
-    if (opts.area) d += ` L${sx(s.points[s.points.length - 1][0]).toFixed(1)},${sy(0)} L${sx(s.points[0][0]).toFixed(1)},${sy(0)} Z`;
-    svgEl("path", { d, class: opts.area ? "area" : `s${i % 8}` }, svg);
-    if (!opts.area && s.points.length <= 60) {
-      for (const p of s.points) svgEl("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 2.5, class: `dot s${i % 8}` }, svg);
-    }
-    if (!opts.area) {
-      const g = svgEl("g", { class: "legend" }, svg);
-      const lx = pad.l + 10 + (i % 4) * 200;
-      const ly = pad.t + 8 + Math.floor(i / 4) * 12;
-      svgEl("line", { x1: lx, x2: lx + 10, y1: ly - 3, y2: ly - 3, class: `s${i % 8}` }, g);
-      svgEl("text", { x: lx + 14, y: ly }, g).textContent = s.name;
-    }
-  });
-}
-
 function routeKey(r) {
   return `${r.symbol} ${r.buy_exchange}\u2192${r.sell_exchange}`;
 }
 
-function renderSpreads(windows) {
+// The max net edge per closed window (a mean hides the spikes that became signals), the cross signals as markers in
+// their route's colour, and the signal threshold cross.min_net_edge_bps as a line.
+function renderSpreads(chart) {
   const routes = new Map();
-  for (const w of windows) {
+  for (const w of chart.windows) {
     const key = routeKey(w);
     if (!routes.has(key)) routes.set(key, []);
     routes.get(key).push(w);
   }
+  for (const s of chart.signals) if (!routes.has(routeKey(s))) routes.set(routeKey(s), []);
+  const names = [...routes.keys()];
   lineChart(
     $("spread-chart"),
-    [...routes].map(([name, ws]) => ({ name, points: ws.map((w) => [ms(w.window_end), w.net_edge_bps_mean]) })),
+    // a step per window (its max holds from window start to end), so a signal sits inside its window's step
+    [...routes].map(([name, ws]) => ({
+      name,
+      points: ws.flatMap((w) => [
+        [ms(w.window_start), w.net_edge_bps_max],
+        [ms(w.window_end), w.net_edge_bps_max],
+      ]),
+    })),
+    {
+      xLabel: "time UTC (receive clock); each step is one closed window",
+      yLabel: "max net edge (bps)",
+      threshold: { y: chart.min_net_edge_bps, label: `signal threshold ${chart.min_net_edge_bps.toFixed(1)} bps` },
+      markers: chart.signals.map((s) => ({
+        x: ms(s.ts_signal),
+        y: s.net_edge_bps,
+        series: names.indexOf(routeKey(s)),
+        title: `signal ${routeKey(s)} ${s.net_edge_bps.toFixed(2)} bps at ${time(s.ts_signal)} UTC`,
+      })),
+    },
   );
-  const latest = [...routes].map(([name, ws]) => ({ name, w: ws[ws.length - 1], signals: ws.reduce((a, w) => a + w.signals, 0) }));
+  const latest = [...routes]
+    .filter(([, ws]) => ws.length)
+    .map(([name, ws]) => ({ name, w: ws[ws.length - 1], signals: ws.reduce((a, w) => a + w.signals, 0) }));
   renderTable("spreads", latest, [
     ["route", (r) => r.name],
     ["window end", (r) => time(r.w.window_end)],
     ["evaluations", (r) => r.w.evaluations, "num"],
-    ["net edge mean bps", (r) => r.w.net_edge_bps_mean, "num"],
+    ["net edge max bps", (r) => r.w.net_edge_bps_max, "num"],
+    ["mean", (r) => r.w.net_edge_bps_mean, "num"],
     ["min", (r) => r.w.net_edge_bps_min, "num"],
-    ["max", (r) => r.w.net_edge_bps_max, "num"],
     ["signals (shown windows)", (r) => r.signals, "num"],
   ]);
 }
 
+// "the 20 newest of 45 signals: 18 cross, 27 triangular" (what the table lists, by strategy, and the lake totals)
+function signalsHeader(shown, strategies) {
+  const byStrategy = new Map();
+  for (const r of shown) byStrategy.set(r.strategy, (byStrategy.get(r.strategy) || 0) + 1);
+  const total = strategies.reduce((a, s) => a + (s.signals || 0), 0);
+  const parts = [...byStrategy].map(([k, n]) => `${n} ${k}`).join(", ");
+  return shown.length ? `newest ${shown.length} of ${total} in the lake: ${parts}` : `none of ${total} yet`;
+}
+
 function render(data) {
-  renderSpreads(data.spread_windows);
-  const cross = data.strategies.find((s) => s.name === "cross");
-  $("signals-count").textContent = cross ? `${cross.signals} cross signals in the lake` : "";
+  renderSpreads(data.spread_chart);
+  $("signals-count").textContent = signalsHeader(data.signals, data.strategies);
   renderTable("signals", data.signals, [
     ["ts (recv)", (r) => time(r.ts_signal)],
     ["strategy", (r) => r.strategy],
@@ -143,11 +125,13 @@ function render(data) {
     ["peak bps", (r) => r.net_edge_bps_peak, "num"],
     ["size", (r) => r.size_max_quote, "num"],
   ]);
-  lineChart($("pnl-chart"), [{ name: "PnL net of fees (USDT)", points: data.pnl.map((p) => [ms(p.ts_metrics), p.pnl_usdt]) }]);
-  lineChart($("drawdown-chart"), [{ name: "drawdown", points: data.pnl.map((p) => [ms(p.ts_metrics), -100 * p.drawdown]) }], {
-    area: true,
-    digits: 3,
+  const pnlPoints = data.pnl.map((p) => [ms(p.ts_metrics), p.pnl_usdt]);
+  lineChart($("pnl-chart"), [{ name: "PnL net of fees (USDT)", points: pnlPoints }], {
+    xLabel: "time UTC (receive clock)",
+    yLabel: "PnL (USDT)",
   });
+  const ddPoints = data.pnl.map((p) => [ms(p.ts_metrics), -100 * p.drawdown]);
+  lineChart($("drawdown-chart"), [{ name: "drawdown", points: ddPoints }], { area: true, yLabel: "drawdown %" });
   const risk = data.risk;
   $("risk-level").textContent = risk ? risk.risk_level + (risk.kill_switch ? " \u00b7 KILL SWITCH" : "") : "n/a";
   $("risk-level").className = `badge level-${risk ? risk.risk_level : "none"}`;
@@ -247,27 +231,63 @@ async function refresh() {
   timer = setTimeout(refresh, next);
 }
 
+// Without a key the page shows only the key prompt (no empty "not connected" panels).
 function showKeyForm(show) {
-  $("key-form").hidden = !show;
+  $("key-prompt").hidden = !show;
+  $("panels").hidden = show;
   $("forget-key").hidden = show;
+  if (show) {
+    live.stop();
+    $("status").textContent = "API key needed";
+    $("api-key").focus();
+  }
+}
+
+const liveRows = [];
+const live = new LiveSignals(
+  (state, detail) => {
+    $("live-state").textContent = state;
+    $("live-state").className = `badge live-${state}`;
+    $("live-state").title = detail;
+    $("live-count").textContent = detail;
+  },
+  (row, id) => {
+    if (liveRows.some((r) => r.id === id)) return; // a replay after reconnecting may repeat the newest
+    liveRows.unshift({ id, row, seen: new Date().toISOString() });
+    liveRows.length = Math.min(liveRows.length, LIVE_ROWS);
+    renderTable("live-signals", liveRows, [
+      ["ts (recv)", (r) => time(r.row.ts_signal)],
+      ["arrived (wall)", (r) => time(r.seen)],
+      ["strategy", (r) => r.row.strategy],
+      ["symbol", (r) => r.row.symbol],
+      ["buy", (r) => r.row.buy_exchange],
+      ["sell", (r) => r.row.sell_exchange],
+      ["net bps", (r) => r.row.net_edge_bps, "num"],
+    ]);
+  },
+);
+
+function connect(key) {
+  sessionStorage.setItem(KEY_STORE, key);
+  showKeyForm(false);
+  clearTimeout(timer);
+  refresh();
+  live.start(key);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    sessionStorage.setItem(KEY_STORE, $("api-key").value.trim());
+    const key = $("api-key").value.trim();
     $("api-key").value = "";
-    showKeyForm(false);
-    clearTimeout(timer);
-    refresh();
+    connect(key);
   });
   $("forget-key").addEventListener("click", () => {
     sessionStorage.removeItem(KEY_STORE);
     clearTimeout(timer);
     showKeyForm(true);
-    $("status").textContent = "not connected";
   });
-  const hasKey = Boolean(sessionStorage.getItem(KEY_STORE));
-  showKeyForm(!hasKey);
-  if (hasKey) refresh();
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (key) connect(key);
+  else showKeyForm(true);
 });

@@ -42,6 +42,8 @@ def test_no_server_errors_on_any_generated_request(api_schema):
     Driven through ``as_strategy`` because schemathesis' pytest fixture loader does not run on pytest 9.
     """
     operations = [result.ok() for result in api_schema.get_all_operations()]
+    # the signal stream never ends by design (tests/ops/test_signal_stream.py covers it): a fuzz call would hang
+    operations = [op for op in operations if op.path != "/api/signals/stream"]
     assert {op.path for op in operations} >= {"/health", "/api/signals", "/api/system/status", "/metrics"}
     calls = []
     session = requests.Session()  # one connection pool for all cases

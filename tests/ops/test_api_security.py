@@ -32,8 +32,7 @@ PROTECTED = [
     "/api/signals",
     "/api/opportunities",
     "/metrics",
-    "/openapi.json",
-]
+]  # /openapi.json is public since issue 13.13 (test_docs_pages_need_no_key_and_data_routes_stay_keyed)
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 HTTP = httpx.Client(timeout=10)  # one client: building an httpx client (TLS context) costs ~0.2 s each
 
@@ -181,7 +180,27 @@ def test_bad_input_is_a_4xx_with_message_and_code(shared_base, path, params, sta
 
 def test_wrong_method_is_405_with_code(shared_base):
     resp = HTTP.post(shared_base + "/api/signals", headers={"x-api-key": KEY})
-    assert resp.status_code == 405 and resp.json()["error"]["code"] == ErrorCode.NOT_FOUND
+    error = resp.json()["error"]
+    assert resp.status_code == 405 and error["code"] == ErrorCode.METHOD_NOT_ALLOWED == 1005
+    assert error["name"] == "method_not_allowed"  # issue 13.13: it was not_found
+
+
+def test_docs_pages_need_no_key_and_data_routes_stay_keyed(shared_base):
+    spec = HTTP.get(shared_base + "/openapi.json")
+    assert spec.status_code == 200 and "/api/signals/stream" in spec.json()["paths"]
+    assert spec.json()["paths"]["/api/signals"]["get"]["security"] == [{"ApiKey": []}]
+    for page, asset in (
+        ("/docs", "/docs/static/swagger-ui-bundle.js"),
+        ("/redoc", "/redoc/static/redoc.standalone.js"),
+    ):
+        html = HTTP.get(shared_base + page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+        assert asset in html.text and "cdn" not in html.text.lower()  # served here: works offline
+        assert "script-src 'self';" in html.headers["content-security-policy"]  # still no inline script
+        script = HTTP.get(shared_base + asset)
+        assert script.status_code == 200 and len(script.content) > 100_000
+    assert "/openapi.json" in HTTP.get(shared_base + "/docs/init.js").text
+    assert HTTP.get(shared_base + "/api/signals").status_code == 401
 
 
 def test_empty_lake_gives_empty_lists_not_500(tmp_path):

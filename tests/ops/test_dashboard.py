@@ -1,5 +1,6 @@
 """Browser test: headless Chromium (Debian package) loads the dashboard of a real API server while the real arbitrage
-flow replays a paced simulated market under the API's Supervisor, and sees spreads and signals appear.
+flow replays a paced simulated market under the API's Supervisor, and sees live signals (over the signal stream),
+spreads and signals appear.
 
 Skips only when no Chromium binary exists (CI installs Debian's ``chromium`` in .ci/run). The screenshot lands in the
 test's tmp dir; with ``ARBFLOW_DOCS_SCREENSHOT=1`` it is also copied to docs/dashboard.png for the README.
@@ -96,8 +97,6 @@ def test_dashboard_shows_live_spreads_and_signals_of_a_running_replay(tmp_path, 
     )
     app = create_app(settings, api_keys=[KEY], flow_command=default_flow_command(settings, None, PACED))
     with running_server(app) as base:
-        started = httpx.post(f"{base}/api/system/start", headers={"x-api-key": KEY}, timeout=30)
-        assert started.status_code == 200, started.text
         problems: list[str] = []
         page = _page(browser, problems)
         page.goto(f"{base}/dashboard")
@@ -110,6 +109,11 @@ def test_dashboard_shows_live_spreads_and_signals_of_a_running_replay(tmp_path, 
 
         page.fill("#api-key", KEY)
         page.click("#key-form button")
+        expect(page.locator("#live-state")).to_have_text("live", timeout=30_000)  # subscribed before the flow runs
+        started = httpx.post(f"{base}/api/system/start", headers={"x-api-key": KEY}, timeout=30)
+        assert started.status_code == 200, started.text
+        # the flow's signals reach the page over the stream as it computes them
+        expect(page.locator("#live-signals tbody tr").first).to_be_visible(timeout=150_000)
         # locators, not wait_for_function: the page's CSP (script-src 'self') forbids the eval that needs
         expect(page.locator("#spreads tbody tr").first).to_be_visible(timeout=150_000)
         expect(page.locator("#signals tbody tr").first).to_be_visible(timeout=60_000)

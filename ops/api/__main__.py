@@ -1,0 +1,3 @@
+from ops.api.app import main
+
+main()
