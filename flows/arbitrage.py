@@ -45,7 +45,8 @@ from flows.risk.wiring import risk_tables
 from flows.triangular_flow import triangular_tables
 from flows.venues_flow import cross_venue_cycle_tables
 from flows.zscore_flow import zscore_tables
-from quality.gate import QualityGate
+from quality.audit import quality_audit
+from quality.compiled import CompiledGate
 
 Tables = list[tuple[str, pl.DataFrame]]
 
@@ -57,6 +58,7 @@ class Checked:
     batch_seq: int
     passed: pl.DataFrame
     tables: Tables  # rejected rows and validation runs, ready for the lake
+    judged: pl.DataFrame | None = None  # the rows the quality gate judged, for the asynchronous GX audit
 
 
 def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
@@ -69,8 +71,8 @@ def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
     )
 
 
-def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Checked:
-    """Stateless QingXi: cast, row checks, then the Great Expectations suites."""
+def check_batch(settings: Settings, gate: CompiledGate, batch: RawBatch) -> Checked:
+    """Stateless QingXi: cast, row checks, then the quality suites (compiled; GX audits them off the hot path)."""
     quotes, bad_types = normalize(batch.frame)
     ok, bad_rows = cleaning.check_rows(quotes, settings.cleaning, set(settings.venues))
     gated = gate.validate(f"{batch.partition}/{batch.batch_seq}", batch.batch_seq, ok)
@@ -80,7 +82,8 @@ def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Check
         ("quotes_rejected", _rejected(gated.failed.drop("ts_event"), "validate", batch.batch_seq)),
         ("validation_runs", gated.runs),
     ]
-    return Checked(batch.batch_seq, gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq")), tables)
+    passed = gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq"))
+    return Checked(batch.batch_seq, passed, tables, ok)
 
 
 def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame]]:
@@ -207,7 +210,7 @@ class Inputs:
     downs: Stream[tuple[str, FeedDowns]] | None  # live: feed downs, keyed by every cross symbol
 
 
-def _inputs(flow: Dataflow, settings: Settings, gate: QualityGate) -> Inputs:
+def _inputs(flow: Dataflow, settings: Settings, gate: CompiledGate) -> Inputs:
     """The sources, and ``check_batch`` on every batch: in replay one batch ahead on a helper thread (CPU-bound, one
     partition), in live as a step after the venues are merged in receive order."""
 
@@ -238,14 +241,25 @@ def _stats_rows(window: timedelta, late: bool):
     return to_table
 
 
+OWN_LOGGERS = ("flows", "connectors", "quality", "ops")
+
+
+def setup_logging(level: str) -> None:
+    """The flow's own loggers at ``[logging].level``; every library (Great Expectations logs ~200 INFO lines while
+    it builds a context) at WARNING."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # no-op if the CLI configured it
+    logging.getLogger().setLevel(logging.WARNING)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
 def build_flow(config_path: str | Path | None = None, settings: Settings | None = None) -> Dataflow:
     """Validate the configuration, prepare the lake and DuckDB views, and wire the dataflow."""
     settings = settings or load_settings(config_path)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.logging.level)
     schemas = lake.table_schemas()
     lake.prepare(settings.sinks.data_dir, schemas)
-    gate = QualityGate(settings.quality.suites_dir or None)
-    gate.warm_up()
+    gate = CompiledGate(settings.quality.suites_dir or None)  # an uncompilable suite fails here, at start-up
     params = spreads.SpreadParams(
         fee_bps={name: venue.taker_fee_bps for name, venue in settings.venues.items()},
         min_net_edge_bps=settings.cross.min_net_edge_bps,
@@ -294,6 +308,13 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         "all_tables",
         *inputs.tables,
         op.flat_map("checked_tables", checked, lambda c: c.tables),
+        quality_audit(
+            "quality_audit",
+            op.map("judged", checked, lambda c: (c.batch_seq, c.judged)),
+            settings.quality.audit_rows,
+            settings.quality.audit_interval_s,
+            settings.quality.suites_dir or None,
+        ),
         op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables),
         *risk_out,
         triangular_tables("triangular", checked, settings),

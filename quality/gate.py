@@ -33,7 +33,8 @@ RUN_COLUMNS = (
     "rows_unexpected",
     "ts_recv_min",
     "ts_recv_max",
-    "engine",  # compiled (every batch, on the hot path) | gx (the asynchronous audit)
+    "engine",  # compiled (every batch, on the hot path) | gx (the asynchronous audit, quality/audit.py)
+    "compiled_agrees",  # gx rows: whether the compiled gate gave the same verdict on the same rows; else null
 )
 
 
@@ -139,12 +140,16 @@ class QualityGate:
             return self._validations
 
     def _build(self) -> dict[str, Any]:
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)  # before the import: it logs at import
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
         from great_expectations.execution_engine import pandas_execution_engine
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        for name, logger in logging.root.manager.loggerDict.items():  # some GX modules force INFO on themselves
+            if name.startswith("great_expectations.") and isinstance(logger, logging.Logger):
+                logger.setLevel(logging.NOTSET)  # inherit WARNING from "great_expectations"
+
         # GX fingerprints every in-memory batch smaller than HASH_THRESHOLD bytes with an md5 over pandas' row hashes
         # (a third of its cost per batch here). Our batches are named by batch_id, so the fingerprint is never read.
         pandas_execution_engine.HASH_THRESHOLD = 0
@@ -257,7 +262,7 @@ def assemble(quotes: pl.DataFrame, reasons: pl.Series | None, runs: list[dict], 
         passed = quotes
     failed = failed.with_columns(pl.lit("failed a critical Great Expectations expectation").alias("detail"))
     runs_frame = pl.DataFrame(
-        [{**run, "engine": engine} for run in runs],
+        [{**run, "engine": engine, "compiled_agrees": None} for run in runs],
         schema={
             "run_id": pl.String,
             "batch_seq": pl.Int64,
@@ -271,6 +276,7 @@ def assemble(quotes: pl.DataFrame, reasons: pl.Series | None, runs: list[dict], 
             "ts_recv_min": quotes.schema["ts_recv"],
             "ts_recv_max": quotes.schema["ts_recv"],
             "engine": pl.String,
+            "compiled_agrees": pl.Boolean,
         },
     )
     return GateResult(passed, failed, runs_frame.select(RUN_COLUMNS))

@@ -50,7 +50,8 @@ CREATE TABLE validation_runs (
     rows_unexpected      BIGINT NOT NULL,
     ts_recv_min          TIMESTAMPTZ,
     ts_recv_max          TIMESTAMPTZ,
-    engine               VARCHAR NOT NULL   -- compiled (every batch, hot path) | gx (asynchronous audit, run_id "audit/...")
+    engine               VARCHAR NOT NULL,  -- compiled (every batch, hot path) | gx (asynchronous audit, run_id "audit/...")
+    compiled_agrees      BOOLEAN            -- gx rows: did the compiled gate give the same verdict (false = compiler bug)
 );
 
 CREATE TABLE spreads (
