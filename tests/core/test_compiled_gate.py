@@ -123,3 +123,27 @@ def test_an_unsupported_kwarg_is_a_startup_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"unsupported kwargs \['parse_strings_as_datetimes'\]"):
         CompiledGate(tmp_path)
+
+
+def test_the_reason_is_the_first_failing_expectation_in_gx_evaluation_order_not_file_order(tmp_path: Path) -> None:
+    """GX groups a suite's expectations by column before it evaluates them; the GX gate took the first failure it
+    reported as a row's reason, so the compiled gate must name the same one."""
+    from tests.core.test_quality_gate import _quotes
+
+    _write(
+        tmp_path,
+        "critical",
+        [
+            _e("column_values_to_not_be_null", column="bid_px"),
+            _e("column_values_to_be_between", column="ask_px", min_value=0, strict_min=True),
+            _e("column_values_to_be_between", column="bid_px", max_value=1000),
+        ],
+    )
+    _write(tmp_path, "warning", [_e("column_values_to_not_be_null", column="ts_recv")])
+    quotes = _quotes([-1.0, 5.0]).with_columns(pl.Series("bid_px", [2000.0, 1.0]))  # row 0 fails both, ask_px first
+    gx_result, compiled = (
+        QualityGate(tmp_path).validate("p/0", 0, quotes),
+        CompiledGate(tmp_path).validate("p/0", 0, quotes),
+    )
+    assert gx_result.failed["reason"].to_list() == ["gx:expect_column_values_to_be_between:bid_px"]
+    assert compiled.failed.equals(gx_result.failed)
