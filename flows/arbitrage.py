@@ -59,6 +59,7 @@ class Checked:
     passed: pl.DataFrame
     tables: Tables  # rejected rows and validation runs, ready for the lake
     judged: pl.DataFrame | None = None  # the rows the quality gate judged, for the asynchronous GX audit
+    partition: str = ""  # the source partition the batch came from (batch_seq counts per partition)
 
 
 def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
@@ -83,7 +84,7 @@ def check_batch(settings: Settings, gate: CompiledGate, batch: RawBatch) -> Chec
         ("validation_runs", gated.runs),
     ]
     passed = gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq"))
-    return Checked(batch.batch_seq, passed, tables, ok)
+    return Checked(batch.batch_seq, passed, tables, ok, batch.partition)
 
 
 def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame]]:
@@ -310,7 +311,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         op.flat_map("checked_tables", checked, lambda c: c.tables),
         quality_audit(
             "quality_audit",
-            op.map("judged", checked, lambda c: (c.batch_seq, c.judged)),
+            op.map("judged", checked, lambda c: (c.partition, c.batch_seq, c.judged)),
             settings.quality.audit_rows,
             settings.quality.audit_interval_s,
             settings.quality.suites_dir or None,

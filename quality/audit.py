@@ -2,7 +2,7 @@
 
 The compiled gate (quality/compiled.py) decides every batch inline. This step re-validates the same rows with GX
 itself on a background thread and writes its own ``validation_runs`` rows (``engine`` = 'gx', run_id
-``audit/<first>-<last batch_seq>/<suite>``), each saying whether GX agreed with the compiled gate on that chunk
+``audit/<partition>/<first>-<last batch_seq>/<suite>``), each saying whether GX agreed with the compiled gate on that chunk
 (``compiled_agrees``); a disagreement is logged as an error, since it means the compiler is wrong.
 
 Deterministic and exactly-once: a chunk is cut by data only (``audit_rows`` rows, or ``audit_interval_s`` seconds of
@@ -29,13 +29,13 @@ from quality.compiled import CompiledGate
 from quality.gate import QualityGate
 
 log = logging.getLogger(__name__)
-AUDIT_KEY = "quotes"  # one audit stream: batches reach it in the order the gate judged them
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """Consecutive judged batches, cut for one GX run."""
+    """Consecutive judged batches of one source partition, cut for one GX run."""
 
+    partition: str
     first_seq: int
     last_seq: int
     quotes: pl.DataFrame
@@ -46,13 +46,13 @@ class Chunk:
 class AuditState:
     """The snapshot: rows not yet cut, chunks not yet emitted (oldest first)."""
 
-    buffer: list[tuple[int, pl.DataFrame]] = field(default_factory=list)
+    buffer: list[tuple[str, int, pl.DataFrame]] = field(default_factory=list)
     pending: list[Chunk] = field(default_factory=list)
 
 
 def audit_chunk(gx_gate: QualityGate, compiled: CompiledGate, chunk: Chunk) -> pl.DataFrame:
     """GX's validation_runs rows for ``chunk``, each marked with whether the compiled gate gave the same verdict."""
-    batch_id = f"audit/{chunk.first_seq}-{chunk.last_seq}"
+    batch_id = f"audit/{chunk.partition}/{chunk.first_seq}-{chunk.last_seq}"
     theirs = gx_gate.validate(batch_id, chunk.last_seq, chunk.quotes)
     ours = compiled.validate(batch_id, chunk.last_seq, chunk.quotes)
     same_rows = ours.failed.select("reason").equals(theirs.failed.select("reason")) and ours.passed.height == (
@@ -73,12 +73,14 @@ def audit_chunk(gx_gate: QualityGate, compiled: CompiledGate, chunk: Chunk) -> p
     return theirs.runs.with_columns(pl.Series("compiled_agrees", agrees, dtype=pl.Boolean))
 
 
-class AuditLogic(StatefulLogic[tuple[int, pl.DataFrame], pl.DataFrame, AuditState]):
-    """Accumulate judged batches, cut chunks by data, run GX on a background thread, emit in chunk order."""
+class AuditLogic(StatefulLogic[tuple[str, int, pl.DataFrame], pl.DataFrame, AuditState]):
+    """One partition's audit: accumulate judged batches, cut chunks by data, run GX on a background thread, emit in
+    chunk order."""
 
     def __init__(self, rows: int, interval: timedelta, suites_dir: str | None, resume: AuditState | None) -> None:
         self.rows, self.interval = rows, interval
         self.gx_gate, self.compiled = QualityGate(suites_dir), CompiledGate(suites_dir)
+        self.gx_gate.warm_up()  # import GX and build its context (~5 s) before the first chunk is cut
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-audit")
         self.state = resume or AuditState()
         self.running: dict[int, Future[pl.DataFrame]] = {}  # by first_seq
@@ -91,7 +93,8 @@ class AuditLogic(StatefulLogic[tuple[int, pl.DataFrame], pl.DataFrame, AuditStat
 
     def _cut(self) -> None:
         buffer = self.state.buffer
-        chunk = Chunk(buffer[0][0], buffer[-1][0], pl.concat([frame for _, frame in buffer], how="vertical"))
+        frames = pl.concat([frame for _, _, frame in buffer], how="vertical")
+        chunk = Chunk(buffer[0][0], buffer[0][1], buffer[-1][1], frames)
         self.state = AuditState([], [*self.state.pending, chunk])
         self._submit(chunk)
 
@@ -105,14 +108,13 @@ class AuditLogic(StatefulLogic[tuple[int, pl.DataFrame], pl.DataFrame, AuditStat
             self.state = replace(self.state, pending=rest)
         return out
 
-    def on_item(self, value: tuple[int, pl.DataFrame]) -> tuple[list[pl.DataFrame], bool]:
-        batch_seq, quotes = value
-        if quotes.height:
-            self.state = replace(self.state, buffer=[*self.state.buffer, (batch_seq, quotes)])
-        buffered = sum(frame.height for _, frame in self.state.buffer)
+    def on_item(self, value: tuple[str, int, pl.DataFrame]) -> tuple[list[pl.DataFrame], bool]:
+        if value[2].height:
+            self.state = replace(self.state, buffer=[*self.state.buffer, value])
+        buffered = sum(frame.height for _, _, frame in self.state.buffer)
         if not buffered:
             return [], StatefulLogic.RETAIN
-        first, last = self.state.buffer[0][1]["ts_recv"].min(), self.state.buffer[-1][1]["ts_recv"].max()
+        first, last = self.state.buffer[0][2]["ts_recv"].min(), self.state.buffer[-1][2]["ts_recv"].max()
         if buffered >= self.rows or (first is not None and last is not None and last - first >= self.interval):
             self._cut()
             return self._emit(keep=1), StatefulLogic.RETAIN
@@ -133,13 +135,18 @@ class AuditLogic(StatefulLogic[tuple[int, pl.DataFrame], pl.DataFrame, AuditStat
 
 
 def quality_audit(
-    step_id: str, judged: Stream[tuple[int, pl.DataFrame]], rows: int, interval_s: float, suites_dir: str | None
+    step_id: str,
+    judged: Stream[tuple[str, int, pl.DataFrame]],
+    rows: int,
+    interval_s: float,
+    suites_dir: str | None,
 ) -> Stream[tuple[str, pl.DataFrame]]:
-    """``(batch_seq, rows the compiled gate judged)`` in -> ``("validation_runs", GX rows)`` out."""
+    """``(partition, batch_seq, rows the compiled gate judged)`` in -> ``("validation_runs", GX rows)`` out; one audit
+    per source partition, whose batches arrive in order."""
     if rows <= 0 or interval_s <= 0:
         msg = f"quality.audit_rows ({rows}) and quality.audit_interval_s ({interval_s}) must be positive"
         raise ValueError(msg)
     interval = timedelta(seconds=interval_s)
-    keyed = op.key_on(f"{step_id}_key", judged, lambda _item: AUDIT_KEY)
+    keyed = op.key_on(f"{step_id}_key", judged, lambda item: item[0])
     runs = op.stateful(step_id, keyed, lambda resume: AuditLogic(rows, interval, suites_dir, resume))
     return op.map(f"{step_id}_rows", runs, lambda kv: ("validation_runs", kv[1]))

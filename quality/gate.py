@@ -1,11 +1,13 @@
-"""The Great Expectations gate: every micro-batch is validated against the suites stored as files in quality/.
+"""The Great Expectations gate: the suites stored as files in quality/, run by GX itself.
 
 Suites are JSON files named ``<dataset>.<severity>.json``. Rows failing a *critical* expectation are quarantined with
-reason ``gx:<expectation>:<column>``; *warning* suites are only recorded. Each (batch, suite) gives one
-``validation_runs`` row. GX has no Polars backend, so the batch goes to pandas once (0.4-2 ms per batch).
+reason ``gx:<expectation>:<column>`` (the first failing one in GX's evaluation order); *warning* suites are only
+recorded. Each (batch, suite) gives one ``validation_runs`` row. GX has no Polars backend, so the batch goes to pandas.
 
-Cost is ~50 ms per suite per batch whatever the batch size, so we validate first with BOOLEAN_ONLY and only re-run
-with COMPLETE (to learn *which* rows failed) when a critical suite fails.
+GX costs ~50-100 ms per suite per call whatever the batch size, so the hot path runs the same suites compiled to
+Polars expressions (quality/compiled.py) and this gate is the reference: the asynchronous audit (quality/audit.py)
+and the parity tests hold the compiled gate to its verdicts. It validates with BOOLEAN_ONLY first and re-runs with
+COMPLETE (to learn *which* rows failed) only when a critical suite fails.
 """
 
 from __future__ import annotations

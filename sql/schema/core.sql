@@ -39,7 +39,7 @@ CREATE TABLE quotes_rejected (
 );
 
 CREATE TABLE validation_runs (
-    run_id               VARCHAR NOT NULL,  -- "<source partition>/<batch_seq>/<suite>", audit: "audit/<first>-<last batch_seq>/<suite>"
+    run_id               VARCHAR NOT NULL,  -- "<source partition>/<batch_seq>/<suite>", audit: "audit/<partition>/<first>-<last batch_seq>/<suite>"
     batch_seq            BIGINT NOT NULL,
     suite                VARCHAR NOT NULL,  -- e.g. quotes.critical
     severity             VARCHAR NOT NULL,  -- critical (failing rows quarantined) | warning (recorded only)

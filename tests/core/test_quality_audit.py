@@ -44,13 +44,13 @@ def _recording(tmp_path: Path, rows: int = ROWS, step_ms: int = 1) -> Path:
     return path
 
 
-def _judged(batch: RawBatch) -> tuple[int, pl.DataFrame]:
-    return batch.batch_seq, normalize(batch.frame)[0]
+def _judged(batch: RawBatch) -> tuple[str, int, pl.DataFrame]:
+    return batch.partition, batch.batch_seq, normalize(batch.frame)[0]
 
 
 def _audit_flow(recording: Path, data_dir: Path, crash_marker: Path) -> Dataflow:
-    def crash_once(item: tuple[int, pl.DataFrame]) -> tuple[int, pl.DataFrame]:
-        if item[0] == 700 and crash_marker.exists():
+    def crash_once(item: tuple[str, int, pl.DataFrame]) -> tuple[str, int, pl.DataFrame]:
+        if item[1] == 700 and crash_marker.exists():
             crash_marker.unlink()
             msg = "planted crash at batch 700"
             raise RuntimeError(msg)
@@ -71,7 +71,7 @@ def test_gx_audit_rows_are_cut_by_row_count_and_agree_with_the_compiled_gate(tmp
     runs = table(data_dir, "validation_runs", order_by="run_id")
     assert set(runs["engine"]) == {"gx"}
     critical = runs.filter(pl.col("suite") == "quotes.critical").sort("batch_seq")
-    assert critical["run_id"].to_list() == [f"audit/{a}-{a + 200}/quotes.critical" for a in (0, 300, 600, 900)]
+    assert critical["run_id"].to_list() == [f"audit/replay/{a}-{a + 200}/quotes.critical" for a in (0, 300, 600, 900)]
     assert critical["rows_in"].to_list() == [300, 300, 300, 300]
     crossed = [len([i for i in range(first, first + 300) if i % 7 == 0]) for first in (0, 300, 600, 900)]
     assert critical["rows_unexpected"].to_list() == crossed
@@ -105,23 +105,25 @@ def test_chunks_are_cut_by_receive_clock_span_too_and_the_last_at_end_of_input(t
     quotes = normalize(pl.read_parquet(_recording(tmp_path, rows=50, step_ms=100)).with_row_index("quote_id"))[0]
     out = []
     for first in range(0, 50, 5):  # 0.5 s per batch: a chunk spans >= 1 s of receive clock after 3 batches
-        out += logic.on_item((first, quotes.slice(first, 5)))[0]
+        out += logic.on_item(("sim", first, quotes.slice(first, 5)))[0]
     out += logic.on_eof()[0]
     ids = [run_id for frame in out for run_id in frame.filter(pl.col("severity") == "critical")["run_id"]]
-    assert ids == [f"audit/{a}-{b}/quotes.critical" for a, b in ((0, 10), (15, 25), (30, 40), (45, 45))]
+    assert ids == [f"audit/sim/{a}-{b}/quotes.critical" for a, b in ((0, 10), (15, 25), (30, 40), (45, 45))]
 
 
 def test_a_snapshot_carries_finished_results_and_a_resume_reruns_only_unfinished_chunks(tmp_path: Path) -> None:
     quotes = normalize(pl.read_parquet(_recording(tmp_path, rows=20)).with_row_index("quote_id"))[0]
     logic = AuditLogic(rows=10, interval=timedelta(hours=1), suites_dir=None, resume=None)
-    assert logic.on_item((0, quotes.slice(0, 10)))[0] == []  # cut; GX runs in the background, nothing emitted yet
+    assert (
+        logic.on_item(("sim", 0, quotes.slice(0, 10)))[0] == []
+    )  # cut; GX runs in the background, nothing emitted yet
     logic.running[0].result()
     finished = logic.snapshot()
     assert [c.runs is not None for c in finished.pending] == [True]
 
     resumed = AuditLogic(rows=10, interval=timedelta(hours=1), suites_dir=None, resume=finished)
     assert resumed.running == {}  # nothing to validate again
-    unfinished = AuditState([], [Chunk(0, 0, quotes.slice(0, 10))])
+    unfinished = AuditState([], [Chunk("sim", 0, 0, quotes.slice(0, 10))])
     rerun = AuditLogic(rows=10, interval=timedelta(hours=1), suites_dir=None, resume=unfinished)
     assert list(rerun.running) == [0]
     assert [f.equals(g) for f, g in zip(resumed.on_eof()[0], rerun.on_eof()[0], strict=True)] == [True]
