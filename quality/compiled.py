@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from connectors.schema import empty_quotes
 from quality.gate import (
     SUITES_DIR,
     GateResult,
@@ -47,6 +48,9 @@ def _not_null(kw: dict[str, Any], schema: pl.Schema) -> Verdict:
 
 def _between(kw: dict[str, Any], schema: pl.Schema) -> Verdict:
     col, lo, hi = pl.col(kw["column"]), kw.get("min_value"), kw.get("max_value")
+    if not schema[kw["column"]].is_numeric():  # GX would compare parsed dates or strings: not reproduced here
+        msg = f"expect_column_values_to_be_between on {kw['column']} ({schema[kw['column']]}): only numeric columns"
+        raise ValueError(msg)
     if lo is None and hi is None:
         msg = "expect_column_values_to_be_between needs min_value or max_value"
         raise ValueError(msg)
@@ -151,11 +155,19 @@ def evaluate(suite: Suite, frame: pl.DataFrame) -> list[ExpectationVerdict]:
 class CompiledGate:
     """The hot-path gate: the suites as Polars expressions, the same quarantine reasons and runs as the GX gate."""
 
-    def __init__(self, suites_dir: str | Path | None = None) -> None:
+    def __init__(self, suites_dir: str | Path | None = None, probe: pl.DataFrame | None = None) -> None:
+        """``probe``: an empty frame of the columns the suites judge (default: the quote columns and derived ones)."""
         directory = Path(suites_dir or SUITES_DIR)
         self.suites = load_suites(directory)
         check_supported(self.suites, str(directory))
         self.columns = columns_of(self.suites)
+        probe = gx_frame(empty_quotes(), self.columns) if probe is None else probe
+        try:  # a dry run on an empty batch: a missing column or an unsupported dtype fails here, at start-up
+            for suite in self.suites:
+                evaluate(suite, probe)
+        except (pl.exceptions.PolarsError, KeyError, ValueError) as exc:
+            msg = f"quality suites in {directory} do not compile against the quote columns: {exc}"
+            raise ValueError(msg) from exc
 
     def validate(self, batch_id: str, batch_seq: int, quotes: pl.DataFrame) -> GateResult:
         """Quarantine rows failing a failing critical expectation (first in suite order names the reason)."""

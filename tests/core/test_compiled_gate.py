@@ -64,7 +64,7 @@ def gates(tmp_path_factory: pytest.TempPathFactory) -> tuple[QualityGate, Compil
     directory = tmp_path_factory.mktemp("fuzz_suites")
     _write(directory, "critical", CRITICAL)
     _write(directory, "warning", WARNING)
-    return QualityGate(directory), CompiledGate(directory)
+    return QualityGate(directory), CompiledGate(directory, probe=_batch(np.random.default_rng(0), 0))
 
 
 def test_the_fuzz_suites_cover_every_expectation_type_the_compiler_supports() -> None:
@@ -147,3 +147,15 @@ def test_the_reason_is_the_first_failing_expectation_in_gx_evaluation_order_not_
     )
     assert gx_result.failed["reason"].to_list() == ["gx:expect_column_values_to_be_between:bid_px"]
     assert compiled.failed.equals(gx_result.failed)
+
+
+def test_a_suite_naming_a_column_the_quotes_lack_is_a_startup_error(tmp_path: Path) -> None:
+    _write(tmp_path, "critical", [_e("column_values_to_not_be_null", column="bid_size")])
+    with pytest.raises(ValueError, match="do not compile against the quote columns"):
+        CompiledGate(tmp_path)
+
+
+def test_between_on_a_non_numeric_column_is_a_startup_error(tmp_path: Path) -> None:
+    _write(tmp_path, "critical", [_e("column_values_to_be_between", column="symbol", min_value="A")])
+    with pytest.raises(ValueError, match="only numeric columns"):
+        CompiledGate(tmp_path)
