@@ -3,6 +3,7 @@ resume (real Bytewax run_main with a recovery directory, the real lake sink) tha
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from connectors import lake
 from connectors.batches import RawBatch
 from connectors.normalize import normalize
 from connectors.replay import ReplaySource
-from quality.audit import AuditLogic, AuditState, Chunk, quality_audit
+from quality.audit import AuditLogic, AuditState, Chunk, audit_chunk, quality_audit
+from quality.compiled import CompiledGate
+from quality.gate import SUITES_DIR, QualityGate
 from tests.core.conftest import table
 
 T0 = datetime(2024, 8, 8, tzinfo=UTC)
@@ -127,3 +130,21 @@ def test_a_snapshot_carries_finished_results_and_a_resume_reruns_only_unfinished
     rerun = AuditLogic(rows=10, interval=timedelta(hours=1), suites_dir=None, resume=unfinished)
     assert list(rerun.running) == [0]
     assert [f.equals(g) for f, g in zip(resumed.on_eof()[0], rerun.on_eof()[0], strict=True)] == [True]
+
+
+def test_a_gx_verdict_the_compiled_gate_does_not_share_is_logged_as_an_error_and_recorded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A compiler bug, planted: the compiled gate reads a suite whose spread bound is tighter than GX's."""
+    skewed = tmp_path / "skewed"
+    skewed.mkdir()
+    for suite in SUITES_DIR.glob("quotes.*.json"):
+        (skewed / suite.name).write_text(suite.read_text().replace('"max_value": 2000', '"max_value": 0.05'))
+    quotes = normalize(pl.read_parquet(_recording(tmp_path, rows=20)).with_row_index("quote_id"))[0]
+    with caplog.at_level(logging.ERROR, logger="quality.audit"):
+        runs = audit_chunk(QualityGate(), CompiledGate(skewed), Chunk("replay", 0, 10, quotes))
+    assert dict(zip(runs["suite"], runs["compiled_agrees"], strict=True)) == {
+        "quotes.critical": False,
+        "quotes.warning": True,
+    }
+    assert "disagree on audit/replay/0-10/quotes.critical" in caplog.text
