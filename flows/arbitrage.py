@@ -315,6 +315,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
             settings.quality.audit_rows,
             settings.quality.audit_interval_s,
             settings.quality.suites_dir or None,
+            settings.quality.audit_every,
         ),
         op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables),
         *risk_out,

@@ -6,7 +6,8 @@ itself on a background thread and writes its own ``validation_runs`` rows (``eng
 (``compiled_agrees``); a disagreement is logged as an error, since it means the compiler is wrong.
 
 Deterministic and exactly-once: a chunk is cut by data only (``audit_rows`` rows, or ``audit_interval_s`` seconds of
-receive clock between its first and last row), never by wall clock. A chunk's rows are emitted when the next chunk is
+receive clock between its first and last row), never by wall clock; with ``audit_every`` = N only every N-th chunk
+is validated. A chunk's rows are emitted when the next chunk is
 cut (waiting for GX if it is still running: the audit applies back-pressure rather than fall behind) or at end of
 input, so the same input gives the same rows at the same place in the stream. The snapshot carries the rows not yet
 cut and every chunk not yet emitted (with its result when GX has finished it); after a resume, a chunk without a
@@ -48,6 +49,7 @@ class AuditState:
 
     buffer: list[tuple[str, int, pl.DataFrame]] = field(default_factory=list)
     pending: list[Chunk] = field(default_factory=list)
+    cuts: int = 0  # chunks cut so far, audited or skipped
 
 
 def audit_chunk(gx_gate: QualityGate, compiled: CompiledGate, chunk: Chunk) -> pl.DataFrame:
@@ -77,8 +79,10 @@ class AuditLogic(StatefulLogic[tuple[str, int, pl.DataFrame], pl.DataFrame, Audi
     """One partition's audit: accumulate judged batches, cut chunks by data, run GX on a background thread, emit in
     chunk order."""
 
-    def __init__(self, rows: int, interval: timedelta, suites_dir: str | None, resume: AuditState | None) -> None:
-        self.rows, self.interval = rows, interval
+    def __init__(
+        self, rows: int, interval: timedelta, suites_dir: str | None, resume: AuditState | None, every: int = 1
+    ) -> None:
+        self.rows, self.interval, self.every = rows, interval, every
         self.gx_gate, self.compiled = QualityGate(suites_dir), CompiledGate(suites_dir)
         self.gx_gate.warm_up()  # import GX and build its context (~5 s) before the first chunk is cut
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-audit")
@@ -92,10 +96,13 @@ class AuditLogic(StatefulLogic[tuple[str, int, pl.DataFrame], pl.DataFrame, Audi
         self.running[chunk.first_seq] = self.pool.submit(audit_chunk, self.gx_gate, self.compiled, chunk)
 
     def _cut(self) -> None:
-        buffer = self.state.buffer
+        buffer, cuts = self.state.buffer, self.state.cuts
+        if cuts % self.every:  # not audited: one chunk in ``every``, by chunk number
+            self.state = AuditState([], self.state.pending, cuts + 1)
+            return
         frames = pl.concat([frame for _, _, frame in buffer], how="vertical")
         chunk = Chunk(buffer[0][0], buffer[0][1], buffer[-1][1], frames)
-        self.state = AuditState([], [*self.state.pending, chunk])
+        self.state = AuditState([], [*self.state.pending, chunk], cuts + 1)
         self._submit(chunk)
 
     def _emit(self, keep: int) -> list[pl.DataFrame]:
@@ -140,13 +147,15 @@ def quality_audit(
     rows: int,
     interval_s: float,
     suites_dir: str | None,
+    every: int = 1,
 ) -> Stream[tuple[str, pl.DataFrame]]:
     """``(partition, batch_seq, rows the compiled gate judged)`` in -> ``("validation_runs", GX rows)`` out; one audit
-    per source partition, whose batches arrive in order."""
-    if rows <= 0 or interval_s <= 0:
-        msg = f"quality.audit_rows ({rows}) and quality.audit_interval_s ({interval_s}) must be positive"
+    per source partition, whose batches arrive in order. ``every``: audit one chunk in that many (GX costs ~2-4 µs a
+    row, which a fast replay may not afford for every row)."""
+    if rows <= 0 or interval_s <= 0 or every <= 0:
+        msg = f"quality.audit_rows ({rows}), audit_interval_s ({interval_s}) and audit_every ({every}) must be positive"
         raise ValueError(msg)
     interval = timedelta(seconds=interval_s)
     keyed = op.key_on(f"{step_id}_key", judged, lambda item: item[0])
-    runs = op.stateful(step_id, keyed, lambda resume: AuditLogic(rows, interval, suites_dir, resume))
+    runs = op.stateful(step_id, keyed, lambda resume: AuditLogic(rows, interval, suites_dir, resume, every))
     return op.map(f"{step_id}_rows", runs, lambda kv: ("validation_runs", kv[1]))

@@ -148,3 +148,18 @@ def test_a_gx_verdict_the_compiled_gate_does_not_share_is_logged_as_an_error_and
         "quotes.warning": True,
     }
     assert "disagree on audit/replay/0-10/quotes.critical" in caplog.text
+
+
+def test_audit_every_n_validates_one_chunk_in_n_by_chunk_number(tmp_path: Path) -> None:
+    quotes = normalize(pl.read_parquet(_recording(tmp_path, rows=50)).with_row_index("quote_id"))[0]
+    logic = AuditLogic(rows=10, interval=timedelta(hours=1), suites_dir=None, resume=None, every=2)
+    out = []
+    for first in range(0, 50, 10):
+        out += logic.on_item(("sim", first, quotes.slice(first, 10)))[0]
+    out += logic.on_eof()[0]
+    ids = [run_id for frame in out for run_id in frame.filter(pl.col("severity") == "critical")["run_id"]]
+    assert ids == [
+        "audit/sim/0-0/quotes.critical",
+        "audit/sim/20-20/quotes.critical",
+        "audit/sim/40-40/quotes.critical",
+    ]
