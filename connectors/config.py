@@ -132,6 +132,9 @@ class QualityConfig(_Section):
     """Great Expectations gate."""
 
     suites_dir: str = ""  # empty = the suites shipped in the quality package
+    audit_rows: int = Field(100_000, gt=0)  # GX audit chunk: at most this many judged rows ...
+    audit_interval_s: float = Field(60.0, gt=0)  # ... or this span of receive clock, whichever comes first
+    audit_every: int = Field(1, gt=0)  # GX validates one chunk in this many (by chunk number)
 
 
 class ApiConfig(_Section):

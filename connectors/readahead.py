@@ -1,8 +1,8 @@
 """Read-ahead for a partitioned source: each batch is prepared on a helper thread while the previous one flows on.
 
 Replay is CPU-bound and one partition feeds the whole flow, so the stateless first step (normalize, QingXi row checks,
-Great Expectations) would otherwise run strictly between the keyed steps of consecutive batches. Here the partition
-takes its next raw batch as soon as it hands one on and prepares it on a thread; Polars, NumPy and pandas release the
+the compiled quality gate) would otherwise run strictly between the keyed steps of consecutive batches. Here the partition
+takes its next raw batch as soon as it hands one on and prepares it on a thread; Polars and NumPy release the
 GIL for most of their work, so the two overlap on a second core.
 
 Items and their order are exactly what ``op.map(prepare)`` after the plain source would give. The snapshot is the

@@ -47,7 +47,8 @@ from flows.risk.wiring import risk_tables
 from flows.triangular_flow import triangular_tables
 from flows.venues_flow import cross_venue_cycle_tables
 from flows.zscore_flow import zscore_tables
-from quality.gate import QualityGate
+from quality.audit import quality_audit
+from quality.compiled import CompiledGate
 
 Tables = list[tuple[str, pl.DataFrame]]
 
@@ -59,6 +60,8 @@ class Checked:
     batch_seq: int
     passed: pl.DataFrame
     tables: Tables  # rejected rows and validation runs, ready for the lake
+    judged: pl.DataFrame | None = None  # the rows the quality gate judged, for the asynchronous GX audit
+    partition: str = ""  # the source partition the batch came from (batch_seq counts per partition)
 
 
 def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
@@ -71,8 +74,8 @@ def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
     )
 
 
-def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Checked:
-    """Stateless QingXi: cast, row checks, then the Great Expectations suites."""
+def check_batch(settings: Settings, gate: CompiledGate, batch: RawBatch) -> Checked:
+    """Stateless QingXi: cast, row checks, then the quality suites (compiled; GX audits them off the hot path)."""
     quotes, bad_types = normalize(batch.frame)
     ok, bad_rows = cleaning.check_rows(quotes, settings.cleaning, set(settings.venues))
     gated = gate.validate(f"{batch.partition}/{batch.batch_seq}", batch.batch_seq, ok)
@@ -84,7 +87,8 @@ def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Check
     ]
     if batch.books is not None:  # replay of a book format: its depth goes to the lake as live depth does
         tables.append(("books", books_table(batch.books)))
-    return Checked(batch.batch_seq, gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq")), tables)
+    passed = gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq"))
+    return Checked(batch.batch_seq, passed, tables, ok, batch.partition)
 
 
 def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame]]:
@@ -212,7 +216,7 @@ class Inputs:
     downs: Stream[tuple[str, FeedDowns]] | None  # live: feed downs, keyed by every cross symbol
 
 
-def _inputs(flow: Dataflow, settings: Settings, gate: QualityGate) -> Inputs:
+def _inputs(flow: Dataflow, settings: Settings, gate: CompiledGate) -> Inputs:
     """The sources, and ``check_batch`` on every batch: in replay one batch ahead on a helper thread (CPU-bound, one
     partition), in live as a step after the venues are merged in receive order."""
 
@@ -243,14 +247,25 @@ def _stats_rows(window: timedelta, late: bool):
     return to_table
 
 
+OWN_LOGGERS = ("flows", "connectors", "quality", "ops")
+
+
+def setup_logging(level: str) -> None:
+    """The flow's own loggers at ``[logging].level``; every library (Great Expectations logs ~200 INFO lines while
+    it builds a context) at WARNING."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # no-op if the CLI configured it
+    logging.getLogger().setLevel(logging.WARNING)
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
 def build_flow(config_path: str | Path | None = None, settings: Settings | None = None) -> Dataflow:
     """Validate the configuration, prepare the lake and DuckDB views, and wire the dataflow."""
     settings = settings or load_settings(config_path)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings.logging.level)
     schemas = lake.table_schemas()
     lake.prepare(settings.sinks.data_dir, schemas)
-    gate = QualityGate(settings.quality.suites_dir or None)
-    gate.warm_up()
+    gate = CompiledGate(settings.quality.suites_dir or None)  # an uncompilable suite fails here, at start-up
     params = spreads.SpreadParams(
         fee_bps={name: venue.taker_fee_bps for name, venue in settings.venues.items()},
         min_net_edge_bps=settings.cross.min_net_edge_bps,
@@ -300,6 +315,14 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         "all_tables",
         *inputs.tables,
         op.flat_map("checked_tables", checked, lambda c: c.tables),
+        quality_audit(
+            "quality_audit",
+            op.map("judged", checked, lambda c: (c.partition, c.batch_seq, c.judged)),
+            settings.quality.audit_rows,
+            settings.quality.audit_interval_s,
+            settings.quality.suites_dir or None,
+            settings.quality.audit_every,
+        ),
         publish_signals("publish_cross", op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables), data_dir),
         *risk_out,
         publish_signals("publish_triangular", triangular_tables("triangular", checked, settings), data_dir),

@@ -1,11 +1,13 @@
-"""The Great Expectations gate: every micro-batch is validated against the suites stored as files in quality/.
+"""The Great Expectations gate: the suites stored as files in quality/, run by GX itself.
 
 Suites are JSON files named ``<dataset>.<severity>.json``. Rows failing a *critical* expectation are quarantined with
-reason ``gx:<expectation>:<column>``; *warning* suites are only recorded. Each (batch, suite) gives one
-``validation_runs`` row. GX has no Polars backend, so the batch goes to pandas once (0.4-2 ms per batch).
+reason ``gx:<expectation>:<column>`` (the first failing one in GX's evaluation order); *warning* suites are only
+recorded. Each (batch, suite) gives one ``validation_runs`` row. GX has no Polars backend, so the batch goes to pandas.
 
-Cost is ~50 ms per suite per batch whatever the batch size, so we validate first with BOOLEAN_ONLY and only re-run
-with COMPLETE (to learn *which* rows failed) when a critical suite fails.
+GX costs ~50-100 ms per suite per call whatever the batch size, so the hot path runs the same suites compiled to
+Polars expressions (quality/compiled.py) and this gate is the reference: the asynchronous audit (quality/audit.py)
+and the parity tests hold the compiled gate to its verdicts. It validates with BOOLEAN_ONLY first and re-runs with
+COMPLETE (to learn *which* rows failed) only when a critical suite fails.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ RUN_COLUMNS = (
     "rows_unexpected",
     "ts_recv_min",
     "ts_recv_max",
+    "engine",  # compiled (every batch, on the hot path) | gx (the asynchronous audit, quality/audit.py)
+    "compiled_agrees",  # gx rows: whether the compiled gate gave the same verdict on the same rows; else null
 )
 
 
@@ -95,7 +99,19 @@ def gx_frame(quotes: pl.DataFrame, columns: set[str] | None = None) -> pl.DataFr
     return frame if columns is None else frame.select([c for c in frame.columns if c in columns])
 
 
-def _columns(suites: list[Suite]) -> set[str]:
+def evaluation_order(suite: Suite) -> list[int]:
+    """The order GX evaluates and reports a suite's expectations: grouped by ``column`` kwarg in order of first
+    appearance, expectations without one (column pairs) forming one group (GX 1.x,
+    ``Validator.process_expectations_for_validation``). The first failing expectation in this order names a row's
+    quarantine reason."""
+    groups: dict[str | None, list[int]] = {}
+    for i, exp in enumerate(suite.expectations):
+        column = exp["kwargs"].get("column")
+        groups.setdefault(column if isinstance(column, str) else None, []).append(i)
+    return [i for group in groups.values() for i in group]
+
+
+def columns_of(suites: list[Suite]) -> set[str]:
     keys = ("column", "column_A", "column_B")
     return {e["kwargs"][k] for suite in suites for e in suite.expectations for k in keys if k in e["kwargs"]}
 
@@ -126,12 +142,16 @@ class QualityGate:
             return self._validations
 
     def _build(self) -> dict[str, Any]:
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)  # before the import: it logs at import
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
         from great_expectations.execution_engine import pandas_execution_engine
         from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        for name, logger in logging.root.manager.loggerDict.items():  # some GX modules force INFO on themselves
+            if name.startswith("great_expectations.") and isinstance(logger, logging.Logger):
+                logger.setLevel(logging.NOTSET)  # inherit WARNING from "great_expectations"
+
         # GX fingerprints every in-memory batch smaller than HASH_THRESHOLD bytes with an md5 over pandas' row hashes
         # (a third of its cost per batch here). Our batches are named by batch_id, so the fingerprint is never read.
         pandas_execution_engine.HASH_THRESHOLD = 0
@@ -154,11 +174,31 @@ class QualityGate:
             )
         return validations
 
+    def verdicts(self, suite_name: str, frame: pl.DataFrame) -> list[tuple[bool, list[int]]]:
+        """GX's own (success, unexpected row indexes) per expectation of one suite over ``frame``, in suite order.
+
+        The reference the compiled gate is held to (tests, the audit); costs a COMPLETE run.
+        """
+        detail = {"result_format": "COMPLETE", "unexpected_index_column_names": []}
+        result = self._context()[suite_name].run(
+            batch_parameters={"dataframe": frame.to_pandas()}, result_format=detail
+        )
+        suite = next(s for s in self.suites if s.name == suite_name)
+        order = evaluation_order(suite)
+        if [r.expectation_config.type for r in result.results] != [suite.expectations[i]["type"] for i in order]:
+            msg = f"suite {suite_name}: GX reported its expectations in an order evaluation_order does not predict"
+            raise RuntimeError(msg)
+        by_position = dict(zip(order, result.results, strict=True))
+        return [
+            (bool(r.success), [int(i) for i in r.result.get("unexpected_index_list") or []])
+            for r in (by_position[k] for k in range(len(order)))
+        ]
+
     def validate(self, batch_id: str, batch_seq: int, quotes: pl.DataFrame) -> GateResult:
         """Run every suite on the batch (``batch_id`` names it uniquely, e.g. "<partition>/<batch_seq>");
         quarantine rows failing critical expectations."""
         validations = self._context()
-        frame = gx_frame(quotes, _columns(self.suites))
+        frame = gx_frame(quotes, columns_of(self.suites))
         pdf = frame.to_pandas()
         bad_reason: dict[int, str] = {}
         runs = []
@@ -188,47 +228,57 @@ class QualityGate:
                             bad_reason.setdefault(i, f"gx:{name}")
                     else:
                         n_unexpected = max(n_unexpected, int(res.result.get("unexpected_count") or 0))
-            runs.append(
-                {
-                    "run_id": f"{batch_id}/{suite.name}",
-                    "batch_seq": batch_seq,
-                    "suite": suite.name,
-                    "severity": suite.severity,
-                    "success": bool(result.success),
-                    "evaluated": len(suite.expectations),
-                    "failed_expectations": sorted(failed_names),
-                    "rows_in": frame.height,
-                    "rows_unexpected": max(len(unexpected), n_unexpected),
-                    "ts_recv_min": quotes["ts_recv"].min(),
-                    "ts_recv_max": quotes["ts_recv"].max(),
-                }
-            )
-        if bad_reason:
-            failing = pl.DataFrame(
-                {"_row": list(bad_reason), "reason": list(bad_reason.values())},
-                schema={"_row": pl.UInt32, "reason": pl.String},
-            )
-            flagged = quotes.with_row_index("_row").join(failing, on="_row", how="left", maintain_order="left")
-            failed = flagged.filter(pl.col("reason").is_not_null()).drop("_row")
-            passed = flagged.filter(pl.col("reason").is_null()).drop("_row", "reason")
-        else:  # the common case: no join over the whole batch
-            failed = quotes.clear().with_columns(pl.lit(None, dtype=pl.String).alias("reason"))
-            passed = quotes
-        failed = failed.with_columns(pl.lit("failed a critical Great Expectations expectation").alias("detail"))
-        runs_frame = pl.DataFrame(
-            runs,
-            schema={
-                "run_id": pl.String,
-                "batch_seq": pl.Int64,
-                "suite": pl.String,
-                "severity": pl.String,
-                "success": pl.Boolean,
-                "evaluated": pl.Int32,
-                "failed_expectations": pl.List(pl.String),
-                "rows_in": pl.Int64,
-                "rows_unexpected": pl.Int64,
-                "ts_recv_min": quotes.schema["ts_recv"],
-                "ts_recv_max": quotes.schema["ts_recv"],
-            },
-        )
-        return GateResult(passed, failed, runs_frame)
+            outcome = {
+                "success": bool(result.success),
+                "failed_expectations": sorted(failed_names),
+                "rows_unexpected": max(len(unexpected), n_unexpected),
+            }
+            runs.append(run_row(batch_id, batch_seq, suite, quotes, outcome))
+        reasons = pl.Series("reason", [bad_reason.get(i) for i in range(quotes.height)], dtype=pl.String)
+        return assemble(quotes, reasons if bad_reason else None, runs, "gx")
+
+
+def run_row(batch_id: str, batch_seq: int, suite: Suite, quotes: pl.DataFrame, outcome: dict[str, Any]) -> dict:
+    """One validation_runs row; ``outcome`` holds success, failed_expectations and rows_unexpected."""
+    return {
+        "run_id": f"{batch_id}/{suite.name}",
+        "batch_seq": batch_seq,
+        "suite": suite.name,
+        "severity": suite.severity,
+        "evaluated": len(suite.expectations),
+        "rows_in": quotes.height,
+        "ts_recv_min": quotes["ts_recv"].min(),
+        "ts_recv_max": quotes["ts_recv"].max(),
+        **outcome,
+    }
+
+
+def assemble(quotes: pl.DataFrame, reasons: pl.Series | None, runs: list[dict], engine: str) -> GateResult:
+    """Split the batch by quarantine reason (null = passed) and frame the runs; shared by both engines."""
+    if reasons is not None and reasons.null_count() < quotes.height:
+        flagged = quotes.with_columns(reasons.alias("reason"))
+        failed = flagged.filter(pl.col("reason").is_not_null())
+        passed = flagged.filter(pl.col("reason").is_null()).drop("reason")
+    else:  # the common case: no filter over the whole batch
+        failed = quotes.clear().with_columns(pl.lit(None, dtype=pl.String).alias("reason"))
+        passed = quotes
+    failed = failed.with_columns(pl.lit("failed a critical Great Expectations expectation").alias("detail"))
+    runs_frame = pl.DataFrame(
+        [{**run, "engine": engine, "compiled_agrees": None} for run in runs],
+        schema={
+            "run_id": pl.String,
+            "batch_seq": pl.Int64,
+            "suite": pl.String,
+            "severity": pl.String,
+            "success": pl.Boolean,
+            "evaluated": pl.Int32,
+            "failed_expectations": pl.List(pl.String),
+            "rows_in": pl.Int64,
+            "rows_unexpected": pl.Int64,
+            "ts_recv_min": quotes.schema["ts_recv"],
+            "ts_recv_max": quotes.schema["ts_recv"],
+            "engine": pl.String,
+            "compiled_agrees": pl.Boolean,
+        },
+    )
+    return GateResult(passed, failed, runs_frame.select(RUN_COLUMNS))

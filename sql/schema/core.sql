@@ -39,7 +39,7 @@ CREATE TABLE quotes_rejected (
 );
 
 CREATE TABLE validation_runs (
-    run_id               VARCHAR NOT NULL,  -- "<source partition>/<batch_seq>/<suite>"
+    run_id               VARCHAR NOT NULL,  -- "<source partition>/<batch_seq>/<suite>", audit: "audit/<partition>/<first>-<last batch_seq>/<suite>"
     batch_seq            BIGINT NOT NULL,
     suite                VARCHAR NOT NULL,  -- e.g. quotes.critical
     severity             VARCHAR NOT NULL,  -- critical (failing rows quarantined) | warning (recorded only)
@@ -49,7 +49,9 @@ CREATE TABLE validation_runs (
     rows_in              BIGINT NOT NULL,
     rows_unexpected      BIGINT NOT NULL,
     ts_recv_min          TIMESTAMPTZ,
-    ts_recv_max          TIMESTAMPTZ
+    ts_recv_max          TIMESTAMPTZ,
+    engine               VARCHAR NOT NULL,  -- compiled (every batch, hot path) | gx (asynchronous audit, run_id "audit/...")
+    compiled_agrees      BOOLEAN            -- gx rows: did the compiled gate give the same verdict (false = compiler bug)
 );
 
 CREATE TABLE spreads (

@@ -33,8 +33,14 @@ def _runs(first: int, n: int) -> pl.DataFrame:
             "rows_unexpected": 0,
             "ts_recv_min": ts,
             "ts_recv_max": ts,
+            "engine": "compiled",
+            "compiled_agrees": None,
         },
-        schema_overrides={"evaluated": pl.Int32, "failed_expectations": pl.List(pl.String)},
+        schema_overrides={
+            "evaluated": pl.Int32,
+            "failed_expectations": pl.List(pl.String),
+            "compiled_agrees": pl.Boolean,
+        },
     )
 
 
