@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 ENV_PREFIX = "ARBFLOW__"
 USD_QUOTES = frozenset({"USDT", "USDC", "USD", "FDUSD"})
+DEFAULT_BALANCE = {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0}  # several cross.max_position_usdt signals per venue
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 
 
@@ -229,11 +230,8 @@ class RiskConfig(_Section):
     enabled: bool = True  # paper-trade the signals (false: no fills, positions, pnl, risk_metrics, alerts)
 
     valuation_currency: str = "USDT"
-    balances: dict[str, dict[str, float]] = {  # pre-funded inventory per venue and asset
-        "binance": {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0},
-        "okx": {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0},
-        "htx": {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0},
-    }
+    # pre-funded inventory per venue and asset; unset = DEFAULT_BALANCE on each venue the source trades
+    balances: dict[str, dict[str, float]] = {venue: dict(DEFAULT_BALANCE) for venue in ("binance", "okx", "htx")}
     latency_ms: float = Field(50.0, ge=0)  # signal -> order at the venue; fills use the market as it is then
     reorder_grace_ms: float = Field(1000.0, ge=0)  # decisions wait until every symbol's clock is this far past them
     stream_stall_ms: float = Field(120_000.0, gt=0)  # wall ms a silent symbol stream may hold decisions back
@@ -327,12 +325,42 @@ class Settings(_Section):
     risk: RiskConfig = RiskConfig()
     schedule: ScheduleConfig = ScheduleConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _venue_keys_follow_the_source(cls, data: Any) -> Any:
+        """Unset keys that name venues default to the venues the source trades, so a two-venue config builds."""
+        if not isinstance(data, dict):
+            return data
+        venues = _source_venues(data)
+        data = dict(data)
+        for section, key, value in (
+            ("triangular", "exchanges", venues),
+            ("market_making", "exchanges", venues[:1]),
+            ("risk", "balances", {venue: dict(DEFAULT_BALANCE) for venue in venues}),
+        ):
+            table = data.get(section, {})
+            if isinstance(table, dict) and key not in table:
+                data[section] = {**table, key: value}
+        return data
+
     @model_validator(mode="after")
     def _venues_have_fees(self) -> Settings:
-        missing = sorted(set(self.simulator.venues) - set(self.venues)) if self.source.kind != "replay" else []
-        if missing:
-            msg = f"simulator.venues names {missing} but [venues.<name>] has no taker_fee_bps for them"
-            raise ValueError(msg)
+        kind = self.source.kind
+        references = {
+            "simulator.venues": self.simulator.venues if kind in ("sample", "simulator") else [],
+            "live.venues": list(self.live.venues) if kind == "live" else [],
+            "triangular.exchanges": self.triangular.exchanges if self.triangular.enabled else [],
+            "market_making.exchanges": self.market_making.exchanges if self.market_making.enabled else [],
+        }
+        problems = [
+            f"{key} names {missing} but [venues.<name>] has no taker_fee_bps for them: add "
+            + " ".join(f"[venues.{name}] taker_fee_bps = ..." for name in missing)
+            + f" or remove them from {key}"
+            for key, names in references.items()
+            if (missing := sorted(set(names) - set(self.venues)))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def fee_bps(self, exchange: str) -> float:
@@ -342,6 +370,18 @@ class Settings(_Section):
         except KeyError:
             msg = f"no [venues.{exchange}] taker_fee_bps in the configuration"
             raise ConfigError(msg) from None
+
+
+def _source_venues(data: dict[str, Any]) -> list[str]:
+    """The venues the raw config's source trades: live.venues for live, else simulator.venues (sample, simulator)."""
+
+    def get(section: str, key: str, default: Any) -> Any:
+        table = data.get(section, {})
+        return table.get(key, default) if isinstance(table, dict) else getattr(table, key, default)
+
+    if get("source", "kind", "sample") == "live":
+        return list(get("live", "venues", LiveConfig().venues))
+    return list(get("simulator", "venues", SimulatorConfig().venues))
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
@@ -361,23 +401,48 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Read, override and validate; raise ConfigError naming the offending key."""
-    path = Path(path) if path else DEFAULT_CONFIG
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key (``[venues.binance]`` alone keeps okx and htx); any other value replaces the default."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         msg = f"config file {path} does not exist"
         raise ConfigError(msg) from None
     except tomllib.TOMLDecodeError as exc:
         msg = f"config file {path} is not valid TOML: {exc}"
         raise ConfigError(msg) from None
+
+
+def _problem(err: Any) -> str:
+    """``source.batch_rows: Input should be ...``; a whole-config check has no field, so only its message."""
+    where = ".".join(str(p) for p in err["loc"])
+    text = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {text}" if where else text
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the defaults, merge the user's file over them table by table, apply the environment, validate.
+
+    Raises ConfigError naming the offending key (every problem, not only the first).
+    """
+    data = _read_toml(DEFAULT_CONFIG)
+    path = Path(path) if path else DEFAULT_CONFIG
+    if path.resolve() != DEFAULT_CONFIG.resolve():
+        data = _merge(data, _read_toml(path))
     data = _apply_env(data, dict(os.environ) if environ is None else environ)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors(include_url=False))
         msg = f"invalid configuration in {path} (or ARBFLOW__ env overrides): {problems}"
         raise ConfigError(msg) from None

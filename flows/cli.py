@@ -24,7 +24,6 @@ import duckdb
 import pyarrow.parquet as pq
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -95,7 +94,7 @@ def main() -> None:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    errors.print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -167,7 +166,8 @@ def _run_flow_command(command: str, config: Path | None, overrides: dict[str, An
         )
     else:
         tail = log_path.read_text()[-3000:] if log_path and log_path.exists() else ""
-        errors.print(f"{command}: the flow exited with code {code}" + (f"; end of {log_path}:\n{tail}" if tail else ""))
+        text = f"{command}: the flow exited with code {code}" + (f"; end of {log_path}:\n{tail}" if tail else "")
+        errors.print(text, markup=False, highlight=False, soft_wrap=True)  # flow errors name keys like [venues.x]
     return code
 
 
