@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connectors.resources import DEFAULT_CONFIG, SAMPLE_DIR
 
 ENV_PREFIX = "ARBFLOW__"
 USD_QUOTES = frozenset({"USDT", "USDC", "USD", "FDUSD"})
 DEFAULT_BALANCE = {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0}  # several cross.max_position_usdt signals per venue
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
 
 
 class ConfigError(ValueError):
@@ -56,7 +57,12 @@ class SourceConfig(_Section):
     paths: list[str] = []  # replay: Parquet or CSV files in the capture format (globs allowed)
     batch_rows: int = Field(20_000, ge=1)  # micro-batch size: throughput comes from batches
     speed: float = Field(0.0, ge=0)  # 0 = as fast as possible, 1.0 = real time, 10 = 10x
-    sample_dir: str = "samples/binance-spot-2024-08-08"
+    sample_dir: str = ""  # empty = the bundled real Binance sample, wherever arbflow is installed
+
+    @field_validator("sample_dir")
+    @classmethod
+    def _bundled_sample(cls, value: str) -> str:
+        return value or str(SAMPLE_DIR)
 
 
 class CleaningConfig(_Section):

@@ -30,7 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+from connectors.resources import SQL_DIR
+
 PART_RE = re.compile(r"^part-(\d{10})\.parquet$")
 # The newest DuckDB CLI (1.5.x, what most users and GUI tools run) cannot open storage version 69 files.
 DUCKDB_CONFIG = {"storage_compatibility_version": "v1.0.0"}

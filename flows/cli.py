@@ -42,6 +42,7 @@ from connectors.capture import CaptureWriter
 from connectors.config import ConfigError, Settings, SimulatorConfig, load_settings
 from connectors.logs import configure_logging, read_heartbeats
 from connectors.replay import expand
+from connectors.resources import DEFAULT_CONFIG
 from connectors.simulator import DEFAULT_START, simulate
 from ops import queries
 from ops.scheduler import (
@@ -65,7 +66,7 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default: config/default.toml).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file, merged over the defaults.")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", "-d", help="Lake directory (default: sinks.data_dir).")]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, help="Bytewax worker threads.")]
 DAY = "%Y-%m-%d"
@@ -156,7 +157,7 @@ def _run_flow_command(command: str, config: Path | None, overrides: dict[str, An
             signal.signal(signal.SIGTERM, previous)
     elapsed_s = time.monotonic() - t0_s
     quotes = lake_rows(data_dir, newer_than_ns=0 if resumed else t0_ns)
-    _record_run(data_dir, command=command, config=str(config or "config/default.toml"), overrides=overrides,
+    _record_run(data_dir, command=command, config=str(config or DEFAULT_CONFIG), overrides=overrides,
                 workers=workers, recovery_dir=recovery_dir, started=started.isoformat(timespec="seconds"),
                 elapsed_s=round(elapsed_s, 2), exit_code=code, quotes=quotes, log=log_path)  # fmt: skip
     rate = quotes / elapsed_s if elapsed_s > 0 else 0.0

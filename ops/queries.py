@@ -17,7 +17,8 @@ from typing import Any
 
 import duckdb
 
-QUERY_DIR = Path(__file__).resolve().parent.parent / "sql" / "queries"
+from connectors.resources import QUERY_DIR
+
 PARAM_RE = re.compile(
     r"^--\s*@param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z]+)"
     r"(?:\s*=\s*(?P<default>'[^']*'|\S+))?\s*(?P<help>.*)$"
