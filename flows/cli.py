@@ -319,7 +319,8 @@ def capture(
 
 @app.command("simulate")
 def simulate_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Writes quotes/truth/anomalies.parquet here.")] = SIM_DIR,
+    out_dir: Annotated[Path | None, typer.Argument(help="Writes quotes/truth/anomalies.parquet here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Same as OUT_DIR (default data/sim).")] = None,
     capture_dir: Annotated[Path | None, typer.Option(help="Also write the quotes in the capture layout.")] = None,
     config: ConfigOpt = None,
     seed: Annotated[int | None, typer.Option(help="Override simulator.seed.")] = None,
@@ -332,6 +333,9 @@ def simulate_cmd(
     opportunities and anomalies. The start defaults to the simulator's fixed day (2024-08-09). Replay the
     result with `arbflow replay OUT/quotes.parquet`.
     """
+    if out_dir is not None and out is not None and out_dir != out:
+        raise _fail(f"give the output directory once: OUT_DIR {out_dir} or --out {out}")
+    out = out_dir or out or SIM_DIR
     settings = _settings(config)
     updates = {k: v for k, v in {"seed": seed, "duration_s": duration_s}.items() if v is not None}
     sim_cfg = SimulatorConfig.model_validate({**settings.simulator.model_dump(), **updates})
