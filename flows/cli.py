@@ -306,6 +306,7 @@ def capture(
                                  "live.run_for_s": seconds}  # fmt: skip
     if data_dir is not None:
         overrides["sinks.data_dir"] = str(data_dir)
+    started = datetime.now(UTC)
     code = _run_flow_command("capture", config, overrides, 1, log_name="capture")
     table = Table(title=f"captured in {capture_dir}")
     for column in ("exchange", "files", "quotes"):
@@ -314,7 +315,30 @@ def capture(
         files = sorted(venue_dir.glob("date=*/*.parquet"))
         table.add_row(venue_dir.name.partition("=")[2], str(len(files)), f"{_input_rows(files):,}")
     console.print(table)
+    if code == 0 and (causes := _never_connected(Path(_settings(config, overrides).sinks.data_dir), started)):
+        raise _fail("no venue ever connected; last feed event per venue: " + "; ".join(causes), code=1)
     raise typer.Exit(code)
+
+
+def _never_connected(data_dir: Path, since: datetime) -> list[str]:
+    """Each venue's last feed event of this run (``exchange connect_failed: cause``) when none of them ever got market
+    data (no ``live`` event since ``since``, receive clock); empty when one did. Why: a capture without network
+    otherwise ends "successfully" with 0 quotes."""
+    if not (data_dir / "arbflow.duckdb").exists():
+        return []
+    con = lake.connect(data_dir)
+    try:
+        rows = con.execute(
+            "select exchange, kind, detail, bool_or(kind = 'live') over (partition by exchange) as was_live "
+            "from feed_events where ts_recv >= $since "
+            "qualify row_number() over (partition by exchange order by ts_recv desc, event_id desc) = 1 order by 1",
+            {"since": since},
+        ).fetchall()
+    finally:
+        con.close()
+    if not rows or any(was_live for *_, was_live in rows):
+        return []
+    return [f"{exchange} {kind}: {detail}" for exchange, kind, detail, _ in rows]
 
 
 @app.command("simulate")

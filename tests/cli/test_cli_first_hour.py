@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import polars as pl
 
-from tests.cli.conftest import invoke
+from tests.cli.conftest import count, invoke
 
 
 def test_simulate_accepts_the_output_directory_as_a_positional_argument(tmp_path: Path) -> None:
@@ -26,3 +27,25 @@ def test_simulate_with_two_different_output_directories_fails(tmp_path: Path) ->
     assert result.exit_code == 2
     assert "give the output directory once" in result.output
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_capture_where_no_venue_ever_connects_fails_with_the_feed_event_cause(tmp_path: Path) -> None:
+    port = _closed_port()  # nothing listens there: every connect is refused
+    env = {
+        "ARBFLOW__LIVE__VENUES": '["binance"]',
+        "ARBFLOW__LIVE__SYMBOLS": '["BTC/USDT"]',
+        "ARBFLOW__LIVE__WS_URLS": f'{{binance = "ws://127.0.0.1:{port}"}}',
+        "ARBFLOW__LIVE__REST_URLS": f'{{binance = "http://127.0.0.1:{port}"}}',
+    }
+    result = invoke("capture", "--seconds", "2", "--capture-dir", tmp_path / "cap", "-d", tmp_path / "lake", env=env)
+    assert result.exit_code == 1, result.output
+    assert "no venue ever connected" in result.output
+    assert "binance connect_failed:" in result.output
+    detail = count(tmp_path / "lake", "select max(detail) from feed_events where kind = 'connect_failed'")
+    assert detail and detail in " ".join(result.output.split())
