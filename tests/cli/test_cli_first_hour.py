@@ -49,3 +49,12 @@ def test_capture_where_no_venue_ever_connects_fails_with_the_feed_event_cause(tm
     assert "binance connect_failed:" in result.output
     detail = count(tmp_path / "lake", "select max(detail) from feed_events where kind = 'connect_failed'")
     assert detail and detail in " ".join(result.output.split())
+
+
+def test_a_query_missing_several_parameters_names_every_one(tmp_path: Path) -> None:
+    result = invoke("query", "route_spread_stats", "-d", tmp_path)
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    for name in ("symbol", "buy", "sell"):
+        assert f"--param {name}=<VARCHAR>" in text
+    assert "--param since" not in text  # it has a default
