@@ -61,7 +61,7 @@ from ops.scheduler import (
 app = typer.Typer(
     help="arbflow: a replayable crypto-arbitrage pipeline on Bytewax.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,  # plain help: no Markdown or Rich markup eats `*`, `<name>` or `[section]`
 )
 console = Console()
 errors = Console(stderr=True)
@@ -542,7 +542,7 @@ def schedule(
     once: Annotated[str | None, typer.Option("--once", "--run-once", help="Run this job now, then exit.")] = None,
     list_jobs: Annotated[bool, typer.Option("--list", "-l", help="List the jobs and their next fire times.")] = False,
 ) -> None:
-    """Run the scheduled batch replays (schedule.jobs) in the foreground (SIGTERM/Ctrl-C stops cleanly).
+    """Run the scheduled batch replays ([[schedule.jobs]] in the config) in the foreground; SIGTERM/Ctrl-C stops.
 
     `--once JOB` runs one job and exits non-zero if a day failed or had no input: what cron, a systemd timer or a
     Kubernetes CronJob should call. Re-running a job replaces its output partitions.

@@ -58,3 +58,15 @@ def test_a_query_missing_several_parameters_names_every_one(tmp_path: Path) -> N
     for name in ("symbol", "buy", "sell"):
         assert f"--param {name}=<VARCHAR>" in text
     assert "--param since" not in text  # it has a default
+
+
+def test_help_texts_keep_globs_placeholders_and_bracketed_words() -> None:
+    def text(*args: str) -> str:
+        result = invoke(*args, "--help")
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    assert "<dir>/exchange=*/date=*/." in text("replay")
+    assert "sql/queries/<name>.sql" in text("query")
+    assert "[[schedule.jobs]]" in text("schedule")
+    assert "OUT_DIR" in text("simulate").upper()
