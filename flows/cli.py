@@ -177,10 +177,12 @@ def _main_thread() -> bool:
 
 
 class QuotesRateColumn(ProgressColumn):
-    """Quotes per second over the bar's recent updates."""
+    """Quotes per second over the bar's recent updates; until there are two of them (an input that fits in one batch
+    lands in one update), rows so far over the time since the flow started, start-up included."""
 
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:,.0f} quotes/s", style="progress.data.speed")
+        rate = task.speed or (task.completed / task.elapsed if task.completed and task.elapsed else None)
+        return Text("- quotes/s" if rate is None else f"{rate:,.0f} quotes/s", style="progress.data.speed")
 
 
 def _with_progress(argv: list[str], env: dict[str, str], log_path: Path, stop: threading.Event,

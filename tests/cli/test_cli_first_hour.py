@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
 import polars as pl
 
-from tests.cli.conftest import count, invoke
+from tests.cli.conftest import Market, count, invoke
 
 
 def test_simulate_accepts_the_output_directory_as_a_positional_argument(tmp_path: Path) -> None:
@@ -70,3 +71,13 @@ def test_help_texts_keep_globs_placeholders_and_bracketed_words() -> None:
     assert "sql/queries/<name>.sql" in text("query")
     assert "[[schedule.jobs]]" in text("schedule")
     assert "OUT_DIR" in text("simulate").upper()
+
+
+def test_replay_in_one_batch_shows_a_real_rate_not_zero(tmp_path: Path, market: Market) -> None:
+    total = pl.read_parquet(market.out / "quotes.parquet").height
+    result = invoke("replay", market.out / "quotes.parquet", "--batch-rows", str(10 * total), "-d", tmp_path / "lake")
+    assert result.exit_code == 0, result.output
+    bar = next(line for line in result.output.splitlines() if f"{total}/{total}" in line)
+    rate = re.search(r"([\d,]+) quotes/s", bar)
+    assert rate is not None, bar
+    assert int(rate[1].replace(",", "")) > 0, bar
