@@ -277,10 +277,12 @@ class ScheduledJobConfig(_Section):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     cron: str  # UTC; 5 fields (minute resolution) or 6 (the 6th is seconds)
-    paths: list[str] = Field(min_length=1)  # input files/globs; "{date}" is the replayed UTC day (YYYY-MM-DD)
+    # input files/globs; "{date}" is the replayed UTC day (YYYY-MM-DD), "{data_dir}" is sinks.data_dir
+    paths: list[str] = Field(min_length=1)
     days_back: int = Field(1, ge=0)  # first day replayed = fire time's UTC date minus this (1 = previous UTC day)
     days: int = Field(1, ge=1)  # consecutive UTC days per run, each its own output partition
-    output_dir: str = "data/jobs"  # partitions: <output_dir>/<name>/date=YYYY-MM-DD (a data_dir each)
+    # partitions: <output_dir>/<name>/date=YYYY-MM-DD (a data_dir each); empty = <sinks.data_dir>/jobs (filled by Settings)
+    output_dir: str = ""
     config: str = ""  # flow config of the replay; empty = the scheduler's own config file
     workers: int = Field(1, ge=1)
 
@@ -338,7 +340,7 @@ class Settings(_Section):
         if not isinstance(data, dict):
             return data
         venues = _source_venues(data)
-        data = dict(data)
+        data = _jobs_under_data_dir(dict(data))
         for section, key, value in (
             ("triangular", "exchanges", venues),
             ("market_making", "exchanges", venues[:1]),
@@ -388,6 +390,24 @@ def _source_venues(data: dict[str, Any]) -> list[str]:
     if get("source", "kind", "sample") == "live":
         return list(get("live", "venues", LiveConfig().venues))
     return list(get("simulator", "venues", SimulatorConfig().venues))
+
+
+def _jobs_under_data_dir(data: dict[str, Any]) -> dict[str, Any]:
+    """Scheduled jobs write under sinks.data_dir (a read-only working directory must do): an unset output_dir is
+    ``<data_dir>/jobs`` and ``{data_dir}`` in their paths is sinks.data_dir."""
+    sinks, schedule = data.get("sinks", {}), data.get("schedule", {})
+    if not isinstance(schedule, dict) or not isinstance(schedule.get("jobs"), list):
+        return data
+    data_dir = sinks.get("data_dir", SinksConfig().data_dir) if isinstance(sinks, dict) else sinks.data_dir
+    jobs = []
+    for job in schedule["jobs"]:
+        if isinstance(job, dict):
+            paths = job.get("paths")
+            job = {**job, "output_dir": job.get("output_dir") or str(Path(data_dir) / "jobs")}
+            if isinstance(paths, list):
+                job["paths"] = [p.replace("{data_dir}", str(data_dir)) if isinstance(p, str) else p for p in paths]
+        jobs.append(job)
+    return {**data, "schedule": {**schedule, "jobs": jobs}}
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:

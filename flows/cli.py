@@ -70,7 +70,6 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config f
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", "-d", help="Lake directory (default: sinks.data_dir).")]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, help="Bytewax worker threads.")]
 DAY = "%Y-%m-%d"
-SIM_DIR = Path("data/sim")
 
 
 class SourceKind(str, Enum):
@@ -295,7 +294,9 @@ def replay(
 @app.command()
 def capture(
     seconds: Annotated[float, typer.Option("--seconds", "-t", min=0.1, help="Capture this long, then stop.")],
-    capture_dir: Annotated[Path, typer.Option(help="Where the quote files go.")] = Path("data/capture"),
+    capture_dir: Annotated[
+        Path | None, typer.Option(help="Where the quote files go (default <data dir>/capture).")
+    ] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -304,10 +305,11 @@ def capture(
     Venues, symbols and endpoints come from the live section of the config; the files replay with
     `arbflow replay --capture-dir DIR --from DAY`.
     """
-    overrides: dict[str, Any] = {"source.kind": "live", "live.capture_dir": str(capture_dir.resolve()),
-                                 "live.run_for_s": seconds}  # fmt: skip
+    overrides: dict[str, Any] = {"source.kind": "live", "live.run_for_s": seconds}
     if data_dir is not None:
         overrides["sinks.data_dir"] = str(data_dir)
+    capture_dir = capture_dir or Path(_settings(config, overrides).sinks.data_dir) / "capture"
+    overrides["live.capture_dir"] = str(capture_dir.resolve())
     started = datetime.now(UTC)
     code = _run_flow_command("capture", config, overrides, 1, log_name="capture")
     table = Table(title=f"captured in {capture_dir}")
@@ -346,7 +348,7 @@ def _never_connected(data_dir: Path, since: datetime) -> list[str]:
 @app.command("simulate")
 def simulate_cmd(
     out_dir: Annotated[Path | None, typer.Argument(help="Writes quotes/truth/anomalies.parquet here.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Same as OUT_DIR (default data/sim).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Same as OUT_DIR (default <data dir>/sim).")] = None,
     capture_dir: Annotated[Path | None, typer.Option(help="Also write the quotes in the capture layout.")] = None,
     config: ConfigOpt = None,
     seed: Annotated[int | None, typer.Option(help="Override simulator.seed.")] = None,
@@ -361,8 +363,8 @@ def simulate_cmd(
     """
     if out_dir is not None and out is not None and out_dir != out:
         raise _fail(f"give the output directory once: OUT_DIR {out_dir} or --out {out}")
-    out = out_dir or out or SIM_DIR
     settings = _settings(config)
+    out = out_dir or out or Path(settings.sinks.data_dir) / "sim"
     updates = {k: v for k, v in {"seed": seed, "duration_s": duration_s}.items() if v is not None}
     sim_cfg = SimulatorConfig.model_validate({**settings.simulator.model_dump(), **updates})
     fees = {name: venue.taker_fee_bps for name, venue in settings.venues.items()}
