@@ -281,7 +281,7 @@ class ScheduledJobConfig(_Section):
     paths: list[str] = Field(min_length=1)
     days_back: int = Field(1, ge=0)  # first day replayed = fire time's UTC date minus this (1 = previous UTC day)
     days: int = Field(1, ge=1)  # consecutive UTC days per run, each its own output partition
-    # partitions: <output_dir>/<name>/date=YYYY-MM-DD (a data_dir each); empty = <sinks.data_dir>/jobs (filled by Settings)
+    # partitions: <output_dir>/<name>/date=YYYY-MM-DD (a data_dir each); empty = <sinks.data_dir>/jobs
     output_dir: str = ""
     config: str = ""  # flow config of the replay; empty = the scheduler's own config file
     workers: int = Field(1, ge=1)
