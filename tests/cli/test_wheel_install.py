@@ -8,6 +8,7 @@ arbflow wheel is installed into it, with --no-deps.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -18,13 +19,16 @@ import pytest
 from tests.cli.conftest import REPO, count
 
 pytestmark = pytest.mark.slow
+NOT_SOURCE = (".git", ".venv", "data", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache")
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the arbflow wheel built from this checkout; returns its bin directory."""
     root = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", root / "dist", REPO],
+    source = root / "src"  # a copy, so the in-tree build leaves no build/ or *.egg-info in the checkout
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", root / "dist", source],
                            capture_output=True, text=True, check=False)  # fmt: skip
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = (root / "dist").glob("arbflow-*.whl")
