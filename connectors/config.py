@@ -127,7 +127,8 @@ class LiveConfig(_Section):
     batch_rows: int = Field(1000, ge=1)  # flush a quote batch at this many rows...
     flush_ms: float = Field(50.0, gt=0)  # ...or this long after its first row (bench: p50 19 ms at 20)
     run_for_s: float = Field(0.0, ge=0)  # 0 = until stopped
-    capture_dir: str = ""  # empty = no capture; else Parquet quote files there (replayable with kind = "replay")
+    # empty = no capture; else Parquet quote files there (replayable with kind = "replay"); "{data_dir}" = sinks.data_dir
+    capture_dir: str = ""
     capture_rows_per_file: int = Field(100_000, ge=1)
     # Merge the venues in receive-clock order (flows/resequence.py), as replay does; a venue whose progress reports stop
     # for this long no longer holds the others back. 0 = off (venue batches in arrival order: live may differ).
@@ -340,7 +341,7 @@ class Settings(_Section):
         if not isinstance(data, dict):
             return data
         venues = _source_venues(data)
-        data = _jobs_under_data_dir(dict(data))
+        data = _under_data_dir(data)
         for section, key, value in (
             ("triangular", "exchanges", venues),
             ("market_making", "exchanges", venues[:1]),
@@ -392,22 +393,29 @@ def _source_venues(data: dict[str, Any]) -> list[str]:
     return list(get("simulator", "venues", SimulatorConfig().venues))
 
 
-def _jobs_under_data_dir(data: dict[str, Any]) -> dict[str, Any]:
-    """Scheduled jobs write under sinks.data_dir (a read-only working directory must do): an unset output_dir is
-    ``<data_dir>/jobs`` and ``{data_dir}`` in their paths is sinks.data_dir."""
-    sinks, schedule = data.get("sinks", {}), data.get("schedule", {})
-    if not isinstance(schedule, dict) or not isinstance(schedule.get("jobs"), list):
-        return data
-    data_dir = sinks.get("data_dir", SinksConfig().data_dir) if isinstance(sinks, dict) else sinks.data_dir
-    jobs = []
-    for job in schedule["jobs"]:
-        if isinstance(job, dict):
-            paths = job.get("paths")
-            job = {**job, "output_dir": job.get("output_dir") or str(Path(data_dir) / "jobs")}
-            if isinstance(paths, list):
-                job["paths"] = [p.replace("{data_dir}", str(data_dir)) if isinstance(p, str) else p for p in paths]
-        jobs.append(job)
-    return {**data, "schedule": {**schedule, "jobs": jobs}}
+def _under_data_dir(data: dict[str, Any]) -> dict[str, Any]:
+    """What arbflow writes goes under sinks.data_dir, so a read-only working directory will do: ``{data_dir}`` in
+    live.capture_dir and in scheduled jobs' paths is sinks.data_dir, and a job's unset output_dir is
+    ``<data_dir>/jobs``."""
+    sinks, schedule, live = data.get("sinks", {}), data.get("schedule", {}), data.get("live", {})
+    data_dir = str(sinks.get("data_dir", SinksConfig().data_dir) if isinstance(sinks, dict) else sinks.data_dir)
+
+    def resolve(value: Any) -> Any:
+        return value.replace("{data_dir}", data_dir) if isinstance(value, str) else value
+
+    data = dict(data)
+    if isinstance(live, dict) and "capture_dir" in live:
+        data["live"] = {**live, "capture_dir": resolve(live["capture_dir"])}
+    if isinstance(schedule, dict) and isinstance(schedule.get("jobs"), list):
+        jobs = []
+        for job in schedule["jobs"]:
+            if isinstance(job, dict):
+                job = {**job, "output_dir": job.get("output_dir") or str(Path(data_dir) / "jobs")}
+                if isinstance(job.get("paths"), list):
+                    job["paths"] = [resolve(path) for path in job["paths"]]
+            jobs.append(job)
+        data["schedule"] = {**schedule, "jobs": jobs}
+    return data
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:

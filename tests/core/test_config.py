@@ -106,3 +106,10 @@ def test_every_problem_is_named_not_only_the_first(tmp_path: Path) -> None:
     user.write_text("[source]\nbatch_rows = 0\n[cross]\nmax_skew = 1.0\n")
     with pytest.raises(ConfigError, match=r"source\.batch_rows: .*cross\.max_skew: Extra inputs"):
         load_settings(user, environ={})
+
+
+def test_live_capture_dir_follows_the_data_dir() -> None:
+    live = REPO / "config" / "live.toml"
+    assert load_settings(live, environ={}).live.capture_dir == "data/live/capture"
+    moved = load_settings(live, environ={"ARBFLOW__SINKS__DATA_DIR": '"/var/lib/arbflow"'})
+    assert moved.live.capture_dir == "/var/lib/arbflow/capture"
