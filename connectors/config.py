@@ -127,7 +127,7 @@ class LiveConfig(_Section):
     batch_rows: int = Field(1000, ge=1)  # flush a quote batch at this many rows...
     flush_ms: float = Field(50.0, gt=0)  # ...or this long after its first row (bench: p50 19 ms at 20)
     run_for_s: float = Field(0.0, ge=0)  # 0 = until stopped
-    # empty = no capture; else Parquet quote files there (replayable with kind = "replay"); "{data_dir}" = sinks.data_dir
+    # empty = no capture; else Parquet quote files there (replay them with kind = "replay"); {data_dir} = sinks.data_dir
     capture_dir: str = ""
     capture_rows_per_file: int = Field(100_000, ge=1)
     # Merge the venues in receive-clock order (flows/resequence.py), as replay does; a venue whose progress reports stop
