@@ -35,6 +35,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     ARBFLOW_APP_DIR=/app \
     ARBFLOW_VENV=/opt/venv \
     ARBFLOW__SINKS__DATA_DIR=/data \
+    ARBFLOW__API__HOST='"0.0.0.0"' \
     BYTEWAX_RECOVERY_DIRECTORY=/data/recovery
 USER arbflow
 WORKDIR /app

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connectors.resources import DEFAULT_CONFIG, SAMPLE_DIR
 
 ENV_PREFIX = "ARBFLOW__"
 USD_QUOTES = frozenset({"USDT", "USDC", "USD", "FDUSD"})
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+DEFAULT_BALANCE = {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0}  # several cross.max_position_usdt signals per venue
 
 
 class ConfigError(ValueError):
@@ -56,7 +58,12 @@ class SourceConfig(_Section):
     format: Literal["auto", "capture", "tardis_quotes", "tardis_book_snapshot", "hftbacktest", "cryptofeed"] = "auto"
     batch_rows: int = Field(20_000, ge=1)  # micro-batch size: throughput comes from batches
     speed: float = Field(0.0, ge=0)  # 0 = as fast as possible, 1.0 = real time, 10 = 10x
-    sample_dir: str = "samples/binance-spot-2024-08-08"
+    sample_dir: str = ""  # empty = the bundled real Binance sample, wherever arbflow is installed
+
+    @field_validator("sample_dir")
+    @classmethod
+    def _bundled_sample(cls, value: str) -> str:
+        return value or str(SAMPLE_DIR)
 
 
 class CleaningConfig(_Section):
@@ -121,7 +128,8 @@ class LiveConfig(_Section):
     batch_rows: int = Field(1000, ge=1)  # flush a quote batch at this many rows...
     flush_ms: float = Field(50.0, gt=0)  # ...or this long after its first row (bench: p50 19 ms at 20)
     run_for_s: float = Field(0.0, ge=0)  # 0 = until stopped
-    capture_dir: str = ""  # empty = no capture; else Parquet quote files there (replayable with kind = "replay")
+    # empty = no capture; else Parquet quote files there (replay them with kind = "replay"); {data_dir} = sinks.data_dir
+    capture_dir: str = ""
     capture_rows_per_file: int = Field(100_000, ge=1)
     # Merge the venues in receive-clock order (flows/resequence.py), as replay does; a venue whose progress reports stop
     # for this long no longer holds the others back. 0 = off (venue batches in arrival order: live may differ).
@@ -233,11 +241,8 @@ class RiskConfig(_Section):
     enabled: bool = True  # paper-trade the signals (false: no fills, positions, pnl, risk_metrics, alerts)
 
     valuation_currency: str = "USDT"
-    balances: dict[str, dict[str, float]] = {  # pre-funded inventory per venue and asset
-        "binance": {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0},
-        "okx": {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0},
-        "htx": {"USDT": 500_000.0, "BTC": 5.0, "ETH": 100.0},
-    }
+    # pre-funded inventory per venue and asset; unset = DEFAULT_BALANCE on each venue the source trades
+    balances: dict[str, dict[str, float]] = {venue: dict(DEFAULT_BALANCE) for venue in ("binance", "okx", "htx")}
     latency_ms: float = Field(50.0, ge=0)  # signal -> order at the venue; fills use the market as it is then
     reorder_grace_ms: float = Field(1000.0, ge=0)  # decisions wait until every symbol's clock is this far past them
     stream_stall_ms: float = Field(120_000.0, gt=0)  # wall ms a silent symbol stream may hold decisions back
@@ -277,10 +282,12 @@ class ScheduledJobConfig(_Section):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     cron: str  # UTC; 5 fields (minute resolution) or 6 (the 6th is seconds)
-    paths: list[str] = Field(min_length=1)  # input files/globs; "{date}" is the replayed UTC day (YYYY-MM-DD)
+    # input files/globs; "{date}" is the replayed UTC day (YYYY-MM-DD), "{data_dir}" is sinks.data_dir
+    paths: list[str] = Field(min_length=1)
     days_back: int = Field(1, ge=0)  # first day replayed = fire time's UTC date minus this (1 = previous UTC day)
     days: int = Field(1, ge=1)  # consecutive UTC days per run, each its own output partition
-    output_dir: str = "data/jobs"  # partitions: <output_dir>/<name>/date=YYYY-MM-DD (a data_dir each)
+    # partitions: <output_dir>/<name>/date=YYYY-MM-DD (a data_dir each); empty = <sinks.data_dir>/jobs
+    output_dir: str = ""
     config: str = ""  # flow config of the replay; empty = the scheduler's own config file
     workers: int = Field(1, ge=1)
 
@@ -331,12 +338,42 @@ class Settings(_Section):
     risk: RiskConfig = RiskConfig()
     schedule: ScheduleConfig = ScheduleConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _venue_keys_follow_the_source(cls, data: Any) -> Any:
+        """Unset keys that name venues default to the venues the source trades, so a two-venue config builds."""
+        if not isinstance(data, dict):
+            return data
+        venues = _source_venues(data)
+        data = _under_data_dir(data)
+        for section, key, value in (
+            ("triangular", "exchanges", venues),
+            ("market_making", "exchanges", venues[:1]),
+            ("risk", "balances", {venue: dict(DEFAULT_BALANCE) for venue in venues}),
+        ):
+            table = data.get(section, {})
+            if isinstance(table, dict) and key not in table:
+                data[section] = {**table, key: value}
+        return data
+
     @model_validator(mode="after")
     def _venues_have_fees(self) -> Settings:
-        missing = sorted(set(self.simulator.venues) - set(self.venues)) if self.source.kind != "replay" else []
-        if missing:
-            msg = f"simulator.venues names {missing} but [venues.<name>] has no taker_fee_bps for them"
-            raise ValueError(msg)
+        kind = self.source.kind
+        references = {
+            "simulator.venues": self.simulator.venues if kind in ("sample", "simulator") else [],
+            "live.venues": list(self.live.venues) if kind == "live" else [],
+            "triangular.exchanges": self.triangular.exchanges if self.triangular.enabled else [],
+            "market_making.exchanges": self.market_making.exchanges if self.market_making.enabled else [],
+        }
+        problems = [
+            f"{key} names {missing} but [venues.<name>] has no taker_fee_bps for them: add "
+            + " ".join(f"[venues.{name}] taker_fee_bps = ..." for name in missing)
+            + f" or remove them from {key}"
+            for key, names in references.items()
+            if (missing := sorted(set(names) - set(self.venues)))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def fee_bps(self, exchange: str) -> float:
@@ -346,6 +383,43 @@ class Settings(_Section):
         except KeyError:
             msg = f"no [venues.{exchange}] taker_fee_bps in the configuration"
             raise ConfigError(msg) from None
+
+
+def _source_venues(data: dict[str, Any]) -> list[str]:
+    """The venues the raw config's source trades: live.venues for live, else simulator.venues (sample, simulator)."""
+
+    def get(section: str, key: str, default: Any) -> Any:
+        table = data.get(section, {})
+        return table.get(key, default) if isinstance(table, dict) else getattr(table, key, default)
+
+    if get("source", "kind", "sample") == "live":
+        return list(get("live", "venues", LiveConfig().venues))
+    return list(get("simulator", "venues", SimulatorConfig().venues))
+
+
+def _under_data_dir(data: dict[str, Any]) -> dict[str, Any]:
+    """What arbflow writes goes under sinks.data_dir, so a read-only working directory will do: ``{data_dir}`` in
+    live.capture_dir and in scheduled jobs' paths is sinks.data_dir, and a job's unset output_dir is
+    ``<data_dir>/jobs``."""
+    sinks, schedule, live = data.get("sinks", {}), data.get("schedule", {}), data.get("live", {})
+    data_dir = str(sinks.get("data_dir", SinksConfig().data_dir) if isinstance(sinks, dict) else sinks.data_dir)
+
+    def resolve(value: Any) -> Any:
+        return value.replace("{data_dir}", data_dir) if isinstance(value, str) else value
+
+    data = dict(data)
+    if isinstance(live, dict) and "capture_dir" in live:
+        data["live"] = {**live, "capture_dir": resolve(live["capture_dir"])}
+    if isinstance(schedule, dict) and isinstance(schedule.get("jobs"), list):
+        jobs = []
+        for job in schedule["jobs"]:
+            if isinstance(job, dict):
+                job = {**job, "output_dir": job.get("output_dir") or str(Path(data_dir) / "jobs")}
+                if isinstance(job.get("paths"), list):
+                    job["paths"] = [resolve(path) for path in job["paths"]]
+            jobs.append(job)
+        data["schedule"] = {**schedule, "jobs": jobs}
+    return data
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
@@ -365,23 +439,48 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Read, override and validate; raise ConfigError naming the offending key."""
-    path = Path(path) if path else DEFAULT_CONFIG
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key (``[venues.binance]`` alone keeps okx and htx); any other value replaces the default."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         msg = f"config file {path} does not exist"
         raise ConfigError(msg) from None
     except tomllib.TOMLDecodeError as exc:
         msg = f"config file {path} is not valid TOML: {exc}"
         raise ConfigError(msg) from None
+
+
+def _problem(err: Any) -> str:
+    """``source.batch_rows: Input should be ...``; a whole-config check has no field, so only its message."""
+    where = ".".join(str(p) for p in err["loc"])
+    text = err["msg"].removeprefix("Value error, ")
+    return f"{where}: {text}" if where else text
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the defaults, merge the user's file over them table by table, apply the environment, validate.
+
+    Raises ConfigError naming the offending key (every problem, not only the first).
+    """
+    data = _read_toml(DEFAULT_CONFIG)
+    path = Path(path) if path else DEFAULT_CONFIG
+    if path.resolve() != DEFAULT_CONFIG.resolve():
+        data = _merge(data, _read_toml(path))
     data = _apply_env(data, dict(os.environ) if environ is None else environ)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors(include_url=False))
         msg = f"invalid configuration in {path} (or ARBFLOW__ env overrides): {problems}"
         raise ConfigError(msg) from None

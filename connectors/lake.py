@@ -33,9 +33,9 @@ import pyarrow.parquet as pq
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
 from connectors import views
+from connectors.resources import SQL_DIR
 from connectors.views import DUCKDB_CONFIG
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 PART_RE = re.compile(r"^part-(\d{10})\.parquet$")
 MAX_PENDING = 2  # parts per table queued for the writer thread before write_batch waits (bounds memory)
 LOW_CARDINALITY = frozenset(

@@ -2,7 +2,7 @@
 # Container entrypoint: the first argument picks what runs; the rest is passed on.
 #   flow       the dataflow, under the supervisor (restart with backoff, alert when retries run out). Set
 #              BYTEWAX_RECOVERY_DIRECTORY to resume after a crash (initialized here on first use).
-#   api        `arbflow serve`: the HTTP API on 0.0.0.0:8080 unless --host/--port say otherwise
+#   api        `arbflow serve`: the HTTP API on 0.0.0.0:8080 (ARBFLOW__API__HOST, --host/--port override it)
 #   scheduler  `arbflow schedule`: scheduled batch replays in the foreground
 #   version    print the installed version
 #   help       this text
@@ -22,7 +22,7 @@ cmd=${1:-help}
 case "$cmd" in
     flow)
         if [ -n "${BYTEWAX_RECOVERY_DIRECTORY:-}" ]; then
-            # bytewax refuses recovery without both intervals; 10 s snapshots cost ~6 % (ARCHITECTURE.md)
+            # bytewax refuses recovery without both intervals (defaults: a snapshot every 10 s, backup interval 0)
             export BYTEWAX_SNAPSHOT_INTERVAL=${BYTEWAX_SNAPSHOT_INTERVAL:-10}
             export BYTEWAX_RECOVERY_BACKUP_INTERVAL=${BYTEWAX_RECOVERY_BACKUP_INTERVAL:-0}
             if [ -z "$(ls -A "$BYTEWAX_RECOVERY_DIRECTORY" 2>/dev/null)" ]; then
@@ -33,7 +33,9 @@ case "$cmd" in
         exec python -m ops.supervisor --name dataflow -- python -m bytewax.run "${ARBFLOW_FLOW:-flows.arbitrage:flow}" "$@"
         ;;
     api)
-        exec arbflow serve --host "${ARBFLOW_API_BIND:-0.0.0.0}" "$@"
+        # a container serves every interface; [api] host (127.0.0.1) is for a developer's machine
+        export ARBFLOW__API__HOST=${ARBFLOW__API__HOST:-'"0.0.0.0"'}
+        exec arbflow serve "$@"
         ;;
     scheduler)
         exec arbflow schedule "$@"

@@ -24,7 +24,6 @@ import duckdb
 import pyarrow.parquet as pq
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -44,6 +43,7 @@ from connectors.config import ConfigError, Settings, SimulatorConfig, load_setti
 from connectors.formats import resolve as resolve_format
 from connectors.logs import configure_logging, read_heartbeats
 from connectors.replay import expand
+from connectors.resources import DEFAULT_CONFIG
 from connectors.simulator import DEFAULT_START, simulate
 from ops import queries
 from ops.scheduler import (
@@ -62,16 +62,15 @@ from ops.scheduler import (
 app = typer.Typer(
     help="arbflow: a replayable crypto-arbitrage pipeline on Bytewax.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,  # plain help: no Markdown or Rich markup eats `*`, `<name>` or `[section]`
 )
 console = Console()
 errors = Console(stderr=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file (default: config/default.toml).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config file, merged over the defaults.")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", "-d", help="Lake directory (default: sinks.data_dir).")]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", min=1, help="Bytewax worker threads.")]
 DAY = "%Y-%m-%d"
-SIM_DIR = Path("data/sim")
 
 
 class SourceKind(str, Enum):
@@ -96,7 +95,7 @@ def main() -> None:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    errors.print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -162,7 +161,7 @@ def _run_flow_command(command: str, config: Path | None, overrides: dict[str, An
             signal.signal(signal.SIGTERM, previous)
     elapsed_s = time.monotonic() - t0_s
     quotes = lake_rows(data_dir, newer_than_ns=0 if resumed else t0_ns)
-    _record_run(data_dir, command=command, config=str(config or "config/default.toml"), overrides=overrides,
+    _record_run(data_dir, command=command, config=str(config or DEFAULT_CONFIG), overrides=overrides,
                 workers=workers, recovery_dir=recovery_dir, started=started.isoformat(timespec="seconds"),
                 elapsed_s=round(elapsed_s, 2), exit_code=code, quotes=quotes, log=log_path)  # fmt: skip
     rate = quotes / elapsed_s if elapsed_s > 0 else 0.0
@@ -172,7 +171,8 @@ def _run_flow_command(command: str, config: Path | None, overrides: dict[str, An
         )
     else:
         tail = log_path.read_text()[-3000:] if log_path and log_path.exists() else ""
-        errors.print(f"{command}: the flow exited with code {code}" + (f"; end of {log_path}:\n{tail}" if tail else ""))
+        text = f"{command}: the flow exited with code {code}" + (f"; end of {log_path}:\n{tail}" if tail else "")
+        errors.print(text, markup=False, highlight=False, soft_wrap=True)  # flow errors name keys like [venues.x]
     return code
 
 
@@ -181,10 +181,12 @@ def _main_thread() -> bool:
 
 
 class QuotesRateColumn(ProgressColumn):
-    """Quotes per second over the bar's recent updates."""
+    """Quotes per second over the bar's recent updates; until there are two of them (an input that fits in one batch
+    lands in one update), rows so far over the time since the flow started, start-up included."""
 
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:,.0f} quotes/s", style="progress.data.speed")
+        rate = task.speed or (task.completed / task.elapsed if task.completed and task.elapsed else None)
+        return Text("- quotes/s" if rate is None else f"{rate:,.0f} quotes/s", style="progress.data.speed")
 
 
 def _with_progress(argv: list[str], env: dict[str, str], log_path: Path, stop: threading.Event,
@@ -307,7 +309,9 @@ def replay(
 @app.command()
 def capture(
     seconds: Annotated[float, typer.Option("--seconds", "-t", min=0.1, help="Capture this long, then stop.")],
-    capture_dir: Annotated[Path, typer.Option(help="Where the quote files go.")] = Path("data/capture"),
+    capture_dir: Annotated[
+        Path | None, typer.Option(help="Where the quote files go (default <data dir>/capture).")
+    ] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -316,10 +320,12 @@ def capture(
     Venues, symbols and endpoints come from the live section of the config; the files replay with
     `arbflow replay --capture-dir DIR --from DAY`.
     """
-    overrides: dict[str, Any] = {"source.kind": "live", "live.capture_dir": str(capture_dir.resolve()),
-                                 "live.run_for_s": seconds}  # fmt: skip
+    overrides: dict[str, Any] = {"source.kind": "live", "live.run_for_s": seconds}
     if data_dir is not None:
         overrides["sinks.data_dir"] = str(data_dir)
+    capture_dir = capture_dir or Path(_settings(config, overrides).sinks.data_dir) / "capture"
+    overrides["live.capture_dir"] = str(capture_dir.resolve())
+    started = datetime.now(UTC)
     code = _run_flow_command("capture", config, overrides, 1, log_name="capture")
     table = Table(title=f"captured in {capture_dir}")
     for column in ("exchange", "files", "quotes"):
@@ -328,12 +334,36 @@ def capture(
         files = sorted(venue_dir.glob("date=*/*.parquet"))
         table.add_row(venue_dir.name.partition("=")[2], str(len(files)), f"{_input_rows(files):,}")
     console.print(table)
+    if code == 0 and (causes := _never_connected(Path(_settings(config, overrides).sinks.data_dir), started)):
+        raise _fail("no venue ever connected; last feed event per venue: " + "; ".join(causes), code=1)
     raise typer.Exit(code)
+
+
+def _never_connected(data_dir: Path, since: datetime) -> list[str]:
+    """Each venue's last feed event of this run (``exchange connect_failed: cause``) when none of them ever got market
+    data (no ``live`` event since ``since``, receive clock); empty when one did. Why: a capture without network
+    otherwise ends "successfully" with 0 quotes."""
+    if not (data_dir / "arbflow.duckdb").exists():
+        return []
+    con = lake.connect(data_dir)
+    try:
+        rows = con.execute(
+            "select exchange, kind, detail, bool_or(kind = 'live') over (partition by exchange) as was_live "
+            "from feed_events where ts_recv >= $since "
+            "qualify row_number() over (partition by exchange order by ts_recv desc, event_id desc) = 1 order by 1",
+            {"since": since},
+        ).fetchall()
+    finally:
+        con.close()
+    if not rows or any(was_live for *_, was_live in rows):
+        return []
+    return [f"{exchange} {kind}: {detail}" for exchange, kind, detail, _ in rows]
 
 
 @app.command("simulate")
 def simulate_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Writes quotes/truth/anomalies.parquet here.")] = SIM_DIR,
+    out_dir: Annotated[Path | None, typer.Argument(help="Writes quotes/truth/anomalies.parquet here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Same as OUT_DIR (default <data dir>/sim).")] = None,
     capture_dir: Annotated[Path | None, typer.Option(help="Also write the quotes in the capture layout.")] = None,
     config: ConfigOpt = None,
     seed: Annotated[int | None, typer.Option(help="Override simulator.seed.")] = None,
@@ -346,7 +376,10 @@ def simulate_cmd(
     opportunities and anomalies. The start defaults to the simulator's fixed day (2024-08-09). Replay the
     result with `arbflow replay OUT/quotes.parquet`.
     """
+    if out_dir is not None and out is not None and out_dir != out:
+        raise _fail(f"give the output directory once: OUT_DIR {out_dir} or --out {out}")
     settings = _settings(config)
+    out = out_dir or out or Path(settings.sinks.data_dir) / "sim"
     updates = {k: v for k, v in {"seed": seed, "duration_s": duration_s}.items() if v is not None}
     sim_cfg = SimulatorConfig.model_validate({**settings.simulator.model_dump(), **updates})
     fees = {name: venue.taker_fee_bps for name, venue in settings.venues.items()}
@@ -525,7 +558,7 @@ def schedule(
     once: Annotated[str | None, typer.Option("--once", "--run-once", help="Run this job now, then exit.")] = None,
     list_jobs: Annotated[bool, typer.Option("--list", "-l", help="List the jobs and their next fire times.")] = False,
 ) -> None:
-    """Run the scheduled batch replays (schedule.jobs) in the foreground (SIGTERM/Ctrl-C stops cleanly).
+    """Run the scheduled batch replays ([[schedule.jobs]] in the config) in the foreground; SIGTERM/Ctrl-C stops.
 
     `--once JOB` runs one job and exits non-zero if a day failed or had no input: what cron, a systemd timer or a
     Kubernetes CronJob should call. Re-running a job replaces its output partitions.

@@ -17,7 +17,8 @@ from typing import Any
 
 import duckdb
 
-QUERY_DIR = Path(__file__).resolve().parent.parent / "sql" / "queries"
+from connectors.resources import QUERY_DIR
+
 PARAM_RE = re.compile(
     r"^--\s*@param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[A-Z]+)"
     r"(?:\s*=\s*(?P<default>'[^']*'|\S+))?\s*(?P<help>.*)$"
@@ -77,12 +78,14 @@ class NamedQuery:
         if unknown:
             msg = f"query {self.name!r} has no parameter {unknown}; it takes {sorted(declared) or 'none'}"
             raise QueryError(msg)
+        missing = [p for p in self.params if given.get(p.name, p.default) is None]
+        if missing:
+            needs = ", ".join(f"--param {p.name}=<{p.type}> ({p.help})" for p in missing)
+            msg = f"query {self.name!r} needs {needs}"
+            raise QueryError(msg)
         values: dict[str, Any] = {}
         for param in self.params:
             raw = given.get(param.name, param.default)
-            if raw is None:
-                msg = f"query {self.name!r} needs --param {param.name}=<{param.type}> ({param.help})"
-                raise QueryError(msg)
             try:
                 values[param.name] = CONVERTERS[param.type](raw)
             except ValueError as exc:

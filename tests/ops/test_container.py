@@ -69,6 +69,37 @@ def test_compose_runs_flow_and_api_on_one_volume():
     assert api["ports"] == ["127.0.0.1:8080:8080"] and "ARBFLOW_API_KEYS" in api["environment"]
 
 
+def test_compose_api_keeps_the_shared_environment():
+    doc = yaml.safe_load((ROOT / "compose.yaml").read_text())  # PyYAML applies `<<` merge keys
+    flow, api = doc["services"]["flow"]["environment"], doc["services"]["api"]["environment"]
+    assert flow["BYTEWAX_SNAPSHOT_INTERVAL"] == "10"
+    assert {k: api.get(k) for k in flow} == flow  # the api adds its keys without dropping the shared ones
+
+
+def test_deployment_files_set_the_api_host_the_readme_names():
+    readme = (ROOT / "README.md").read_text()
+    assert "the container sets ARBFLOW__API__HOST='\"0.0.0.0\"'" in readme
+    runtime_env = " ".join(a for i, a in _stages()[-1] if i == "ENV")
+    assert "ARBFLOW__API__HOST='\"0.0.0.0\"'" in runtime_env
+    files = [ROOT / "Dockerfile", ROOT / "compose.yaml", *(ROOT / "docker").iterdir(), *(ROOT / "deploy").iterdir()]
+    stale = [f.name for f in files if "ARBFLOW_API_BIND" in f.read_text()]
+    assert stale == []  # one name for the bind address: [api] host, i.e. ARBFLOW__API__HOST
+    assert "ARBFLOW__API__HOST" in (ROOT / "docker" / "entrypoint.sh").read_text()
+    assert "Environment=ARBFLOW__API__HOST=127.0.0.1" in (ROOT / "deploy" / "arbflow-api.service").read_text()
+
+
+def test_deployment_files_refer_only_to_documents_that_exist():
+    for path in [
+        ROOT / "Dockerfile",
+        ROOT / "compose.yaml",
+        *(ROOT / "docker").iterdir(),
+        *(ROOT / "deploy").iterdir(),
+    ]:
+        for found in re.findall(r"[\w./:-]+\.md\b", path.read_text()):
+            doc = re.sub(r"^(file:)?/*(opt/arbflow/app/)?", "", found)  # systemd units name the installed checkout
+            assert (ROOT / doc).exists() or (path.parent / doc).exists(), f"{path.name} refers to missing {doc}"
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_systemd_units_parse():
     units = sorted(str(p) for p in (ROOT / "deploy").iterdir() if p.suffix in (".service", ".timer"))
@@ -132,7 +163,7 @@ def test_install_script_in_fresh_venv_and_entrypoint_runs_api_and_flow(tmp_path)
         "ARBFLOW_VENV": str(venv),
         "ARBFLOW__SINKS__DATA_DIR": str(data),
         "ARBFLOW_API_KEYS": "container-key",
-        "ARBFLOW_API_BIND": "127.0.0.1",
+        "ARBFLOW__API__HOST": "127.0.0.1",
         "ARBFLOW__MONITOR__RESTART_INITIAL_DELAY_S": "0.1",  # a failing flow must not wait 5 + 10 + 20 s here
     }
     entry = str(app / "docker" / "entrypoint.sh")
