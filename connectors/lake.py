@@ -4,6 +4,8 @@ Layout: ``<data_dir>/lake/<table>/date=YYYY-MM-DD/part-<n>.parquet`` (date of th
 ``date=none`` when that value is null) plus a zero-row ``_schema.parquet`` per table so every view exists from the
 start. ``<data_dir>/arbflow.duckdb`` holds one view per table over those files: the flow never opens the DuckDB file
 while running, so any number of readers (CLI, API, the plain ``duckdb`` client) can query it concurrently.
+``lake`` is a link to one of two run slots (connectors/views.py): a fresh run writes the other slot and publishes
+it, views included, in one switch, so readers see one run or the other, never a mix.
 
 Exactly-once: each table is one partition of a Bytewax ``FixedPartitionedSink`` whose snapshot is the next part
 number. Files are written to a temporary name and renamed, so a part is either whole or absent. On resume, parts

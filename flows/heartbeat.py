@@ -23,6 +23,7 @@ from bytewax.dataflow import Stream
 
 from connectors.logs import HeartbeatWriter
 from connectors.runs import RunLog
+from flows.publish import publish_fields
 
 MODULE = "dataflow"
 Item = tuple[str, pl.DataFrame]
@@ -85,8 +86,10 @@ class FlowHeartbeat:
         min_interval_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         run_log: RunLog | None = None,
+        data_dir: str | Path | None = None,
     ) -> None:
         self.writer = HeartbeatWriter(heartbeat_dir, MODULE)
+        self.data_dir = data_dir  # set: the signal publisher's sent/dropped counts ride along
         self.run_log = run_log
         if run_log is not None:  # the run record carries the same counts
             run_log.counts = lambda: heartbeat_fields(self.counters, datetime.now(UTC))
@@ -114,7 +117,10 @@ class FlowHeartbeat:
     def _beat(self, now_s: float) -> None:
         last = self.counters.last_ts_recv
         detail = f"last batch ts_recv {last.isoformat()}" if last is not None else "no quotes yet"
-        self.writer.beat(True, detail, **heartbeat_fields(self.counters, datetime.now(UTC)))
+        fields = heartbeat_fields(self.counters, datetime.now(UTC))
+        if self.data_dir is not None:
+            fields.update(publish_fields(self.data_dir))
+        self.writer.beat(True, detail, **fields)
         self._last_beat_s = now_s
         if self.run_log is not None:
             self.run_log.update()
@@ -123,5 +129,5 @@ class FlowHeartbeat:
 def beat_on(step_id: str, tables: Stream[Item], data_dir: str | Path, run_log: RunLog | None = None) -> Stream[Item]:
     """``op.inspect`` the lake-bound items (before any filter) and beat ``<data_dir>/heartbeats/dataflow.json``
     (and refresh ``run_log``'s counts with each beat)."""
-    heartbeat = FlowHeartbeat(Path(data_dir) / "heartbeats", run_log=run_log)
+    heartbeat = FlowHeartbeat(Path(data_dir) / "heartbeats", run_log=run_log, data_dir=data_dir)
     return op.inspect(step_id, tables, lambda _step_id, item: heartbeat.observe(item))

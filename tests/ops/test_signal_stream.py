@@ -18,6 +18,7 @@ from sse_client import Reader, StalledClient
 
 from connectors.config import load_settings
 from connectors.lake import table_glob
+from connectors.logs import read_heartbeats
 from connectors.signal_bus import SignalPublisher, socket_path
 from ops.api import create_app
 from ops.scheduler import flow_argv, flow_env
@@ -86,6 +87,8 @@ def test_flow_signals_reach_stream_subscribers_and_a_reconnect_gets_the_missed_o
     assert seen_early == received[:5]
     assert replayed == received[5:]  # the missed ones, each once, in the order they were published
     assert hub.stats.gaps == 0 and hub.stats.bad_datagrams == 0 and hub.stats.signals == len(lake_ids)
+    final = read_heartbeats(tmp_path / "heartbeats")["dataflow"]["counters"]  # the flow's own count of what it sent
+    assert (final["signals_published"], final["signals_publish_dropped"]) == (len(lake_ids), 0)
 
 
 def test_a_stalled_subscriber_slows_neither_the_publisher_nor_other_subscribers(tmp_path: Path):
