@@ -97,12 +97,14 @@ class FeedDowns:
 
 @dataclass(frozen=True)
 class SymbolState:
-    """Keyed state of one symbol: QingXi's stream history, CeLue's latest book per venue, recent feed downs."""
+    """Keyed state of one symbol: QingXi's stream history, CeLue's latest book per venue, recent feed downs, the
+    episodes (which decide the signals), and the clean quotes of the trailing instant not evaluated yet."""
 
     stream: cleaning.StreamState | None = None
     book: spreads.BookState = field(default_factory=spreads.BookState)
     downs: pl.DataFrame | None = None
     episodes: cross_episodes.CrossState | None = None
+    pending: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,10 @@ def process_symbol(
     item: pl.DataFrame | FeedDowns,
 ) -> tuple[SymbolState, SymbolOut]:
     """Stateful QingXi stream checks, then CeLue cross-exchange evaluation, for one symbol's slice of a batch; or,
-    for a live feed going down, remember when (no quote received before it pairs with anything after it)."""
+    for a live feed going down, remember when (no quote received before it pairs with anything after it).
+
+    The slice's trailing instant (rows sharing its last event time) is held until the next slice or the end of
+    input: the next batch may hold more updates of that instant, and an instant is evaluated whole."""
     state = state or SymbolState()
     if isinstance(item, FeedDowns):
         downs = item.events if state.downs is None else pl.concat([state.downs, item.events])
@@ -132,33 +137,49 @@ def process_symbol(
         ("quotes_rejected", _rejected(rejected.drop("ts_event"), "clean", batch_seq)),
         ("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))),  # risk marks to these
     ]
-    book, partials, downs, lifetimes, rows = state.book, [], state.downs, state.episodes, None
-    if clean.height and clean["symbol"][0] in settings.cross.symbols:
-        book, evaluation = spreads.evaluate(state.book, clean, params, downs)
-        tables.append(("signals", spreads.signals_from(evaluation.rows(evaluation.lean.filter("is_edge")))))
-        partials = windows.partials(evaluation, window)
-        if settings.sinks.write_spreads or settings.episodes.enabled:
-            rows = evaluation.rows()  # strings for every evaluation: only when a table needs them
-        if settings.sinks.write_spreads:
-            tables.append(("spreads", rows))
-        if settings.episodes.enabled:
-            lifetimes, episode_tables = cross_episodes.cross_tables(
-                state.episodes,
-                rows,
-                Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms),
-                timedelta(milliseconds=settings.episodes.gap_timeout_ms),
-                timedelta(milliseconds=settings.episodes.min_duration_ms),
-            )
-            tables.extend(episode_tables)
-        if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
-            horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
-            downs = downs.filter(pl.col("down_ts") >= horizon)
+    state = replace(state, stream=stream)
+    if not clean.height or clean["symbol"][0] not in settings.cross.symbols:
+        return state, SymbolOut(tables, [])
+    if state.pending is not None:
+        clean = pl.concat([state.pending, clean])
+    cut = spreads.trailing_instant(clean)
+    state, out = _cross(settings, params, window, replace(state, pending=clean.slice(cut)), clean.head(cut))
+    return state, replace(out, tables=tables + out.tables)
+
+
+def _cross(
+    settings: Settings, params: spreads.SpreadParams, window: timedelta, state: SymbolState, clean: pl.DataFrame
+) -> tuple[SymbolState, SymbolOut]:
+    """CeLue on whole instants of one symbol's clean quotes: evaluations, signals, episodes, rejections, windows."""
+    if not clean.height:
+        return state, SymbolOut([], [])
+    book, evaluation = spreads.evaluate(state.book, clean, params, state.downs)
+    rows = evaluation.rows()
+    lifetimes, cross = cross_episodes.cross_tables(
+        state.episodes,
+        rows,
+        Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms),
+        timedelta(milliseconds=settings.episodes.gap_timeout_ms),
+        timedelta(milliseconds=settings.episodes.min_duration_ms),
+    )
+    tables: Tables = [("signals", cross.signals)]
+    if settings.sinks.write_spreads:
+        tables.append(("spreads", rows))
+    if settings.episodes.enabled:
+        tables.extend(cross.tables)
+    evaluation = replace(evaluation, lean=evaluation.lean.with_columns(cross.starts.alias("is_edge")))
+    partials = windows.partials(evaluation, window)
+    downs = state.downs
+    if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
+        horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
+        downs = downs.filter(pl.col("down_ts") >= horizon)
     zscores = rows if settings.episodes.enabled else None
-    return SymbolState(stream, book, downs, lifetimes), SymbolOut(tables, partials, zscores)
+    return replace(state, book=book, downs=downs, episodes=lifetimes), SymbolOut(tables, partials, zscores)
 
 
 class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns, SymbolOut, SymbolState]):
-    """``process_symbol`` per item; at end of input, the episodes still open are written (``ts_closed`` null)."""
+    """``process_symbol`` per item; at end of input, the held instant is evaluated and the episodes still open are
+    written (``ts_closed`` null)."""
 
     def __init__(
         self, settings: Settings, params: spreads.SpreadParams, window: timedelta, resume: SymbolState | None
@@ -171,10 +192,18 @@ class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns, SymbolOut, SymbolState
         return [out], StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[list[SymbolOut], bool]:
-        if self.state.episodes is None:
-            return [], StatefulLogic.RETAIN
-        min_duration = timedelta(milliseconds=self.settings.episodes.min_duration_ms)
-        return [SymbolOut(cross_episodes.flush(self.state.episodes, min_duration), [])], StatefulLogic.RETAIN
+        outs: list[SymbolOut] = []
+        if self.state.pending is not None:
+            pending = self.state.pending
+            self.state, out = _cross(
+                self.settings, self.params, self.window, replace(self.state, pending=None), pending
+            )
+            outs.append(out)
+        if self.state.episodes is not None and self.settings.episodes.enabled:
+            min_duration = timedelta(milliseconds=self.settings.episodes.min_duration_ms)
+            outs.append(SymbolOut(cross_episodes.flush(self.state.episodes, min_duration), []))
+            self.state = replace(self.state, episodes=replace(self.state.episodes, open_runs={}))
+        return outs, StatefulLogic.RETAIN
 
     def snapshot(self) -> SymbolState:
         return self.state
