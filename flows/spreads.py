@@ -123,7 +123,7 @@ def evaluate(
         ValueError: a leg column holds nulls (the normalize step rejects such quotes: only clean quotes belong here).
     """
     symbol = quotes["symbol"][0]
-    quotes, instant_end = _instants(quotes)
+    quotes, shared, shared_end = _instants(quotes)
     batch = quotes.select("exchange", *LEG_FIELDS).with_columns(pl.lit(False).alias("_hist"))
     if state.last is not None:
         batch = pl.concat([state.last.with_columns(pl.lit(True).alias("_hist")).select(batch.columns), batch])
@@ -135,7 +135,7 @@ def evaluate(
     venues, code = _venue_codes(batch["exchange"], known)
     routes = list(permutations(venues, 2))
     n_hist = 0 if state.last is None else state.last.height
-    pairs = _Pairs(venues, routes, code, n_hist, np.concatenate([np.arange(n_hist), instant_end + n_hist]))
+    pairs = _Pairs(venues, routes, code, n_hist, (shared + n_hist, shared_end + n_hist))
     ts_dtype = pl.Datetime("us", batch["ts_recv"].dtype.time_zone)  # type: ignore[attr-defined]
     m = _metrics(batch, pairs, p, ts_dtype)
     ts_eval = pl.Series("ts_eval", m.pop("t_eval_us")).cast(ts_dtype)
@@ -168,18 +168,32 @@ def trailing_instant(quotes: pl.DataFrame) -> int:
     return int(breaks[-1]) + 1 if breaks.size else 0
 
 
-def _instants(quotes: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray]:
-    """The quotes with each instant's rows ordered by exchange (stable), and per row the last row of its instant.
+def _instants(quotes: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The quotes with each instant's rows ordered by exchange (stable); the rows of instants of several rows, and
+    the last row of each one's instant.
 
-    Without shared event times (streaming data) every row is its own instant and nothing is reordered."""
+    Streaming data has few such rows (none: nothing is reordered), snapshot data many: only they are looked at."""
     event = quotes["ts_event"].to_physical().to_numpy()
     tied = event[1:] == event[:-1]
     if not tied.any():
-        return quotes, np.arange(quotes.height)
-    instant = np.concatenate([[0], np.cumsum(~tied)])
-    quotes = quotes.with_columns(pl.Series("_instant", instant)).sort("_instant", "exchange", maintain_order=True)
-    ends = np.append(np.flatnonzero(~tied), quotes.height - 1)
-    return quotes.drop("_instant"), ends.take(instant)
+        return quotes, np.empty(0, np.int64), np.empty(0, np.int64)
+    shared = np.zeros(quotes.height, dtype=bool)
+    shared[1:] |= tied
+    shared[:-1] |= tied
+    rows = np.flatnonzero(shared)
+    instant = np.concatenate([[0], np.cumsum(~tied)]).take(rows)
+    ends = np.append(np.flatnonzero(~tied), quotes.height - 1).take(instant)
+    order = (
+        pl.DataFrame({"_instant": instant, "exchange": quotes["exchange"].gather(rows)})
+        .with_row_index()
+        .sort("_instant", "exchange", maintain_order=True)["index"]
+        .to_numpy()
+    )
+    if (order != np.arange(rows.size)).any():
+        perm = np.arange(quotes.height)
+        perm[rows] = rows.take(order)
+        quotes = quotes[perm]
+    return quotes, rows, ends
 
 
 def _metrics(batch: pl.DataFrame, pairs: _Pairs, p: SpreadParams, ts_dtype: pl.Datetime) -> dict[str, np.ndarray]:
@@ -202,10 +216,14 @@ def _metrics(batch: pl.DataFrame, pairs: _Pairs, p: SpreadParams, ts_dtype: pl.D
     recv_us, event_us = micros("ts_recv"), micros("ts_event")
     t_eval_us = recv_us.take(pos)
     older_us = recv_us.take(other)
-    if pairs.tied:  # an instant is applied when its last update is received; its older leg is the one received first
-        end = pairs.instant_end
+    shared, end = pairs.shared
+    if shared.size:  # an instant is applied when its last update is received; its older leg is the one received first
         first = np.flatnonzero(np.diff(end, prepend=-1))
-        t_eval_us = np.repeat(np.maximum.reduceat(recv_us, first), np.diff(np.append(first, end.size))).take(pos)
+        applied_us = recv_us.copy()
+        applied_us[shared] = np.repeat(
+            np.maximum.reduceat(recv_us.take(shared), first), np.diff(first, append=end.size)
+        )
+        t_eval_us = applied_us.take(pos)
         np.minimum(older_us, recv_us.take(pos), out=older_us)
     # Without ties one leg is the update itself (age 0): the other leg's age is the older one's.
     age_ms = _ms_apart(t_eval_us, older_us)
@@ -273,15 +291,19 @@ class _Pairs:
         pos, route, buy, sell, other: per lean row, the update's row, the route (index into ``routes``), the rows of
             the buy and sell legs' quotes, and the row of the leg that is not the update.
         latest: ``latest[v, i]`` is the row of venue ``v``'s latest quote at row ``i`` (-1 before its first quote).
-        instant_end, tied: per row, the last row of its instant; whether any instant has several rows.
+        shared: the rows of instants of several rows, and the last row of each one's instant.
     """
 
     def __init__(
-        self, venues: list[str], routes: list[tuple[str, str]], code: np.ndarray, n_hist: int, instant_end: np.ndarray
+        self,
+        venues: list[str],
+        routes: list[tuple[str, str]],
+        code: np.ndarray,
+        n_hist: int,
+        shared: tuple[np.ndarray, np.ndarray],
     ) -> None:
         n_venues, n = len(venues), len(code)
-        self.routes, self.instant_end = routes, instant_end
-        self.tied = bool((instant_end != np.arange(n)).any())
+        self.routes, self.shared = routes, shared
         buy_venue = np.array([venues.index(b) for b, _ in routes], dtype=np.int64)
         sell_venue = np.array([venues.index(s) for _, s in routes], dtype=np.int64)
         self.latest = np.where(code == np.arange(n_venues)[:, None], np.arange(n), -1)
@@ -299,11 +321,15 @@ class _Pairs:
         venue = code[upd]
         # Flat (update-major) arrays: numpy broadcasting over a 2 (V - 1) wide grid runs a tiny inner loop per row.
         pos = np.repeat(upd, n_slots)
-        at = instant_end.take(pos) if self.tied else pos.copy()
-        other = slot_other.take(venue, axis=0).ravel()
-        other *= n
-        other += at
-        other = self.latest.take(other)  # the other venue's latest quote once the update's instant is applied
+        other_venue = slot_other.take(venue, axis=0).ravel()
+        other = other_venue * n
+        other += pos
+        other = self.latest.take(other)  # the other venue's latest quote at the update
+        rows, end = shared
+        if rows.size:  # updates in an instant of several rows: the other leg once the whole instant is applied
+            cells = ((rows - n_hist)[:, None] * n_slots + np.arange(n_slots)).ravel()
+            end = np.repeat(end, n_slots)
+            other[cells] = self.latest[other_venue.take(cells), end]
         # buy = the update where its venue buys, else the other leg; sell = the other one (integer arithmetic is
         # cheaper than two np.where)
         shift = pos - other
@@ -311,10 +337,9 @@ class _Pairs:
         buy, sell = other + shift, pos - shift
         columns = [pos, slot_route.take(venue, axis=0).ravel(), buy, sell, other]
         keep = other >= 0
-        if self.tied:  # the instant's last update of the route's venues evaluates it, once
-            at *= n_venues
-            at += np.repeat(venue, n_slots)
-            keep &= (other < pos) & (self.latest.T.ravel().take(at) == pos)
+        if rows.size:  # the instant's last update of the route's venues evaluates it, once
+            at = pos.take(cells)
+            keep[cells] &= (other.take(cells) < at) & (self.latest[code.take(at), end] == at)
         if not keep.all():
             columns = [c[keep] for c in columns]
         self.pos, self.route, self.buy, self.sell, self.other = columns
