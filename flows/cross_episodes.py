@@ -33,6 +33,7 @@ class CrossState:
     open: dict[str, datetime] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)
     open_runs: dict[str, Run] = field(default_factory=dict)
+    evaluated: dict[str, int] = field(default_factory=dict)  # evaluations per route so far
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def cross_tables(
         (pl.col("qty") * pl.col("buy_px")).alias("size_quote"),
         (pl.col("fresh") & (pl.col("net_edge_bps") < gates.min_net_edge_bps)).alias("is_closing"),
     )
-    edges = edge_events(routed, "cross", state.open, gap_timeout)
+    edges = edge_events(routed, "cross", state.open, gap_timeout, state.evaluated)
     watermark = as_utc(spreads["ts_eval"].max()) if spreads.height else None
     open_runs, ended = episodes.advance(state.open_runs, edges.events, watermark, gap_timeout, min_duration)
     rejected, reasons = rejections_from_spreads(
@@ -80,7 +81,7 @@ def cross_tables(
     tables = [("opportunities", ended), ("rejections", rejected)]
     signals = signals_from(spreads.filter(edges.starts))
     out = CrossOut(edges.starts, signals, [t for t in tables if t[1].height])
-    return CrossState(edges.open_after, reasons, open_runs), out
+    return CrossState(edges.open_after, reasons, open_runs, edges.evaluated_after or {}), out
 
 
 def flush(state: CrossState, min_duration: timedelta) -> list[Item]:

@@ -109,6 +109,7 @@ def test_one_signal_per_opportunity_and_the_episodes_it_opens(whole: dict[str, p
     assert set(signals.select("buy_exchange", "sell_exchange").rows()) == {("binance", "okx")}
     assert second_of(episodes["first_seen"]) == [5, 15, 24]
     assert episodes["updates"].to_list() == [5, 5, 3]  # qualifying evaluations: 5-9; 15-17, 19, 20; 24-26
+    assert episodes["evaluations"].to_list() == [5, 6, 3]  # B spans the stale evaluation at 18
     assert [None if t is None else second_of(pl.Series([t]))[0] for t in episodes["ts_closed"]] == [10, None, 27]
     # one to one: each signal is the first qualifying evaluation of its episode
     ids = ("cross/BTC/USDT/binance/okx/" + signals["signal_id"].str.strip_prefix("cross/")).to_list()
