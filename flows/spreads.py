@@ -364,7 +364,7 @@ def _feed_down(
 
 
 def signals_from(rows: pl.DataFrame) -> pl.DataFrame:
-    """Signal rows (the ``signals`` table) from the spread rows where a route starts qualifying."""
+    """Signal rows (the ``signals`` table) from the spread rows where an opportunity starts, with its episode id."""
     return rows.select(
         pl.concat_str([pl.lit("cross/"), pl.col("spread_id")]).alias("signal_id"),
         pl.lit("cross").alias("strategy"),
@@ -383,4 +383,5 @@ def signals_from(rows: pl.DataFrame) -> pl.DataFrame:
         "skew_ms",
         "buy_quote_id",
         "sell_quote_id",
+        pl.format("cross/{}/{}/{}/{}", "symbol", "buy_exchange", "sell_exchange", "spread_id").alias("episode_id"),
     )
