@@ -52,7 +52,8 @@ class SourceConfig(_Section):
     """Where quotes come from."""
 
     kind: Literal["sample", "replay", "simulator", "live"] = "sample"
-    paths: list[str] = []  # replay: Parquet or CSV files in the capture format (globs allowed)
+    paths: list[str] = []  # replay: recorded files (globs allowed) in any format of connectors/formats.py
+    format: Literal["auto", "capture", "tardis_quotes", "tardis_book_snapshot", "hftbacktest", "cryptofeed"] = "auto"
     batch_rows: int = Field(20_000, ge=1)  # micro-batch size: throughput comes from batches
     speed: float = Field(0.0, ge=0)  # 0 = as fast as possible, 1.0 = real time, 10 = 10x
     sample_dir: str = "samples/binance-spot-2024-08-08"

@@ -162,18 +162,17 @@ def _tardis_symbols(frame: pl.DataFrame) -> pl.Expr:
     return key.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def read_tardis_quotes(path: str | Path, source: str = "tardis") -> pl.DataFrame:
-    """tardis.dev CSV (``quotes`` or ``book_snapshot_N``; gzip or plain) -> quotes of the best level.
+def tardis_quotes_frame(frame: pl.DataFrame, where: str, source: str = "tardis") -> pl.DataFrame:
+    """tardis.dev CSV rows (``quotes`` or ``book_snapshot_N``, string columns) -> quotes of the best level.
 
     ``timestamp`` is the venue clock and ``local_timestamp`` tardis's receive clock, both µs since epoch.
     """
-    frame = pl.read_csv(path, infer_schema=False)
     if "ask_price" in frame.columns:  # quotes
         bid_px, bid_qty, ask_px, ask_qty = "bid_price", "bid_amount", "ask_price", "ask_amount"
     elif "asks[0].price" in frame.columns:  # book_snapshot_N
         bid_px, bid_qty, ask_px, ask_qty = "bids[0].price", "bids[0].amount", "asks[0].price", "asks[0].amount"
     else:
-        msg = f"{path}: not a tardis quotes/book_snapshot CSV (columns {frame.columns[:6]}...)"
+        msg = f"{where}: not a tardis quotes/book_snapshot CSV (columns {frame.columns[:6]}...)"
         raise ValueError(msg)
     raw = frame.select(
         pl.col("exchange").str.to_lowercase().replace_strict(TARDIS_VENUES, default=None).alias("exchange"),
@@ -188,12 +187,16 @@ def read_tardis_quotes(path: str | Path, source: str = "tardis") -> pl.DataFrame
     return to_quote_schema(raw)
 
 
-def read_tardis_books(path: str | Path, source: str = "tardis") -> pl.DataFrame:
-    """tardis.dev ``book_snapshot_5`` / ``book_snapshot_25`` CSV -> book rows (all levels the file has)."""
-    frame = pl.read_csv(path, infer_schema=False)
+def read_tardis_quotes(path: str | Path, source: str = "tardis") -> pl.DataFrame:
+    """A tardis.dev CSV file (``quotes`` or ``book_snapshot_N``; gzip or plain) -> quotes of the best level."""
+    return tardis_quotes_frame(pl.read_csv(path, infer_schema=False), str(path), source)
+
+
+def tardis_books_frame(frame: pl.DataFrame, where: str, source: str = "tardis") -> pl.DataFrame:
+    """tardis.dev ``book_snapshot_5`` / ``book_snapshot_25`` rows -> book rows (all levels the file has)."""
     levels = sum(1 for c in frame.columns if c.startswith("asks[") and c.endswith("].price"))
     if levels == 0:
-        msg = f"{path}: not a tardis book_snapshot CSV"
+        msg = f"{where}: not a tardis book_snapshot CSV"
         raise ValueError(msg)
 
     def side(name: str, field: str) -> pl.Expr:
@@ -211,3 +214,8 @@ def read_tardis_books(path: str | Path, source: str = "tardis") -> pl.DataFrame:
         pl.lit(source).alias("source"),
     )  # fmt: skip
     return out.select(list(BOOK_COLUMNS))
+
+
+def read_tardis_books(path: str | Path, source: str = "tardis") -> pl.DataFrame:
+    """A tardis.dev ``book_snapshot_5`` / ``book_snapshot_25`` CSV file -> book rows."""
+    return tardis_books_frame(pl.read_csv(path, infer_schema=False), str(path), source)

@@ -2,7 +2,9 @@
 
 Sources hand over whatever the venue or file gave (strings, ints, missing columns). This step casts to the quote
 schema; a value that is present but does not parse is ``wrong_type:<column>``, a required value that is absent is
-``missing_field:<column>``. Nothing raises on bad data, and every input row leaves as exactly one of the two outputs.
+``missing_field:<column>``. A CSV line whose field count does not match the header (the replay source marks it with
+``malformed_line``, its line number, and ``raw_line``, its text) is ``malformed_line`` with the line number in the detail
+and the line itself as ``raw``. Nothing raises on bad data, and every input row leaves as exactly one of the two outputs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from connectors.schema import POLARS_QUOTE_SCHEMA, PRICE_COLUMNS
 REQUIRED = ("exchange", "symbol", *PRICE_COLUMNS, "ts_recv")
 TIMESTAMPS = ("ts_exchange", "ts_recv")
 REJECT_COLUMNS = ("quote_id", "stage", "reason", "detail", *POLARS_QUOTE_SCHEMA, "raw")
+MALFORMED = ("malformed_line", "raw_line")  # set by the replay source on ragged CSV lines (connectors/formats.py)
 
 
 def _cast(column: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:
@@ -50,7 +53,10 @@ def normalize(raw: pl.DataFrame, stage: str = "normalize") -> tuple[pl.DataFrame
         for c in POLARS_QUOTE_SCHEMA
     }
     typed = {c: _cast(c, t, source[c]) for c, t in POLARS_QUOTE_SCHEMA.items()}
-    checks = [(~present[c], "missing_field", c) for c in REQUIRED]
+    checks: list[tuple[pl.Expr, str, str | None]] = []
+    if "malformed_line" in raw.columns:
+        checks.append((pl.col("malformed_line").is_not_null(), "malformed_line", None))
+    checks += [(~present[c], "missing_field", c) for c in REQUIRED]
     checks += [
         (typed[c].is_null() & present[c], "wrong_type", c) for c, t in POLARS_QUOTE_SCHEMA.items() if source[c] != t
     ]
@@ -62,7 +68,7 @@ def normalize(raw: pl.DataFrame, stage: str = "normalize") -> tuple[pl.DataFrame
     reason: pl.Expr | pl.When | pl.Then = pl
     detail: pl.Expr | pl.When | pl.Then = pl
     for cond, name, column in checks:
-        reason = reason.when(cond).then(pl.lit(f"{name}:{column}"))  # type: ignore[union-attr]
+        reason = reason.when(cond).then(pl.lit(name if column is None else f"{name}:{column}"))  # type: ignore[union-attr]
         detail = detail.when(cond).then(_raw_value(column))  # type: ignore[union-attr]
     rejected = failed.select(
         pl.col("quote_id").cast(pl.String),
@@ -71,13 +77,20 @@ def normalize(raw: pl.DataFrame, stage: str = "normalize") -> tuple[pl.DataFrame
         detail.otherwise(None).alias("detail"),  # type: ignore[union-attr]
         *[typed[c].alias(c) for c in POLARS_QUOTE_SCHEMA if c != "source"],
         pl.col("source").cast(pl.String).fill_null("unknown"),
-        pl.struct([pl.col(c).cast(pl.String) for c in raw.columns if c != "quote_id"])
-        .struct.json_encode()
-        .alias("raw"),
+        _raw_row(raw.columns).alias("raw"),
     )
     return quotes, rejected.select(REJECT_COLUMNS)
 
 
-def _raw_value(column: str) -> pl.Expr:
-    """The offending raw value, for the rejection detail."""
+def _raw_row(columns: list[str]) -> pl.Expr:
+    """The original row as JSON, or a malformed CSV line's own text."""
+    as_json = pl.struct([pl.col(c).cast(pl.String) for c in columns if c != "quote_id" and c not in MALFORMED])
+    row = as_json.struct.json_encode()
+    return pl.coalesce(pl.col("raw_line"), row) if "raw_line" in columns else row
+
+
+def _raw_value(column: str | None) -> pl.Expr:
+    """The offending raw value, for the rejection detail (a malformed line: its line number)."""
+    if column is None:
+        return pl.concat_str([pl.lit("line="), pl.col("malformed_line").cast(pl.String)])
     return pl.concat_str([pl.lit(f"{column}="), pl.col(column).cast(pl.String).fill_null("null")])

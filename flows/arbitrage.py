@@ -27,7 +27,7 @@ from bytewax.inputs import Source
 from bytewax.operators import StatefulLogic
 
 from connectors import lake
-from connectors.batches import RawBatch
+from connectors.batches import RawBatch, books_table
 from connectors.config import Settings, load_settings
 from connectors.exchanges.feed_state import down_events
 from connectors.live import input_live, live_source
@@ -80,6 +80,8 @@ def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Check
         ("quotes_rejected", _rejected(gated.failed.drop("ts_event"), "validate", batch.batch_seq)),
         ("validation_runs", gated.runs),
     ]
+    if batch.books is not None:  # replay of a book format: its depth goes to the lake as live depth does
+        tables.append(("books", books_table(batch.books)))
     return Checked(batch.batch_seq, gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq")), tables)
 
 
@@ -224,7 +226,8 @@ def _replay_source(settings: Settings) -> Source[RawBatch]:
         else:
             market = simulate(settings.simulator, fees, settings.cross.min_net_edge_bps)
         files = [market.write(data_dir / "input" / src.kind)]
-    return ReplaySource(files, name=src.kind, batch_rows=src.batch_rows, speed=src.speed)
+    file_format = src.format if src.kind == "replay" else "capture"
+    return ReplaySource(files, name=src.kind, batch_rows=src.batch_rows, speed=src.speed, file_format=file_format)
 
 
 @dataclass(frozen=True)

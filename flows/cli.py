@@ -41,6 +41,7 @@ from rich.text import Text
 from connectors import lake
 from connectors.capture import CaptureWriter
 from connectors.config import ConfigError, Settings, SimulatorConfig, load_settings
+from connectors.formats import resolve as resolve_format
 from connectors.logs import configure_logging, read_heartbeats
 from connectors.replay import expand
 from connectors.simulator import DEFAULT_START, simulate
@@ -257,6 +258,9 @@ def replay(
     workers: WorkersOpt = 1,
     batch_rows: Annotated[int | None, typer.Option(min=1, help="Override source.batch_rows.")] = None,
     speed: Annotated[float | None, typer.Option(min=0, help="0 = as fast as possible, 1 = real time.")] = None,
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="File format (default: sniffed per file); see connectors/formats.py.")
+    ] = None,
 ) -> None:
     """Replay recorded quotes (files, or a date range of a capture directory) with a progress bar (quotes/s, ETA).
 
@@ -284,6 +288,13 @@ def replay(
         overrides["source.batch_rows"] = batch_rows
     if speed is not None:
         overrides["source.speed"] = speed
+    if file_format is not None:
+        overrides["source.format"] = file_format
+    try:  # a file in no known format is the user's to fix: say so before starting the flow
+        for path in paths:
+            resolve_format(path, file_format)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
     total = _input_rows(paths)
     console.print(f"replaying {total:,} quotes from {len(paths)} file(s)")
     raise typer.Exit(_run_flow_command("replay", config, overrides, workers, log_name="replay", expected_quotes=total))

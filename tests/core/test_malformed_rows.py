@@ -26,3 +26,16 @@ def test_each_malformed_row_is_rejected_with_its_specific_reason(tmp_path: Path)
     assert rejected["raw"].str.contains("fixture").all()  # the original row is kept for forensics
     stages = dict(rejected.group_by("stage").len().rows())
     assert stages == {"normalize": 6, "clean": 11}  # casting problems first, then QingXi's checks
+
+
+def test_a_csv_line_with_an_extra_or_missing_field_is_quarantined_and_the_file_goes_on(tmp_path: Path) -> None:
+    path = REPO / "tests" / "fixtures" / "malformed" / "ragged_lines.csv"
+    lines = path.read_text().splitlines()
+    run_flow(settings_for(tmp_path, source={"kind": "replay", "paths": [str(path)], "batch_rows": 2}))
+
+    rejected = table(tmp_path, "quotes_rejected", order_by="quote_id")
+    assert rejected.select("quote_id", "stage", "reason", "detail", "raw").rows() == [
+        ("replay/1", "normalize", "malformed_line", "line=3", lines[2]),
+        ("replay/3", "normalize", "malformed_line", "line=5", lines[4]),
+    ]
+    assert sorted(table(tmp_path, "quotes_clean")["quote_id"]) == ["replay/0", "replay/2", "replay/4"]
