@@ -36,7 +36,7 @@ from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource, expand
 from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
-from flows import cleaning, cross_episodes, spreads, windows
+from flows import cleaning, cross_depth, cross_episodes, spreads, windows
 from flows.heartbeat import beat_on
 from flows.market_making_flow import market_making_tables
 from flows.rejections import Gates
@@ -57,6 +57,7 @@ class Checked:
     batch_seq: int
     passed: pl.DataFrame
     tables: Tables  # rejected rows and validation runs, ready for the lake
+    books: pl.DataFrame | None = None  # replay of a book format: the books of the passed quotes (BOOKS_SCHEMA)
 
 
 def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
@@ -80,14 +81,30 @@ def check_batch(settings: Settings, gate: QualityGate, batch: RawBatch) -> Check
         ("quotes_rejected", _rejected(gated.failed.drop("ts_event"), "validate", batch.batch_seq)),
         ("validation_runs", gated.runs),
     ]
+    books = None
     if batch.books is not None:  # replay of a book format: its depth goes to the lake as live depth does
         tables.append(("books", books_table(batch.books)))
-    return Checked(batch.batch_seq, gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq")), tables)
+        books = batch.books.join(gated.passed.select("quote_id"), on="quote_id", how="semi")
+    passed = gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq"))
+    return Checked(batch.batch_seq, passed, tables, books)
 
 
-def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame]]:
+@dataclass(frozen=True)
+class SymbolBooks:
+    """Replay of a book format: the books behind one symbol's quotes of a batch (sent just before those quotes)."""
+
+    books: pl.DataFrame
+
+
+def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame | SymbolBooks]]:
     parts = checked.passed.partition_by("symbol", maintain_order=True, as_dict=True)
-    return [(key[0], part) for key, part in parts.items()]
+    books = {} if checked.books is None else checked.books.partition_by("symbol", as_dict=True)
+    out: list[tuple[str, pl.DataFrame | SymbolBooks]] = []
+    for key, part in parts.items():
+        if key in books:
+            out.append((key[0], SymbolBooks(books[key])))
+        out.append((key[0], part))
+    return out
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,7 @@ class SymbolState:
     downs: pl.DataFrame | None = None
     episodes: cross_episodes.CrossState | None = None
     pending: pl.DataFrame | None = None
+    books: pl.DataFrame | None = None  # replay of a book format: books of the quotes that can still be a leg
 
 
 @dataclass(frozen=True)
@@ -121,7 +139,7 @@ def process_symbol(
     params: spreads.SpreadParams,
     window: timedelta,
     state: SymbolState | None,
-    item: pl.DataFrame | FeedDowns,
+    item: pl.DataFrame | FeedDowns | SymbolBooks,
 ) -> tuple[SymbolState, SymbolOut]:
     """Stateful QingXi stream checks, then CeLue cross-exchange evaluation, for one symbol's slice of a batch; or,
     for a live feed going down, remember when (no quote received before it pairs with anything after it).
@@ -132,6 +150,10 @@ def process_symbol(
     if isinstance(item, FeedDowns):
         downs = item.events if state.downs is None else pl.concat([state.downs, item.events])
         return replace(state, downs=downs), SymbolOut([], [])
+    if isinstance(item, SymbolBooks):  # only cross symbols size signals from books
+        if item.books["symbol"][0] not in settings.cross.symbols:
+            return state, SymbolOut([], [])
+        return replace(state, books=cross_depth.remember(state.books, item.books)), SymbolOut([], [])
     quotes = item
     batch_seq = int(quotes["batch_seq"][0])
     stream, clean, rejected = cleaning.clean_stream(state.stream, quotes.drop("batch_seq"), settings.cleaning)
@@ -164,7 +186,8 @@ def _cross(
         timedelta(milliseconds=settings.episodes.gap_timeout_ms),
         timedelta(milliseconds=settings.episodes.min_duration_ms),
     )
-    tables: Tables = [("signals", cross.signals)]
+    slippage_bps = settings.risk.slippage_tolerance_bps
+    tables: Tables = [("signals", cross_depth.size_signals(cross.signals, state.books, params, slippage_bps))]
     if settings.sinks.write_spreads:
         tables.append(("spreads", rows))
     if settings.episodes.enabled:
@@ -176,10 +199,13 @@ def _cross(
         horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
         downs = downs.filter(pl.col("down_ts") >= horizon)
     zscores = rows if settings.episodes.enabled else None
-    return replace(state, book=book, downs=downs, episodes=lifetimes), SymbolOut(tables, partials, zscores)
+    legs = [] if book.last is None else book.last["quote_id"].to_list()
+    legs += [] if state.pending is None else state.pending["quote_id"].to_list()
+    books = cross_depth.still_needed(state.books, legs)
+    return replace(state, book=book, downs=downs, episodes=lifetimes, books=books), SymbolOut(tables, partials, zscores)
 
 
-class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns, SymbolOut, SymbolState]):
+class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns | SymbolBooks, SymbolOut, SymbolState]):
     """``process_symbol`` per item; at end of input, the held instant is evaluated and the episodes still open are
     written (``ts_closed`` null)."""
 
@@ -189,7 +215,7 @@ class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns, SymbolOut, SymbolState
         self.settings, self.params, self.window = settings, params, window
         self.state = resume or SymbolState()
 
-    def on_item(self, value: pl.DataFrame | FeedDowns) -> tuple[list[SymbolOut], bool]:
+    def on_item(self, value: pl.DataFrame | FeedDowns | SymbolBooks) -> tuple[list[SymbolOut], bool]:
         self.state, out = process_symbol(self.settings, self.params, self.window, self.state, value)
         return [out], StatefulLogic.RETAIN
 
@@ -290,7 +316,9 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     flow = Dataflow("arbitrage")
     inputs = _inputs(flow, settings, gate)
     checked = inputs.checked
-    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns]] = op.flat_map("split_by_symbol", checked, split_by_symbol)
+    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns | SymbolBooks]] = op.flat_map(
+        "split_by_symbol", checked, split_by_symbol
+    )
     if inputs.downs is not None:
         keyed = op.merge("symbol_inputs", keyed, inputs.downs)
     per_symbol = op.stateful(
