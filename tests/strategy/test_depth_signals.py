@@ -55,7 +55,8 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
         venues={"binance": {"taker_fee_bps": 0.0}, "okx": {"taker_fee_bps": 0.0}, "htx": {"taker_fee_bps": 0.0}},
         cross={"symbols": ["BTC/USDT"], "min_net_edge_bps": 1.0, "max_quote_age_ms": 500.0, "max_skew_ms": 500.0},
         episodes={"gap_timeout_ms": 2500.0},
-        risk={"enabled": False},
+        # BTC/USDT only: balances of these assets alone (marks for them exist); tiny books: no liquidity floor
+        risk={"balances": {v: {"USDT": 1000.0, "BTC": 5.0} for v in ("binance", "okx")}, "min_liquidity_usdt": 0.0},
     )
     run_flow(settings)
     return tmp / "lake"
@@ -75,3 +76,11 @@ def test_the_signal_walks_both_books(lake: Path) -> None:
     assert sig["net_edge_bps"] == pytest.approx(1.0, abs=1e-6)  # the edge limit: exactly the threshold
     assert sig["notional_quote"] == pytest.approx(qty * buy_vwap, rel=1e-12)
     assert sig["expected_profit_quote"] == pytest.approx(qty * (sell_vwap - buy_vwap), rel=1e-9)
+
+
+def test_paper_execution_walks_the_same_books(lake: Path) -> None:
+    [sig] = table(lake, "signals").iter_rows(named=True)
+    fills = table(lake, "fills").filter(pl.col("leg").is_in(["buy", "sell"])).sort("leg")
+    assert fills["qty_filled"].to_list() == pytest.approx([sig["qty"]] * 2, rel=1e-12)  # all levels, not the top
+    assert fills["px"].to_list() == pytest.approx([sig["buy_px"], sig["sell_px"]], rel=1e-12)
+    assert fills["status"].to_list() == ["filled", "filled"]
