@@ -19,7 +19,7 @@ minimum is the least noisy).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import ModuleType
 
@@ -86,6 +86,8 @@ def one_pass(module: ModuleType, parts: list[pl.DataFrame]) -> Pass:
         symbol = part["symbol"][0]
         books[symbol], ev = timed(out.evaluate, part.height, module.evaluate, books.get(symbol, module.BookState()),
                                   part, PARAMS)  # fmt: skip
+        if "is_edge" not in ev.lean.columns:  # since issue 11 the episode state machine marks signals, not evaluate
+            ev = replace(ev, lean=ev.lean.with_columns(pl.col("is_signal").alias("is_edge")))
         timed(out.partials, part.height, windows.partials, ev, WINDOW)
         out.evaluations += ev.lean.height
         out.signals += int(ev.lean["is_edge"].sum())

@@ -37,7 +37,7 @@ from connectors.replay import ReplaySource, expand
 from connectors.runs import RunLog
 from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
-from flows import cleaning, cross_episodes, spreads, windows
+from flows import cleaning, cross_depth, cross_episodes, spreads, windows
 from flows.heartbeat import beat_on
 from flows.market_making_flow import market_making_tables
 from flows.publish import publish_signals
@@ -62,6 +62,7 @@ class Checked:
     tables: Tables  # rejected rows and validation runs, ready for the lake
     judged: pl.DataFrame | None = None  # the rows the quality gate judged, for the asynchronous GX audit
     partition: str = ""  # the source partition the batch came from (batch_seq counts per partition)
+    books: pl.DataFrame | None = None  # replay of a book format: the books of the passed quotes (BOOKS_SCHEMA)
 
 
 def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
@@ -85,15 +86,30 @@ def check_batch(settings: Settings, gate: CompiledGate, batch: RawBatch) -> Chec
         ("quotes_rejected", _rejected(gated.failed.drop("ts_event"), "validate", batch.batch_seq)),
         ("validation_runs", gated.runs),
     ]
+    books = None
     if batch.books is not None:  # replay of a book format: its depth goes to the lake as live depth does
         tables.append(("books", books_table(batch.books)))
+        books = batch.books.join(gated.passed.select("quote_id"), on="quote_id", how="semi")
     passed = gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq"))
-    return Checked(batch.batch_seq, passed, tables, ok, batch.partition)
+    return Checked(batch.batch_seq, passed, tables, ok, batch.partition, books)
 
 
-def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame]]:
+@dataclass(frozen=True)
+class SymbolBooks:
+    """Replay of a book format: the books behind one symbol's quotes of a batch (sent just before those quotes)."""
+
+    books: pl.DataFrame
+
+
+def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame | SymbolBooks]]:
     parts = checked.passed.partition_by("symbol", maintain_order=True, as_dict=True)
-    return [(key[0], part) for key, part in parts.items()]
+    books = {} if checked.books is None else checked.books.partition_by("symbol", as_dict=True)
+    out: list[tuple[str, pl.DataFrame | SymbolBooks]] = []
+    for key, part in parts.items():
+        if key in books:
+            out.append((key[0], SymbolBooks(books[key])))
+        out.append((key[0], part))
+    return out
 
 
 @dataclass(frozen=True)
@@ -105,12 +121,15 @@ class FeedDowns:
 
 @dataclass(frozen=True)
 class SymbolState:
-    """Keyed state of one symbol: QingXi's stream history, CeLue's latest book per venue, recent feed downs."""
+    """Keyed state of one symbol: QingXi's stream history, CeLue's latest book per venue, recent feed downs, the
+    episodes (which decide the signals), and the clean quotes of the trailing instant not evaluated yet."""
 
     stream: cleaning.StreamState | None = None
     book: spreads.BookState = field(default_factory=spreads.BookState)
     downs: pl.DataFrame | None = None
     episodes: cross_episodes.CrossState | None = None
+    pending: pl.DataFrame | None = None
+    books: pl.DataFrame | None = None  # replay of a book format: books of the quotes that can still be a leg
 
 
 @dataclass(frozen=True)
@@ -125,14 +144,21 @@ def process_symbol(
     params: spreads.SpreadParams,
     window: timedelta,
     state: SymbolState | None,
-    item: pl.DataFrame | FeedDowns,
+    item: pl.DataFrame | FeedDowns | SymbolBooks,
 ) -> tuple[SymbolState, SymbolOut]:
     """Stateful QingXi stream checks, then CeLue cross-exchange evaluation, for one symbol's slice of a batch; or,
-    for a live feed going down, remember when (no quote received before it pairs with anything after it)."""
+    for a live feed going down, remember when (no quote received before it pairs with anything after it).
+
+    The slice's trailing instant (rows sharing its last event time) is held until the next slice or the end of
+    input: the next batch may hold more updates of that instant, and an instant is evaluated whole."""
     state = state or SymbolState()
     if isinstance(item, FeedDowns):
         downs = item.events if state.downs is None else pl.concat([state.downs, item.events])
         return replace(state, downs=downs), SymbolOut([], [])
+    if isinstance(item, SymbolBooks):  # only cross symbols size signals from books
+        if item.books["symbol"][0] not in settings.cross.symbols:
+            return state, SymbolOut([], [])
+        return replace(state, books=cross_depth.remember(state.books, item.books)), SymbolOut([], [])
     quotes = item
     batch_seq = int(quotes["batch_seq"][0])
     stream, clean, rejected = cleaning.clean_stream(state.stream, quotes.drop("batch_seq"), settings.cleaning)
@@ -140,33 +166,53 @@ def process_symbol(
         ("quotes_rejected", _rejected(rejected.drop("ts_event"), "clean", batch_seq)),
         ("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))),  # risk marks to these
     ]
-    book, partials, downs, lifetimes, rows = state.book, [], state.downs, state.episodes, None
-    if clean.height and clean["symbol"][0] in settings.cross.symbols:
-        book, evaluation = spreads.evaluate(state.book, clean, params, downs)
-        tables.append(("signals", spreads.signals_from(evaluation.rows(evaluation.lean.filter("is_edge")))))
-        partials = windows.partials(evaluation, window)
-        if settings.sinks.write_spreads or settings.episodes.enabled:
-            rows = evaluation.rows()  # strings for every evaluation: only when a table needs them
-        if settings.sinks.write_spreads:
-            tables.append(("spreads", rows))
-        if settings.episodes.enabled:
-            lifetimes, episode_tables = cross_episodes.cross_tables(
-                state.episodes,
-                rows,
-                Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms),
-                timedelta(milliseconds=settings.episodes.gap_timeout_ms),
-                timedelta(milliseconds=settings.episodes.min_duration_ms),
-            )
-            tables.extend(episode_tables)
-        if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
-            horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
-            downs = downs.filter(pl.col("down_ts") >= horizon)
+    state = replace(state, stream=stream)
+    if not clean.height or clean["symbol"][0] not in settings.cross.symbols:
+        return state, SymbolOut(tables, [])
+    if state.pending is not None:
+        clean = pl.concat([state.pending, clean])
+    cut = spreads.trailing_instant(clean)
+    state, out = _cross(settings, params, window, replace(state, pending=clean.slice(cut)), clean.head(cut))
+    return state, replace(out, tables=tables + out.tables)
+
+
+def _cross(
+    settings: Settings, params: spreads.SpreadParams, window: timedelta, state: SymbolState, clean: pl.DataFrame
+) -> tuple[SymbolState, SymbolOut]:
+    """CeLue on whole instants of one symbol's clean quotes: evaluations, signals, episodes, rejections, windows."""
+    if not clean.height:
+        return state, SymbolOut([], [])
+    book, evaluation = spreads.evaluate(state.book, clean, params, state.downs)
+    rows = evaluation.rows()
+    lifetimes, cross = cross_episodes.cross_tables(
+        state.episodes,
+        rows,
+        Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms),
+        timedelta(milliseconds=settings.episodes.gap_timeout_ms),
+        timedelta(milliseconds=settings.episodes.min_duration_ms),
+    )
+    slippage_bps = settings.risk.slippage_tolerance_bps
+    tables: Tables = [("signals", cross_depth.size_signals(cross.signals, state.books, params, slippage_bps))]
+    if settings.sinks.write_spreads:
+        tables.append(("spreads", rows))
+    if settings.episodes.enabled:
+        tables.extend(cross.tables)
+    evaluation = replace(evaluation, lean=evaluation.lean.with_columns(cross.starts.alias("is_edge")))
+    partials = windows.partials(evaluation, window)
+    downs = state.downs
+    if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
+        horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
+        downs = downs.filter(pl.col("down_ts") >= horizon)
     zscores = rows if settings.episodes.enabled else None
-    return SymbolState(stream, book, downs, lifetimes), SymbolOut(tables, partials, zscores)
+    legs = [] if book.last is None else book.last["quote_id"].to_list()
+    legs += [] if state.pending is None else state.pending["quote_id"].to_list()
+    books = cross_depth.still_needed(state.books, legs)
+    return replace(state, book=book, downs=downs, episodes=lifetimes, books=books), SymbolOut(tables, partials, zscores)
 
 
-class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns, SymbolOut, SymbolState]):
-    """``process_symbol`` per item; at end of input, the episodes still open are written (``ts_closed`` null)."""
+class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns | SymbolBooks, SymbolOut, SymbolState]):
+    """``process_symbol`` per item; at end of input, the held instant is evaluated and the episodes still open are
+    written (``ts_closed`` null)."""
 
     def __init__(
         self, settings: Settings, params: spreads.SpreadParams, window: timedelta, resume: SymbolState | None
@@ -174,15 +220,23 @@ class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns, SymbolOut, SymbolState
         self.settings, self.params, self.window = settings, params, window
         self.state = resume or SymbolState()
 
-    def on_item(self, value: pl.DataFrame | FeedDowns) -> tuple[list[SymbolOut], bool]:
+    def on_item(self, value: pl.DataFrame | FeedDowns | SymbolBooks) -> tuple[list[SymbolOut], bool]:
         self.state, out = process_symbol(self.settings, self.params, self.window, self.state, value)
         return [out], StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[list[SymbolOut], bool]:
-        if self.state.episodes is None:
-            return [], StatefulLogic.RETAIN
-        min_duration = timedelta(milliseconds=self.settings.episodes.min_duration_ms)
-        return [SymbolOut(cross_episodes.flush(self.state.episodes, min_duration), [])], StatefulLogic.RETAIN
+        outs: list[SymbolOut] = []
+        if self.state.pending is not None:
+            pending = self.state.pending
+            self.state, out = _cross(
+                self.settings, self.params, self.window, replace(self.state, pending=None), pending
+            )
+            outs.append(out)
+        if self.state.episodes is not None and self.settings.episodes.enabled:
+            min_duration = timedelta(milliseconds=self.settings.episodes.min_duration_ms)
+            outs.append(SymbolOut(cross_episodes.flush(self.state.episodes, min_duration), []))
+            self.state = replace(self.state, episodes=replace(self.state.episodes, open_runs={}))
+        return outs, StatefulLogic.RETAIN
 
     def snapshot(self) -> SymbolState:
         return self.state
@@ -279,7 +333,9 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     flow = Dataflow("arbitrage")
     inputs = _inputs(flow, settings, gate)
     checked = inputs.checked
-    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns]] = op.flat_map("split_by_symbol", checked, split_by_symbol)
+    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns | SymbolBooks]] = op.flat_map(
+        "split_by_symbol", checked, split_by_symbol
+    )
     if inputs.downs is not None:
         keyed = op.merge("symbol_inputs", keyed, inputs.downs)
     per_symbol = op.stateful(

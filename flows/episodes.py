@@ -47,15 +47,21 @@ class EdgeOut:
         events: qualifying evaluations and the closing ones (:data:`EVENT_SCHEMA`), for :func:`runs`.
         starts: per evaluation, whether an opportunity starts there (no open one on its route): the signal rows.
         open_after: route -> receive time of its last qualifying evaluation, for routes still open (state).
+        evaluated_after: route -> evaluations of it so far, when the caller counts them (state), else None.
     """
 
     events: pl.DataFrame
     starts: pl.Series
     open_after: dict[str, datetime]
+    evaluated_after: dict[str, int] | None = None
 
 
 def edge_events(
-    evaluated: pl.DataFrame, strategy: str, open_before: Mapping[str, datetime], gap_timeout: timedelta
+    evaluated: pl.DataFrame,
+    strategy: str,
+    open_before: Mapping[str, datetime],
+    gap_timeout: timedelta,
+    evaluated_before: Mapping[str, int] | None = None,
 ) -> EdgeOut:
     """Qualifying evaluations, the evaluations that close an opportunity, and where new opportunities start.
 
@@ -69,6 +75,9 @@ def edge_events(
         strategy: names the events.
         open_before: state from the previous batch (:attr:`EdgeOut.open_after`).
         gap_timeout: a route silent (no qualifying evaluation) for longer is no longer open.
+        evaluated_before: per route, its evaluations in earlier batches (:attr:`EdgeOut.evaluated_after`): given, the
+            events carry ``eval_no`` (the route's evaluation count at the event) so episodes can say how many
+            evaluations they spanned, neutral ones included.
     """
     closing = pl.col("is_closing") if "is_closing" in evaluated.columns else ~pl.col("is_signal")
     ts_us = pl.col("ts_event").dt.epoch("us")
@@ -86,6 +95,13 @@ def edge_events(
     )
     gap_us = int(gap_timeout / timedelta(microseconds=1))
     marked = marked.with_columns(((last_mark != CLOSED) & (ts_us - last_mark <= gap_us)).alias("_open"))
+    numbered = []
+    if evaluated_before is not None:
+        offset = pl.col("route").replace_strict(dict(evaluated_before), default=0, return_dtype=pl.Int64)
+        marked = marked.with_columns(
+            (pl.int_range(1, pl.len() + 1).over("route", order_by="_order") + offset).alias("eval_no")
+        )
+        numbered = ["eval_no"]
     events = marked.filter(pl.col("is_signal") | (pl.col("_closing") & pl.col("_open"))).select(
         pl.lit(strategy).alias("strategy"),
         "route",
@@ -94,6 +110,7 @@ def edge_events(
         pl.col("net_edge_bps").cast(pl.Float64),
         pl.col("size_quote").cast(pl.Float64),
         pl.col("is_signal").alias("qualifying"),
+        *numbered,
     )
     starts = marked.select((pl.col("is_signal") & ~pl.col("_open")).alias("starts"))["starts"]
     finals = marked.group_by("route").agg(pl.col("_mark").drop_nulls().last())
@@ -103,7 +120,10 @@ def edge_events(
             open_after.pop(route, None)
         elif mark is not None:
             open_after[route] = EPOCH + timedelta(microseconds=mark)
-    return EdgeOut(events, starts, open_after)
+    if evaluated_before is None:
+        return EdgeOut(events, starts, open_after)
+    counts = dict(evaluated_before) | dict(marked.group_by("route").agg(pl.col("eval_no").max()).iter_rows())
+    return EdgeOut(events, starts, open_after, counts)
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,8 @@ class Run:
     Attributes:
         first_id: event id of the first qualifying evaluation: with the route it names the episode.
         closed: the run ended with a closing (non-qualifying) evaluation at ``ts_closed``.
+        first_no, last_no: the route's evaluation count at the first and last qualifying evaluation (None: the
+            caller does not count evaluations).
     """
 
     strategy: str
@@ -126,6 +148,8 @@ class Run:
     size_max_quote: float
     closed: bool = False
     ts_closed: datetime | None = None
+    first_no: int | None = None
+    last_no: int | None = None
 
     def key(self) -> str:
         return f"{self.strategy}/{self.route}"
@@ -145,6 +169,7 @@ def runs(events: pl.DataFrame, gap_timeout: timedelta) -> list[Run]:
     starts = prev_q.is_null() | ~prev_q | ((pl.col("ts_event") - prev_ts).dt.total_microseconds() > gap_us)
     pieces = ordered.with_columns(starts.cum_sum().over("route", order_by="_order").alias("_run"))
     q = pl.col("qualifying")
+    eval_no = pl.col("eval_no") if "eval_no" in events.columns else pl.lit(None, pl.Int64)
     agg = (
         pieces.group_by("strategy", "route", "_run", maintain_order=True)
         .agg(
@@ -158,6 +183,8 @@ def runs(events: pl.DataFrame, gap_timeout: timedelta) -> list[Run]:
             pl.col("size_quote").filter(q).max().fill_null(0.0).alias("size_max_quote"),
             (~q.last()).alias("closed"),
             pl.when(~q.last()).then(pl.col("ts_event").last()).alias("ts_closed"),
+            eval_no.filter(q).first().alias("first_no"),
+            eval_no.filter(q).last().alias("last_no"),
         )
         .sort("strategy", "route", "_run")
         .drop("_run")
@@ -196,6 +223,7 @@ def merge(a: Run | None, b: Run) -> Run:
         size_max_quote=max(a.size_max_quote, b.size_max_quote),
         closed=last.closed,
         ts_closed=last.ts_closed,
+        last_no=None if a.last_no is None or b.last_no is None else max(a.last_no, b.last_no),
     )
 
 
@@ -291,6 +319,7 @@ def episode_row(run: Run, min_duration: timedelta, late: bool = False) -> dict[s
         "ts_closed": run.ts_closed,
         "duration_ms": duration / timedelta(milliseconds=1),
         "updates": run.updates,
+        "evaluations": None if run.first_no is None or run.last_no is None else run.last_no - run.first_no + 1,
         "net_edge_bps_peak": run.net_peak_bps,
         "net_edge_bps_mean": run.net_sum_bps / run.updates,
         "size_max_quote": run.size_max_quote,

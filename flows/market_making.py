@@ -110,6 +110,7 @@ def paper_quotes(
         pl.lit(0.0).alias("skew_ms"),
         pl.col("quote_id").alias("buy_quote_id"),
         pl.col("quote_id").alias("sell_quote_id"),
+        pl.lit(None, pl.String).alias("episode_id"),
     )
     state = dict(last_slot)
     for ex, sym, slot in firsts.group_by("exchange", "symbol").agg(pl.col("_slot").max()).iter_rows():

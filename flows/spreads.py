@@ -10,8 +10,15 @@ clean quote at ``t``::
 
 The evaluation is *fresh* when the older leg was received at most ``max_quote_age_ms`` before ``t`` (receive clock,
 immune to venue clock drift) and the legs' event times differ by at most ``max_skew_ms``. It *qualifies* when fresh,
-``qty > 0`` and ``net_edge_bps >= min_net_edge_bps``. A **signal** is emitted when a route starts qualifying (the
-rising edge), so one opportunity is one instruction, not one per tick; its lifetime is tracked by episodes.
+``qty > 0`` and ``net_edge_bps >= min_net_edge_bps``. Which qualifying evaluation is a **signal** (an opportunity
+starts) is decided by the episode state machine (flows/episodes.py ``edge_events``), not here.
+
+**Atomic instants.** Updates are applied an *instant* at a time: consecutive rows with the same event time
+(``ts_event`` = ts_exchange, else ts_recv), e.g. several venues' 1 s snapshots stamped the same second. A route is
+evaluated once per instant that touches it, after every update of the instant is applied, at ``t`` = the latest
+receive time in the instant: no evaluation pairs a new quote with a quote its venue replaced in the same instant.
+Within an instant rows are taken by exchange name, so the result does not depend on the order files were merged in.
+The caller passes whole instants only (flows/arbitrage.py holds a batch's trailing instant until the next batch).
 
 Vectorized: the row index of each venue's latest quote is forward-filled over the batch (seeded from state), the
 legs are gathered by index for all pairs at once (NumPy), and strings are built only for rows that are written.
@@ -19,7 +26,7 @@ legs are gathered by index for all pairs at once (NumPy), and strings are built 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import permutations
 
 import numpy as np
@@ -62,19 +69,19 @@ class SpreadParams:
 
 @dataclass(frozen=True)
 class BookState:
-    """Per symbol: each venue's latest clean quote, and the routes currently qualifying."""
+    """Per symbol: each venue's latest clean quote."""
 
     last: pl.DataFrame | None = None  # one row per venue: exchange + LEG_FIELDS
-    active: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)
 class Evaluation:
     """One batch's evaluations of one symbol, kept lean: numbers and indexes, no strings.
 
-    ``lean`` has one row per (update, route with both legs known): ``_pos`` (row of ``batch``), ``_route`` (index
-    into ``routes``), ``_buy``/``_sell`` (rows of ``batch`` holding each leg), the metrics of SPREAD_COLUMNS, and
-    ``is_edge`` (the route starts qualifying here: a signal). Strings are built only for rows that are written.
+    ``lean`` has one row per (instant, route touching it with both legs known): ``_pos`` (row of ``batch``: the
+    instant's last update of the route's venues, whose quote id names the evaluation), ``_route`` (index into
+    ``routes``), ``_buy``/``_sell`` (rows of ``batch`` holding each leg) and the metrics of SPREAD_COLUMNS. Strings
+    are built only for rows that are written.
     """
 
     symbol: str
@@ -104,7 +111,7 @@ class Evaluation:
 def evaluate(
     state: BookState, quotes: pl.DataFrame, p: SpreadParams, downs: pl.DataFrame | None = None
 ) -> tuple[BookState, Evaluation]:
-    """Evaluate one symbol's clean quotes (processing order) against the venues' latest quotes.
+    """Evaluate one symbol's clean quotes (processing order, whole instants) against the venues' latest quotes.
 
     ``downs`` (live only: ``exchange``, ``down_ts``) are moments a venue's feed became unfit; a leg received before
     such a moment is not fresh at any evaluation after it, however young it is.
@@ -116,6 +123,7 @@ def evaluate(
         ValueError: a leg column holds nulls (the normalize step rejects such quotes: only clean quotes belong here).
     """
     symbol = quotes["symbol"][0]
+    quotes, shared, shared_end = _instants(quotes)
     batch = quotes.select("exchange", *LEG_FIELDS).with_columns(pl.lit(False).alias("_hist"))
     if state.last is not None:
         batch = pl.concat([state.last.with_columns(pl.lit(True).alias("_hist")).select(batch.columns), batch])
@@ -126,7 +134,8 @@ def evaluate(
     known = [] if state.last is None else state.last["exchange"].to_list()
     venues, code = _venue_codes(batch["exchange"], known)
     routes = list(permutations(venues, 2))
-    pairs = _Pairs(venues, routes, code, 0 if state.last is None else state.last.height)
+    n_hist = 0 if state.last is None else state.last.height
+    pairs = _Pairs(venues, routes, code, n_hist, (shared + n_hist, shared_end + n_hist))
     ts_dtype = pl.Datetime("us", batch["ts_recv"].dtype.time_zone)  # type: ignore[attr-defined]
     m = _metrics(batch, pairs, p, ts_dtype)
     ts_eval = pl.Series("ts_eval", m.pop("t_eval_us")).cast(ts_dtype)
@@ -134,8 +143,6 @@ def evaluate(
     if downs is not None and downs.height and pairs.pos.size:
         fresh &= ~_feed_down(pairs.route, (pairs.buy, pairs.sell), ts_eval, routes, batch["ts_recv"], downs)
     is_signal = fresh & (m["qty"] > 0) & (m["net_edge_bps"] >= p.min_net_edge_bps)
-    was_active = np.array([route in state.active for route in routes], dtype=bool)
-    is_edge, active_after = pairs.rising_edges(is_signal, was_active)
     lean = pl.DataFrame(
         {
             "_pos": pairs.pos.astype(np.uint32),
@@ -146,12 +153,47 @@ def evaluate(
             **m,
             "fresh": fresh,
             "is_signal": is_signal,
-            "is_edge": is_edge,
         }
     )
     last = batch.select("exchange", *LEG_FIELDS)[pairs.latest[:, -1]]  # one row per venue, sorted
-    active = frozenset(route for route, on in zip(routes, active_after, strict=True) if on)
-    return BookState(last, active), Evaluation(symbol, routes, batch, lean)
+    return BookState(last), Evaluation(symbol, routes, batch, lean)
+
+
+def trailing_instant(quotes: pl.DataFrame) -> int:
+    """Row where the last instant (rows sharing the last row's ``ts_event``, consecutive) starts: a batch may end
+    inside an instant, so the caller holds these rows back until the next batch or the end of input."""
+    event = quotes["ts_event"]
+    same = (event == event[-1]).to_numpy()
+    breaks = np.flatnonzero(~same)
+    return int(breaks[-1]) + 1 if breaks.size else 0
+
+
+def _instants(quotes: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+    """The quotes with each instant's rows ordered by exchange (stable); the rows of instants of several rows, and
+    the last row of each one's instant.
+
+    Streaming data has few such rows (none: nothing is reordered), snapshot data many: only they are looked at."""
+    event = quotes["ts_event"].to_physical().to_numpy()
+    tied = event[1:] == event[:-1]
+    if not tied.any():
+        return quotes, np.empty(0, np.int64), np.empty(0, np.int64)
+    shared = np.zeros(quotes.height, dtype=bool)
+    shared[1:] |= tied
+    shared[:-1] |= tied
+    rows = np.flatnonzero(shared)
+    instant = np.concatenate([[0], np.cumsum(~tied)]).take(rows)
+    ends = np.append(np.flatnonzero(~tied), quotes.height - 1).take(instant)
+    order = (
+        pl.DataFrame({"_instant": instant, "exchange": quotes["exchange"].gather(rows)})
+        .with_row_index()
+        .sort("_instant", "exchange", maintain_order=True)["index"]
+        .to_numpy()
+    )
+    if (order != np.arange(rows.size)).any():
+        perm = np.arange(quotes.height)
+        perm[rows] = rows.take(order)
+        quotes = quotes[perm]
+    return quotes, rows, ends
 
 
 def _metrics(batch: pl.DataFrame, pairs: _Pairs, p: SpreadParams, ts_dtype: pl.Datetime) -> dict[str, np.ndarray]:
@@ -173,8 +215,18 @@ def _metrics(batch: pl.DataFrame, pairs: _Pairs, p: SpreadParams, ts_dtype: pl.D
     pos, route, buy, sell, other = pairs.pos, pairs.route, pairs.buy, pairs.sell, pairs.other
     recv_us, event_us = micros("ts_recv"), micros("ts_event")
     t_eval_us = recv_us.take(pos)
-    # One leg is the update itself: its age is 0, so the other leg's age is the older one's.
-    age_ms = _ms_apart(t_eval_us, recv_us.take(other))
+    older_us = recv_us.take(other)
+    shared, end = pairs.shared
+    if shared.size:  # an instant is applied when its last update is received; its older leg is the one received first
+        first = np.flatnonzero(np.diff(end, prepend=-1))
+        applied_us = recv_us.copy()
+        applied_us[shared] = np.repeat(
+            np.maximum.reduceat(recv_us.take(shared), first), np.diff(first, append=end.size)
+        )
+        t_eval_us = applied_us.take(pos)
+        np.minimum(older_us, recv_us.take(pos), out=older_us)
+    # Without ties one leg is the update itself (age 0): the other leg's age is the older one's.
+    age_ms = _ms_apart(t_eval_us, older_us)
     skew_ms = _ms_apart(event_us.take(pos), event_us.take(other))
     buy_px, sell_px = column("ask_px").take(buy), column("bid_px").take(sell)
     buy_cost = np.array([1 + p.fee_bps[b] / 1e4 for b, _ in pairs.routes], dtype=np.float64).take(route)
@@ -230,93 +282,67 @@ class _Pairs:
     """The evaluations of a batch (state rows first) as index arrays, and where each venue's latest quote is.
 
     Lean rows are (update, route touching the updated venue) for the rows after the ``n_hist`` state rows, ordered by
-    update then route, whose two legs are both known. Each route touching venue ``c`` has a fixed slot among the
-    ``2 (V - 1)`` routes touching it, so the rows are an (update, slot) grid, minus the cells whose other leg is not
-    known yet (only before every venue has quoted). One leg of every row is the update itself.
+    update then route, whose two legs are both known at the end of the update's instant, and where the update is the
+    instant's last of its venue and comes after the other leg (so each route is evaluated once per instant, by its
+    last update). Each route touching venue ``c`` has a fixed slot among the ``2 (V - 1)`` routes touching it, so the
+    rows are an (update, slot) grid, minus those cells.
 
     Attributes:
         pos, route, buy, sell, other: per lean row, the update's row, the route (index into ``routes``), the rows of
             the buy and sell legs' quotes, and the row of the leg that is not the update.
         latest: ``latest[v, i]`` is the row of venue ``v``'s latest quote at row ``i`` (-1 before its first quote).
+        shared: the rows of instants of several rows, and the last row of each one's instant.
     """
 
-    def __init__(self, venues: list[str], routes: list[tuple[str, str]], code: np.ndarray, n_hist: int) -> None:
+    def __init__(
+        self,
+        venues: list[str],
+        routes: list[tuple[str, str]],
+        code: np.ndarray,
+        n_hist: int,
+        shared: tuple[np.ndarray, np.ndarray],
+    ) -> None:
         n_venues, n = len(venues), len(code)
-        self.routes, self.code, self.n_hist = routes, code, n_hist
-        self.buy_venue = np.array([venues.index(b) for b, _ in routes], dtype=np.int64)
-        self.sell_venue = np.array([venues.index(s) for _, s in routes], dtype=np.int64)
+        self.routes, self.shared = routes, shared
+        buy_venue = np.array([venues.index(b) for b, _ in routes], dtype=np.int64)
+        sell_venue = np.array([venues.index(s) for _, s in routes], dtype=np.int64)
         self.latest = np.where(code == np.arange(n_venues)[:, None], np.arange(n), -1)
         np.maximum.accumulate(self.latest, axis=1, out=self.latest)
-        # slot_route[c, k]: the k-th route touching venue c; slot_of: the inverse; slot_buys: c is its buying venue.
+        # slot_route[c, k]: the k-th route touching venue c; slot_buys: c is its buying venue.
         slot_route = np.array(
-            [[r for r in range(len(routes)) if c in (self.buy_venue[r], self.sell_venue[r])] for c in range(n_venues)],
+            [[r for r in range(len(routes)) if c in (buy_venue[r], sell_venue[r])] for c in range(n_venues)],
             dtype=np.int64,
         ).reshape(n_venues, -1)
-        slot_buys = self.buy_venue[slot_route] == np.arange(n_venues)[:, None]
-        slot_other = np.where(slot_buys, self.sell_venue[slot_route], self.buy_venue[slot_route])
-        self.n_slots = slot_route.shape[1]
-        self.slot_of = np.zeros((n_venues, len(routes)), dtype=np.int64)
-        for c in range(n_venues):
-            self.slot_of[c, slot_route[c]] = np.arange(self.n_slots)
+        slot_buys = buy_venue[slot_route] == np.arange(n_venues)[:, None]
+        slot_other = np.where(slot_buys, sell_venue[slot_route], buy_venue[slot_route])
+        n_slots = slot_route.shape[1]
 
         upd = np.arange(n_hist, n)
         venue = code[upd]
         # Flat (update-major) arrays: numpy broadcasting over a 2 (V - 1) wide grid runs a tiny inner loop per row.
-        pos = np.repeat(upd, self.n_slots)
-        other = slot_other.take(venue, axis=0).ravel()
-        other *= n
+        pos = np.repeat(upd, n_slots)
+        other_venue = slot_other.take(venue, axis=0).ravel()
+        other = other_venue * n
         other += pos
         other = self.latest.take(other)  # the other venue's latest quote at the update
+        rows, end = shared
+        if rows.size:  # updates in an instant of several rows: the other leg once the whole instant is applied
+            cells = ((rows - n_hist)[:, None] * n_slots + np.arange(n_slots)).ravel()
+            end = np.repeat(end, n_slots)
+            other[cells] = self.latest[other_venue.take(cells), end]
         # buy = the update where its venue buys, else the other leg; sell = the other one (integer arithmetic is
         # cheaper than two np.where)
         shift = pos - other
         shift *= slot_buys.take(venue, axis=0).ravel()
         buy, sell = other + shift, pos - shift
         columns = [pos, slot_route.take(venue, axis=0).ravel(), buy, sell, other]
-        known = columns[-1] >= 0
-        self.kept: np.ndarray | None = None  # lean row of each grid cell, when some were dropped
-        if not known.all():
-            self.kept = np.cumsum(known) - 1
-            columns = [c[known] for c in columns]
+        keep = other >= 0
+        if rows.size:  # the instant's last update of the route's venues evaluates it, once
+            at = pos.take(cells)
+            keep[cells] &= (other.take(cells) < at) & (self.latest[code.take(at), end] == at)
+        if not keep.all():
+            columns = [c[keep] for c in columns]
         self.pos, self.route, self.buy, self.sell, self.other = columns
-
-    def lean_row(self, pos: np.ndarray, route: np.ndarray) -> np.ndarray:
-        """Lean row of evaluations (update ``pos``, ``route``) known to exist."""
-        cell = (pos - self.n_hist) * self.n_slots + self.slot_of[self.code.take(pos), route]
-        return cell if self.kept is None else self.kept.take(cell)
-
-    def evaluated_at(self, pos: np.ndarray, route: np.ndarray) -> np.ndarray:
-        """Whether ``route`` has a lean row at row ``pos``, given that ``pos`` is the latest update of either of
-        its venues at that point (-1: none): an update of the batch with both legs known."""
-        ok = pos >= self.n_hist
-        at = np.where(ok, pos, 0)
-        return ok & (self.latest[self.buy_venue[route], at] >= 0) & (self.latest[self.sell_venue[route], at] >= 0)
-
-    def previous_update(self, route: np.ndarray, before: np.ndarray) -> np.ndarray:
-        """Row of the latest update of either venue of ``route`` before row ``before`` (-1: none)."""
-        at = np.maximum(before - 1, 0)
-        prev = np.maximum(self.latest[self.buy_venue[route], at], self.latest[self.sell_venue[route], at])
-        return np.where(before > 0, prev, -1)
-
-    def rising_edges(self, is_signal: np.ndarray, was_active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per lean row, whether its route starts qualifying there (it did not at the route's previous row, or, for
-        the route's first row, before the batch: ``was_active`` per route); and per route, whether it qualifies
-        after the batch. Only the rows that qualify are looked at: the previous row of a route is the previous
-        update of either of its venues."""
-        rows = np.flatnonzero(is_signal)
-        r, at = self.route.take(rows), self.pos.take(rows)
-        prev = self.previous_update(r, at)
-        before = was_active.take(r)
-        seen = self.evaluated_at(prev, r)
-        before[seen] = is_signal.take(self.lean_row(prev[seen], r[seen]))
-        is_edge = np.zeros_like(is_signal)
-        is_edge[rows] = ~before
-        every = np.arange(len(self.routes))
-        last = self.previous_update(every, np.full(len(self.routes), len(self.code)))
-        after = was_active.copy()
-        seen = self.evaluated_at(last, every)
-        after[seen] = is_signal.take(self.lean_row(last[seen], every[seen]))
-        return is_edge, after
 
 
 def _feed_down(
@@ -338,7 +364,7 @@ def _feed_down(
 
 
 def signals_from(rows: pl.DataFrame) -> pl.DataFrame:
-    """Signal rows (the ``signals`` table) from the spread rows where a route starts qualifying."""
+    """Signal rows (the ``signals`` table) from the spread rows where an opportunity starts, with its episode id."""
     return rows.select(
         pl.concat_str([pl.lit("cross/"), pl.col("spread_id")]).alias("signal_id"),
         pl.lit("cross").alias("strategy"),
@@ -357,4 +383,5 @@ def signals_from(rows: pl.DataFrame) -> pl.DataFrame:
         "skew_ms",
         "buy_quote_id",
         "sell_quote_id",
+        pl.format("cross/{}/{}/{}/{}", "symbol", "buy_exchange", "sell_exchange", "spread_id").alias("episode_id"),
     )

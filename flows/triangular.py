@@ -49,7 +49,7 @@ STATE_SCHEMA: dict[str, pl.DataType] = {
 SIGNAL_COLUMNS = (
     "signal_id", "strategy", "symbol", "buy_exchange", "sell_exchange", "ts_signal", "buy_px", "sell_px", "qty",
     "notional_quote", "gross_edge_bps", "net_edge_bps", "expected_profit_quote", "age_ms", "skew_ms",
-    "buy_quote_id", "sell_quote_id",
+    "buy_quote_id", "sell_quote_id", "episode_id",
 )  # fmt: skip
 
 
@@ -508,6 +508,7 @@ def _signal_rows(signals: pl.DataFrame, exchange: str) -> pl.DataFrame:
         "skew_ms",
         pl.col("leg0_quote_id").alias("buy_quote_id"),
         pl.col(f"leg{last}_quote_id").alias("sell_quote_id"),
+        pl.format("triangular/{}/{}", "route", "event_id").alias("episode_id"),  # the episode it opens
     )
 
 

@@ -64,9 +64,16 @@ def prune(history: pl.DataFrame, cutoff_us: int) -> pl.DataFrame:
     return pl.concat([latest_old, history.filter(pl.col("ts_us") >= cutoff_us)]).sort("ts_us", maintain_order=True)
 
 
+def _depth_last(history: pl.DataFrame) -> pl.DataFrame:
+    """Time order where, at one receive time, a depth snapshot comes after the top-of-book quote of the same update
+    (replay of a book format delivers both): the latest quote is then the one whose levels fills can walk."""
+    has_depth = pl.col("bid_levels_px").is_not_null() | pl.col("ask_levels_px").is_not_null()
+    return history.sort(pl.col("ts_us"), has_depth, maintain_order=True)
+
+
 def latest(history: pl.DataFrame, t_us: int) -> dict[tuple[str, str], dict[str, Any]]:
     """The latest quote of every (exchange, symbol) received at or before ``t_us`` (one query per decision time)."""
-    rows = history.filter(pl.col("ts_us") <= t_us).group_by(KEYS).last()
+    rows = _depth_last(history.filter(pl.col("ts_us") <= t_us)).group_by(KEYS).last()
     return {(r["exchange"], r["symbol"]): r for r in rows.iter_rows(named=True)}
 
 
@@ -76,7 +83,8 @@ def latest_many(history: pl.DataFrame, times_us: list[int]) -> dict[int, dict[tu
         return {t: {} for t in times_us}
     grid = history.select(KEYS).unique().join(pl.DataFrame({"t_us": times_us}, schema={"t_us": pl.Int64}), how="cross")
     # one row per (key, receive time), the last to arrive, as group_by().last() in latest() would pick
-    right = history.unique([*KEYS, "ts_us"], keep="last", maintain_order=True).with_columns(t_us=pl.col("ts_us"))
+    right = _depth_last(history).unique([*KEYS, "ts_us"], keep="last", maintain_order=True)
+    right = right.with_columns(t_us=pl.col("ts_us"))
     joined = grid.sort("t_us").join_asof(
         right,
         on="t_us",

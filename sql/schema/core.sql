@@ -91,7 +91,9 @@ CREATE TABLE signals (
     age_ms                 DOUBLE NOT NULL,
     skew_ms                DOUBLE NOT NULL,
     buy_quote_id           VARCHAR NOT NULL,
-    sell_quote_id          VARCHAR NOT NULL
+    sell_quote_id          VARCHAR NOT NULL,
+    episode_id             VARCHAR            -- the opportunity (opportunities.episode_id) this signal opens; null for
+                                              -- market_making (quotes, no episodes)
 );
 
 CREATE TABLE spread_stats (

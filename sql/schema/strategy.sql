@@ -53,6 +53,8 @@ CREATE TABLE opportunities (
     ts_closed          TIMESTAMPTZ,       -- the first evaluation that no longer qualified; null = ended by the gap
     duration_ms        DOUBLE NOT NULL,   -- last_seen - first_seen
     updates            BIGINT NOT NULL,   -- qualifying evaluations
+    evaluations        BIGINT,            -- cross: evaluations of the route from first_seen to last_seen, neutral
+                                          -- (stale, skewed, thin) ones included; null: not counted (triangular)
     net_edge_bps_peak  DOUBLE NOT NULL,
     net_edge_bps_mean  DOUBLE NOT NULL,
     size_max_quote     DOUBLE NOT NULL,   -- largest executable size seen (cross: notional; triangular: start amount)

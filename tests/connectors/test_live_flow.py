@@ -74,7 +74,7 @@ def canonical_signals(data_dir: Path) -> pl.DataFrame:
             pl.col("buy_quote_id").replace_strict(names).alias("buy_quote"),
             pl.col("sell_quote_id").replace_strict(names).alias("sell_quote"),
         )
-        .drop("signal_id", "buy_quote_id", "sell_quote_id")
+        .drop("signal_id", "buy_quote_id", "sell_quote_id", "episode_id")  # episode_id embeds the signal_id
         .sort("ts_signal", "buy_exchange", "sell_exchange")
     )
 

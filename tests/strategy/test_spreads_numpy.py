@@ -4,6 +4,7 @@ route across batches, the book carried between batches, and the live-only feed-d
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -13,6 +14,8 @@ from polars.testing import assert_frame_equal
 from connectors.config import load_settings
 from connectors.simulator import simulate
 from flows import spreads
+from flows.cross_episodes import cross_tables
+from flows.rejections import Gates
 
 T0 = datetime(2024, 8, 8, 12, 0, tzinfo=UTC)
 FEES_BPS = {"binance": 10.0, "okx": 10.0, "htx": 20.0}
@@ -31,7 +34,7 @@ FLOATS = ("buy_px", "sell_px", "age_ms", "skew_ms", "qty", "gross_edge_bps", "ne
 LEAN_SCHEMA = pl.Schema(
     [*INDEXES, ("ts_eval", pl.Datetime("us", "UTC"))]
     + [(c, pl.Float64()) for c in FLOATS]
-    + [(c, pl.Boolean()) for c in ("fresh", "is_signal", "is_edge")]
+    + [(c, pl.Boolean()) for c in ("fresh", "is_signal")]
 )
 
 
@@ -75,19 +78,19 @@ def test_legs_unknown_until_mid_batch_give_rows_only_once_both_venues_have_quote
     assert ev.lean.schema == LEAN_SCHEMA
     assert ev.routes == [("binance", "htx"), ("binance", "okx"), ("htx", "binance"), ("htx", "okx"),
                          ("okx", "binance"), ("okx", "htx")]  # fmt: skip
-    assert cells(ev, "_buy", "_sell", "is_signal", "is_edge") == [
-        (1, B_O, 0, 1, True, True),
-        (1, O_B, 1, 0, False, False),
-        (2, B_O, 2, 1, True, False),
-        (2, O_B, 1, 2, False, False),
-        (3, B_H, 2, 3, False, False),
-        (3, H_B, 3, 2, False, False),
-        (3, H_O, 3, 1, False, False),
-        (3, O_H, 1, 3, False, False),
-        (4, B_O, 2, 4, True, False),
-        (4, H_O, 3, 4, False, False),
-        (4, O_B, 4, 2, False, False),
-        (4, O_H, 4, 3, False, False),
+    assert cells(ev, "_buy", "_sell", "is_signal") == [
+        (1, B_O, 0, 1, True),
+        (1, O_B, 1, 0, False),
+        (2, B_O, 2, 1, True),
+        (2, O_B, 1, 2, False),
+        (3, B_H, 2, 3, False),
+        (3, H_B, 3, 2, False),
+        (3, H_O, 3, 1, False),
+        (3, O_H, 1, 3, False),
+        (4, B_O, 2, 4, True),
+        (4, H_O, 3, 4, False),
+        (4, O_B, 4, 2, False),
+        (4, O_H, 4, 3, False),
     ]
     first = ev.lean.row(0, named=True)
     assert first["ts_eval"] == T0 + timedelta(milliseconds=100)
@@ -99,38 +102,50 @@ def test_legs_unknown_until_mid_batch_give_rows_only_once_both_venues_have_quote
         first["qty"] * (60400.0 * 0.999 - 60010.0 * 1.001), rel=1e-12
     )
     assert (first["age_ms"], first["skew_ms"]) == pytest.approx((100.0, 100.0))
-    assert ev_state.active == {("binance", "okx")}
+    assert ev_state.last is not None and ev_state.last["quote_id"].to_list() == ["q/2", "q/3", "q/4"]
     assert ev.rows()["spread_id"][0] == "q/1/binance/okx"
 
 
-def test_route_active_at_batch_start_that_keeps_qualifying_is_not_a_new_signal() -> None:
-    steps = [
-        ([("binance", 60000.0, 60010.0, 0), ("okx", 60400.0, 60410.0, 100)], [(1, B_O, True, True)]),
-        ([("okx", 60405.0, 60415.0, 200)], [(2, B_O, True, False)]),  # open since the last batch
-        ([("binance", 60005.0, 60015.0, 400)], [(2, B_O, True, False)]),
-        ([("okx", 60100.0, 60110.0, 500)], [(2, B_O, False, False)]),  # closes
-        ([("okx", 60400.0, 60410.0, 600)], [(2, B_O, True, True)]),  # opens again: a new signal
-    ]
-    state, n = spreads.BookState(), 0
-    for rows, expected in steps:
-        state, ev = spreads.evaluate(state, quotes(rows, n), PARAMS)
+def signal_starts(batches: list[list[tuple]], gap_ms: float = 1000.0) -> list[list[tuple]]:
+    """Evaluate batch after batch and run the episode state machine that decides signals: per batch, the cells
+    ``(_pos, route, is_signal, starts)`` of binance -> okx."""
+    book, crossed_state, out, n = spreads.BookState(), None, [], 0
+    gates = Gates(PARAMS.min_net_edge_bps, PARAMS.max_quote_age_ms, PARAMS.max_skew_ms)
+    for rows in batches:
+        book, ev = spreads.evaluate(book, quotes(rows, n), PARAMS)
         n += len(rows)
-        assert cells(ev, "is_signal", "is_edge", route=B_O) == expected
-        assert state.active == ({("binance", "okx")} if expected[-1][2] else set())
+        crossed_state, crossed = cross_tables(
+            crossed_state, ev.rows(), gates, timedelta(milliseconds=gap_ms), timedelta(0)
+        )
+        ev = replace(ev, lean=ev.lean.with_columns(crossed.starts.alias("starts")))
+        out.append(cells(ev, "is_signal", "starts", route=B_O))
+    return out
 
 
-def test_active_route_survives_a_batch_that_does_not_touch_it() -> None:
+def test_route_open_at_batch_start_that_keeps_qualifying_is_not_a_new_signal() -> None:
+    assert signal_starts(
+        [
+            [("binance", 60000.0, 60010.0, 0), ("okx", 60400.0, 60410.0, 100)],
+            [("okx", 60405.0, 60415.0, 200)],  # open since the last batch
+            [("binance", 60005.0, 60015.0, 400)],
+            [("okx", 60100.0, 60110.0, 500)],  # closes (fresh, edge gone)
+            [("okx", 60400.0, 60410.0, 600)],  # opens again: a new signal
+        ]
+    ) == [[(1, B_O, True, True)], [(2, B_O, True, False)], [(2, B_O, True, False)], [(2, B_O, False, False)],
+          [(2, B_O, True, True)]]  # fmt: skip
+
+
+def test_open_route_survives_a_batch_that_does_not_touch_it() -> None:
     """A batch from the third venue only evaluates none of the open route's rows: it stays open, and its next
     qualifying row is no new signal."""
-    state, ev = spreads.evaluate(
-        spreads.BookState(), quotes([("binance", 60000.0, 60010.0, 0), ("okx", 60400.0, 60410.0, 100)]), PARAMS
+    out = signal_starts(
+        [
+            [("binance", 60000.0, 60010.0, 0), ("okx", 60400.0, 60410.0, 100)],
+            [("htx", 60100.0, 60110.0, 200)],
+            [("binance", 60005.0, 60015.0, 300)],
+        ]
     )
-    state, ev = spreads.evaluate(state, quotes([("htx", 60100.0, 60110.0, 200)], 2), PARAMS)
-    assert [route for _, route in cells(ev)] == [B_H, H_B, H_O, O_H]
-    assert state.active == {("binance", "okx")}
-    state, ev = spreads.evaluate(state, quotes([("binance", 60005.0, 60015.0, 300)], 3), PARAMS)
-    assert cells(ev, "is_signal", "is_edge")[1] == (3, B_O, True, False)
-    assert state.active == {("binance", "okx")}
+    assert out == [[(1, B_O, True, True)], [], [(3, B_O, True, False)]]
 
 
 def test_batch_where_one_venue_sends_nothing_pairs_with_its_quote_from_the_state() -> None:
@@ -157,7 +172,7 @@ def test_single_row_batches() -> None:
     alone, ev = spreads.evaluate(spreads.BookState(), quotes([("okx", 60400.0, 60410.0, 0)]), PARAMS)
     assert ev.lean.height == 0 and ev.lean.schema == LEAN_SCHEMA and ev.routes == []
     assert ev.rows().height == 0
-    assert alone.last is not None and alone.last["quote_id"].to_list() == ["q/0"] and alone.active == frozenset()
+    assert alone.last is not None and alone.last["quote_id"].to_list() == ["q/0"]
     state, _ = spreads.evaluate(
         alone, quotes([("binance", 60000.0, 60010.0, 10), ("htx", 60100.0, 60110.0, 20)], 1), PARAMS
     )
@@ -174,15 +189,14 @@ def test_feed_down_between_a_legs_receipt_and_the_evaluation_makes_it_stale() ->
     )
     batch = quotes([("binance", 60000.0, 60010.0, 0), ("okx", 60400.0, 60410.0, 100), ("okx", 60401.0, 60411.0, 200)])
     state, ev = spreads.evaluate(spreads.BookState(), batch, PARAMS, downs)
-    assert cells(ev, "fresh", "is_signal", "is_edge") == [
-        (1, B_O, True, True, True),
-        (1, O_B, True, False, False),
-        (2, B_O, False, False, False),
-        (2, O_B, False, False, False),
+    assert cells(ev, "fresh", "is_signal") == [
+        (1, B_O, True, True),
+        (1, O_B, True, False),
+        (2, B_O, False, False),
+        (2, O_B, False, False),
     ]
-    assert state.active == frozenset()
     state, ev = spreads.evaluate(state, quotes([("binance", 60001.0, 60011.0, 300)], 3), PARAMS, downs)
-    assert cells(ev, "fresh", "is_signal", "is_edge")[0] == (2, B_O, True, True, True)  # a quote after the down
+    assert cells(ev, "fresh", "is_signal")[0] == (2, B_O, True, True)  # a quote after the down
 
 
 def test_null_leg_is_a_clear_error() -> None:
@@ -195,8 +209,7 @@ def test_null_leg_is_a_clear_error() -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_any_cut_into_batches_gives_the_same_rows_and_signals_as_one_batch(seed: int) -> None:
-    """The book and the open routes carried between batches make the cut invisible: every spread row, its
-    ``is_edge`` and the final state match one evaluation of the whole market (gates loose enough to flip often)."""
+    """The book carried between batches makes the cut invisible: every spread row and the final state match one evaluation of the whole market (gates loose enough to flip often)."""
     cfg = load_settings(environ={}).simulator.model_copy(
         update={"duration_s": 60.0, "rate_hz": 8.0, "anomaly_rate": 0.0, "seed": seed, "cross_opportunities": 4}
     )
@@ -213,14 +226,13 @@ def test_any_cut_into_batches_gives_the_same_rows_and_signals_as_one_batch(seed:
         state, out = spreads.BookState(), []
         for lo, hi in zip([0, *cuts], [*cuts, market.height], strict=True):
             state, ev = spreads.evaluate(state, market.slice(lo, hi - lo), params)
-            out.append(ev.rows().with_columns(ev.lean["is_edge"]))
+            out.append(ev.rows())
         return pl.concat(out), state
 
     whole, whole_state = run([])
     rng = random.Random(seed)
     cut, cut_state = run(sorted(rng.sample(range(1, market.height), 40)))
-    assert whole["is_edge"].sum() > 10 and whole.height > 3 * market.height - 10
+    assert whole["is_signal"].sum() > 10 and whole.height > 3 * market.height - 10
     assert_frame_equal(cut, whole)
-    assert cut_state.active == whole_state.active
     assert whole_state.last is not None and cut_state.last is not None
     assert_frame_equal(cut_state.last, whole_state.last)
