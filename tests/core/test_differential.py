@@ -14,6 +14,7 @@ from tests.core.conftest import run_flow, settings_for, table
 
 FEES_BPS = {"binance": 10.0, "okx": 10.0, "htx": 20.0}
 MIN_NET_BPS, MAX_AGE_MS, MAX_SKEW_MS, MAX_USDT = 30.0, 1000.0, 500.0, 50_000.0
+GAP_MS = 1000.0  # [episodes] gap_timeout_ms
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +31,33 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def reference_spreads(clean: pl.DataFrame) -> pl.DataFrame:
-    """Every (update, ordered venue pair) evaluation, by as-of joins on the processing position."""
-    q = clean.with_columns(pl.col("quote_id").str.split("/").list.last().cast(pl.Int64).alias("pos")).sort("pos")
+    """Every (instant, ordered venue pair) evaluation, by as-of joins on the processing position.
+
+    An instant is a run of consecutive rows of one symbol with the same event time; it is applied whole (its rows
+    taken by exchange name), then each route it touches is evaluated once, named by the instant's last update of
+    the route's venues, at the instant's latest receive time."""
+    q = (
+        clean.with_columns(pl.col("quote_id").str.split("/").list.last().cast(pl.Int64).alias("pos"))
+        .sort("pos")
+        .with_columns(
+            (pl.col("ts_event") != pl.col("ts_event").shift(1)).fill_null(True).cum_sum().over("symbol").alias("inst")
+        )
+        .with_columns(pl.col("ts_recv").max().over("symbol", "inst").alias("t_inst"))
+        .sort("symbol", "inst", "exchange", "pos", maintain_order=True)
+        .with_columns(pl.int_range(pl.len()).alias("k"))
+    )
     out = []
     for symbol in ("BTC/USDT", "ETH/USDT"):
         s = q.filter(pl.col("symbol") == symbol)
         for buy, sell in permutations(sorted(FEES_BPS), 2):
-            updates = s.filter(pl.col("exchange").is_in([buy, sell])).select("pos", "ts_recv", "quote_id")
+            updates = (
+                s.filter(pl.col("exchange").is_in([buy, sell]))
+                .group_by("inst", maintain_order=True)
+                .last()
+                .select("k", "pos", pl.col("t_inst").alias("ts_recv"), "quote_id")
+            )
             a = s.filter(pl.col("exchange") == buy).select(
-                "pos",
+                "k",
                 "ask_px",
                 "ask_qty",
                 pl.col("ts_recv").alias("recv_a"),
@@ -46,14 +65,14 @@ def reference_spreads(clean: pl.DataFrame) -> pl.DataFrame:
                 pl.col("quote_id").alias("buy_quote_id"),
             )
             b = s.filter(pl.col("exchange") == sell).select(
-                "pos",
+                "k",
                 "bid_px",
                 "bid_qty",
                 pl.col("ts_recv").alias("recv_b"),
                 pl.col("ts_event").alias("event_b"),
                 pl.col("quote_id").alias("sell_quote_id"),
             )
-            j = updates.join_asof(a, on="pos").join_asof(b, on="pos").drop_nulls(["ask_px", "bid_px"])
+            j = updates.join_asof(a, on="k").join_asof(b, on="k").drop_nulls(["ask_px", "bid_px"])
             fa, fb = FEES_BPS[buy] / 1e4, FEES_BPS[sell] / 1e4
             qty = pl.min_horizontal("ask_qty", "bid_qty", MAX_USDT / pl.col("ask_px"))
             age = pl.max_horizontal(pl.col("ts_recv") - pl.col("recv_a"), pl.col("ts_recv") - pl.col("recv_b"))
@@ -62,7 +81,8 @@ def reference_spreads(clean: pl.DataFrame) -> pl.DataFrame:
                     (pl.col("quote_id") + f"/{buy}/{sell}").alias("spread_id"),
                     pl.lit(buy).alias("buy_exchange"),
                     pl.lit(sell).alias("sell_exchange"),
-                    "pos",
+                    "k",
+                    "ts_recv",
                     pl.col("ask_px").alias("buy_px"),
                     pl.col("bid_px").alias("sell_px"),
                     qty.alias("qty"),
@@ -87,23 +107,43 @@ def test_spreads_equal_reference(run_dir: Path) -> None:
     ref = reference_spreads(table(run_dir, "quotes_clean"))
     got = table(run_dir, "spreads")
     assert got.height == ref.height > 10_000
-    cols = [c for c in ref.columns if c != "pos"]
+    cols = [c for c in ref.columns if c not in ("k", "ts_recv")]
     assert_frame_equal(got.select(cols).sort("spread_id"), ref.select(cols).sort("spread_id"), rtol=1e-12, atol=1e-9)
 
 
-def test_signals_are_the_rising_edges_of_the_reference(run_dir: Path) -> None:
+def reference_signals(ref: pl.DataFrame, gap_ms: float) -> pl.DataFrame:
+    """One signal per opportunity: a qualifying evaluation of a route that is not open. A route is open after a
+    qualifying evaluation until a fresh evaluation below the threshold, or until no evaluation qualified for longer
+    than ``gap_ms`` (receive clock); stale evaluations neither extend nor end it."""
+    starts = []
+    for (symbol, buy, sell), rows in ref.sort("k").group_by("symbol", "buy_exchange", "sell_exchange"):
+        last_qualifying = None
+        for spread_id, ts, is_signal, fresh, net in rows.select(
+            "spread_id", "ts_recv", "is_signal", "fresh", "net_edge_bps"
+        ).iter_rows():
+            if is_signal:
+                gone = last_qualifying is None or (ts - last_qualifying).total_seconds() * 1000 > gap_ms
+                if gone:
+                    starts.append(spread_id)
+                last_qualifying = ts
+            elif fresh and net < MIN_NET_BPS:
+                last_qualifying = None
+    return ref.filter(pl.col("spread_id").is_in(starts))
+
+
+def test_signals_are_the_opportunity_starts_of_the_reference(run_dir: Path) -> None:
     clean = table(run_dir, "quotes_clean")
     ref = reference_spreads(clean).join(
         clean.select(pl.col("quote_id").alias("buy_quote_id"), "symbol"), on="buy_quote_id"
     )
-    previous = pl.col("is_signal").shift(1).over("symbol", "buy_exchange", "sell_exchange", order_by="pos")
-    edges = ref.filter(pl.col("is_signal") & ~previous.fill_null(False))
+    edges = reference_signals(ref, GAP_MS)
     got = table(run_dir, "signals")
     assert got.height == edges.height > 0
     assert sorted(got["signal_id"]) == sorted("cross/" + edges["spread_id"])
     joined = got.join(edges, left_on=pl.col("signal_id").str.strip_prefix("cross/"), right_on="spread_id")
     assert (joined["net_edge_bps"] - joined["net_edge_bps_right"]).abs().max() < 1e-9
     assert (joined["qty"] - joined["qty_right"]).abs().max() < 1e-12
+    assert table(run_dir, "opportunities").filter(pl.col("strategy") == "cross").height == got.height
 
 
 def test_window_stats_equal_reference(run_dir: Path) -> None:
