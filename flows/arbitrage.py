@@ -40,7 +40,6 @@ from flows import cleaning, cross_episodes, spreads, windows
 from flows.heartbeat import beat_on
 from flows.market_making_flow import market_making_tables
 from flows.rejections import Gates
-from flows.resequence import resequence
 from flows.risk.wiring import risk_tables
 from flows.triangular_flow import triangular_tables
 from flows.venues_flow import cross_venue_cycle_tables
@@ -209,24 +208,20 @@ class Inputs:
 
 def _inputs(flow: Dataflow, settings: Settings, gate: QualityGate) -> Inputs:
     """The sources, and ``check_batch`` on every batch: in replay one batch ahead on a helper thread (CPU-bound, one
-    partition), in live as a step after the venues are merged in receive order."""
+    partition), in live as a step after the source (which merges the venues in arrival order)."""
 
     def check(batch: RawBatch) -> Checked:
         return check_batch(settings, gate, batch)
 
     if settings.source.kind != "live":
         return Inputs(op.input("quotes", flow, ReadAheadSource(_replay_source(settings), check)), [], None)
-    source = live_source(settings.live)
-    live = input_live("quotes", flow, source)
-    quotes = live.quotes
-    if settings.live.reorder_ms > 0:  # receive-clock order across venues, as replay of the capture has it
-        quotes = resequence("resequence", live.quotes_and_progress, source.list_parts(), settings.live.reorder_ms)
+    live = input_live("quotes", flow, live_source(settings.live))  # venues merged at one point, in arrival order
 
     def by_symbol(events: pl.DataFrame) -> list[tuple[str, FeedDowns]]:
         downs = down_events(events)
         return [(symbol, FeedDowns(downs)) for symbol in settings.cross.symbols] if downs.height else []
 
-    checked = op.map("qingxi_rows_and_gx", quotes, check)
+    checked = op.map("qingxi_rows_and_gx", live.quotes, check)
     return Inputs(checked, [live.tables], op.flat_map("feed_downs_by_symbol", live.feed_events, by_symbol))
 
 
