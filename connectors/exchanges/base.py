@@ -58,8 +58,8 @@ class Venue:
     client_ping: ClassVar[str | None] = None  # text the client must send when idle (OKX "ping")
     client_ping_interval_s: ClassVar[float] = 20.0
     book_levels: ClassVar[int] = 5
-    # ``[live]`` keys (connectors/config.py LiveConfig) that are this venue's own options: key -> keyword argument
-    config_options: ClassVar[dict[str, str]] = {}
+    # ``[live]`` keys (connectors/config.py LiveConfig) that are this venue's own options: (key, keyword argument)
+    config_options: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None) -> None:
         self.symbols = list(symbols)
@@ -71,7 +71,7 @@ class Venue:
     @classmethod
     def options_from(cls, live_config: Any) -> dict[str, Any]:
         """This venue's keyword arguments from the ``[live]`` settings, so callers need no venue special case."""
-        return {kwarg: getattr(live_config, key) for key, kwarg in cls.config_options.items()}
+        return {kwarg: getattr(live_config, key) for key, kwarg in cls.config_options}
 
     def connect_url(self, base: str) -> str:
         """The URL to open (Binance puts its streams in the URL; others subscribe after connecting)."""
