@@ -216,7 +216,11 @@ class _LivePartition(StatefulSourcePartition[LiveItem, dict[str, dict[str, int]]
             self.loop.run_until_complete(self.task)
         except asyncio.CancelledError:
             pass
-        finally:
+        finally:  # let the sockets' own tasks (keepalive) finish cancelling before the loop goes
+            pending = asyncio.all_tasks(self.loop)
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.close()
 
     def next_batch(self) -> list[LiveItem]:
@@ -388,13 +392,14 @@ class LiveStreams:
         quotes: ``RawBatch`` items in arrival order, for the normalize step (same type as replay and simulator
             sources).
         tables: ``(table_name, frame)`` items (``feed_events``, ``books``), ready for the lake sink.
-        feed_events: the ``feed_events`` frames alone, for the step that marks a venue stale
-            (see connectors/exchanges/feed_state.py).
+        ordered: ``RawBatch`` items and ``feed_events`` frames in one stream, in arrival order: a step that must see
+            a venue go down before the quotes that arrived after it (connectors/exchanges/feed_state.py) reads this,
+            since two streams merged downstream keep no order between them.
     """
 
     quotes: Stream[RawBatch]
     tables: Stream[tuple[str, pl.DataFrame]]
-    feed_events: Stream[pl.DataFrame]
+    ordered: Stream[RawBatch | pl.DataFrame]
 
 
 def _table_item(item: LiveItem) -> tuple[str, pl.DataFrame]:
@@ -404,13 +409,19 @@ def _table_item(item: LiveItem) -> tuple[str, pl.DataFrame]:
     return item.table, item.frame
 
 
+def _ordered_item(item: LiveItem) -> RawBatch | pl.DataFrame | None:
+    if isinstance(item, RawBatch):
+        return item
+    return item.frame if item.table == "feed_events" else None
+
+
 def input_live(step_id: str, flow: Dataflow, source: LiveSource) -> LiveStreams:
-    """``op.input`` for a LiveSource, split into its quote batches and its table rows."""
+    """``op.input`` for a LiveSource, split into its quote batches and its table rows (and both, in order)."""
     items = op.input(step_id, flow, source)
     split = op.branch(f"{step_id}_split", items, lambda item: isinstance(item, RawBatch))
     tables = op.map(f"{step_id}_tables", split.falses, _table_item)
-    events = op.filter_map(f"{step_id}_feed_events", tables, lambda kv: kv[1] if kv[0] == "feed_events" else None)
-    return LiveStreams(split.trues, tables, events)  # type: ignore[arg-type]
+    ordered = op.filter_map(f"{step_id}_ordered", items, _ordered_item)
+    return LiveStreams(split.trues, tables, ordered)  # type: ignore[arg-type]
 
 
 def live_source(cfg: LiveConfig) -> LiveSource:

@@ -203,7 +203,9 @@ class Inputs:
 
     checked: Stream[Checked]  # batches after normalize, QingXi row checks and the quality gate
     tables: list[Stream[tuple[str, pl.DataFrame]]]  # rows the source writes itself (live: feed_events, books)
-    downs: Stream[tuple[str, FeedDowns]] | None  # live: feed downs, keyed by every cross symbol
+    # live: symbol slices and feed downs (keyed by every cross symbol) in one stream, in arrival order, so a venue's
+    # down always reaches the symbol step before the quotes that arrived after it; None = split ``checked``
+    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns]] | None
 
 
 def _inputs(flow: Dataflow, settings: Settings, gate: QualityGate) -> Inputs:
@@ -217,12 +219,17 @@ def _inputs(flow: Dataflow, settings: Settings, gate: QualityGate) -> Inputs:
         return Inputs(op.input("quotes", flow, ReadAheadSource(_replay_source(settings), check)), [], None)
     live = input_live("quotes", flow, live_source(settings.live))  # venues merged at one point, in arrival order
 
-    def by_symbol(events: pl.DataFrame) -> list[tuple[str, FeedDowns]]:
-        downs = down_events(events)
-        return [(symbol, FeedDowns(downs)) for symbol in settings.cross.symbols] if downs.height else []
+    def check_or_downs(item: RawBatch | pl.DataFrame) -> Checked | FeedDowns:
+        return check(item) if isinstance(item, RawBatch) else FeedDowns(down_events(item))
 
-    checked = op.map("qingxi_rows_and_gx", live.quotes, check)
-    return Inputs(checked, [live.tables], op.flat_map("feed_downs_by_symbol", live.feed_events, by_symbol))
+    def by_symbol(item: Checked | FeedDowns) -> list[tuple[str, pl.DataFrame | FeedDowns]]:
+        if isinstance(item, Checked):
+            return split_by_symbol(item)  # type: ignore[return-value]
+        return [(symbol, item) for symbol in settings.cross.symbols] if item.events.height else []
+
+    ordered = op.map("qingxi_rows_and_gx", live.ordered, check_or_downs)
+    checked = op.filter_map("checked", ordered, lambda item: item if isinstance(item, Checked) else None)
+    return Inputs(checked, [live.tables], op.flat_map("split_by_symbol", ordered, by_symbol))
 
 
 def _stats_rows(window: timedelta, late: bool):
@@ -253,9 +260,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     flow = Dataflow("arbitrage")
     inputs = _inputs(flow, settings, gate)
     checked = inputs.checked
-    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns]] = op.flat_map("split_by_symbol", checked, split_by_symbol)
-    if inputs.downs is not None:
-        keyed = op.merge("symbol_inputs", keyed, inputs.downs)
+    keyed = inputs.keyed if inputs.keyed is not None else op.flat_map("split_by_symbol", checked, split_by_symbol)
     per_symbol = op.stateful(
         "qingxi_stream_and_celue_cross", keyed, lambda resume: SymbolLogic(settings, params, window, resume)
     )
