@@ -212,6 +212,7 @@ class _LivePartition(StatefulSourcePartition[LiveItem, dict[str, dict[str, int]]
         self.thread.start()
 
     def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_until_complete(self.task)
         except asyncio.CancelledError:
@@ -220,7 +221,8 @@ class _LivePartition(StatefulSourcePartition[LiveItem, dict[str, dict[str, int]]
             pending = asyncio.all_tasks(self.loop)
             for task in pending:
                 task.cancel()
-            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if pending:
+                self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.close()
 
     def next_batch(self) -> list[LiveItem]:
