@@ -117,7 +117,7 @@ class LiveConfig(_Section):
     backoff_max_s: float = Field(30.0, gt=0)
     backoff_jitter: float = Field(0.25, ge=0, lt=1)
     max_clock_skew_ms: float = Field(1000.0, gt=0)  # |receive clock - venue clock| beyond this = clock_skew event
-    batch_rows: int = Field(1000, ge=1)  # at most this many quotes per batch (a batch = what arrived since a poll)
+    batch_rows: int = Field(20_000, ge=1)  # at most this many quotes per batch (a batch = what arrived since a poll)
     run_for_s: float = Field(0.0, ge=0)  # 0 = until stopped
     capture_dir: str = ""  # empty = no capture; else Parquet quote files there (replayable with kind = "replay")
     capture_rows_per_file: int = Field(100_000, ge=1)
