@@ -94,7 +94,7 @@ async def ccxtpro(url: str, n: int, idle_s: float = 1.0) -> tuple[int, int, floa
     return len(got), len(set(got)), last - t0
 
 
-def receive_to_flow_latency_ms(url: str, n: int, flush_ms: float) -> list[float]:
+def receive_to_flow_latency_ms(url: str, n: int) -> list[float]:
     """p50 / p99 / max of (time the batch reaches the first flow step - the row's ts_recv), in ms."""
     import numpy as np
     import polars as pl
@@ -110,7 +110,7 @@ def receive_to_flow_latency_ms(url: str, n: int, flush_ms: float) -> list[float]
 
     flow = Dataflow("bench_latency")
     src = LiveSource([LiveVenue("binance", ["BTC/USDT"], ws_url=url)], FeedSettings(ws_url="", stall_timeout_s=30),
-                     batch_rows=1000, flush_ms=flush_ms, run_for_s=n / 800 + 1.0)  # fmt: skip
+                     batch_rows=1000, run_for_s=n / 800 + 1.0)  # fmt: skip
     op.output("out", op.map("measure", op.input("live", flow, src), measure), TestingSink([]))
     run_main(flow)
     all_ms = np.concatenate(lat)
@@ -121,7 +121,7 @@ def bytewax_live(url: str, n: int) -> tuple[int, float]:
     out: list = []
     flow = Dataflow("bench_live")
     src = LiveSource([LiveVenue("binance", ["BTC/USDT"], ws_url=url)], FeedSettings(ws_url="", stall_timeout_s=30),
-                     batch_rows=1000, flush_ms=50, run_for_s=max(3.0, n / 5000))  # fmt: skip
+                     batch_rows=1000, run_for_s=max(3.0, n / 5000))  # fmt: skip
     op.output("out", op.input("live", flow, src), TestingSink(out))
     t0 = time.perf_counter()
     run_main(flow)
@@ -164,11 +164,10 @@ def main(n: int) -> None:
     with FakeBinance([script(msgs, False)], snapshot) as fake:
         rows, s = bytewax_live(fake.url, n)
     print(f"burst         LiveSource in Bytewax      delivered {rows:6d} rows (run_for_s bounded run: {s:.2f} s)")
-    for flush_ms in (20.0, 200.0):
-        with FakeBinance([script(msgs[:5000], True)], snapshot) as fake:
-            p50, p99, worst, rows = receive_to_flow_latency_ms(fake.url, 5000, flush_ms)
-        print(f"paced ~1 kHz  receive -> first flow step, flush_ms={flush_ms:5.0f}: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
-              f"  max {worst:6.1f} ms  ({rows} rows)")  # fmt: skip
+    with FakeBinance([script(msgs[:5000], True)], snapshot) as fake:
+        p50, p99, worst, rows = receive_to_flow_latency_ms(fake.url, 5000)
+    print(f"paced ~1 kHz  receive -> first flow step: p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  max {worst:6.1f} ms"
+          f"  ({rows} rows)")  # fmt: skip
 
 
 if __name__ == "__main__":

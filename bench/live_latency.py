@@ -1,34 +1,29 @@
-"""Live flow benchmark (run by hand): how many messages/s from three venues the whole flow keeps up with, and the
-latency from receiving a quote to its signal row being in the lake.
+"""Live flow benchmark (run by hand): how many messages/s from three venues the whole flow keeps up with, the
+latency from receiving a quote to its signal, stage by stage, and the idle CPU cost of the live source.
 
-    .venv/bin/python bench/live_latency.py [--rates 1000,2000,5000,10000] [--seconds 10] [--epoch-ms 1000]
-        [--reorder-ms 500]
+    .venv/bin/python bench/live_latency.py [--rates 5000,20000] [--seconds 10] [--epoch-ms 1000] [--idle-s 5]
 
 Three fake venues (tests/fakes: real WebSocket servers on 127.0.0.1, Binance bookTicker, OKX bbo-tbt, HTX gzip bbo;
 run in a child process so their Python does not share the flow's GIL) stream BTC/USDT at an aggregate rate split
 evenly, paced against their start time (no drift). Prices are the real Binance bookTicker extract
 (tests/fixtures/binance), with OKX's whole top of book lifted 80 bps on every 50th push, so the flow emits two signals
 (binance->okx, htx->okx rising edges) about every 50 OKX pushes. The flow is the real one: ``build_flow`` on
-config/live.toml (``source.kind = "live"``, resequencer on, quality gate, lake sink) pointed at the fakes. Each venue
-first sends a few warm-up frames; the stream starts once their rows are in the lake (the flow builds its Great
-Expectations context on the first batch, ~10 s on a loaded 2-core machine), and only stream rows are measured.
+config/live.toml (``source.kind = "live"``: the venues merged at one point in arrival order, quality gate, lake
+sink) pointed at the fakes. Each venue first sends a few warm-up frames; the stream starts once their rows are in the
+lake (the flow builds its Great Expectations context on the first batch), and only stream rows are measured.
 
-Where the time goes: the flow is single-threaded per worker, and the Great Expectations gate costs a roughly constant
-time per batch (~30-50 ms idle, ~1 s on a loaded 2-core machine), whatever its size. The resequencer releases at most
-one merged batch per activation, so when the flow falls behind, batches grow and the lag settles at a few gate costs
-instead of growing; with ``--reorder-ms 0`` every venue flush is its own gated batch. ``--epoch-ms`` (what
-``python -m bytewax.run -s`` sets) only changes snapshot cadence here: stateful steps and the lake sink act on items
-as they arrive, not at epoch ends (checked with a 100-item probe: 0.3 ms either way).
-
-Measured per rate, from the lake the run wrote (no hook in the flow):
+Measured per rate:
 - delivered: quotes_clean rows / messages the fakes sent (the flow stops at ``run_for_s``; the fakes finish first).
 - lag: Parquet part file mtime (rename time) of a quotes_clean row - its ``ts_recv``, p50/p99, in the first and the
   last fifth of the stream, and its growth (least-squares slope over the stream, ms per s). The flow keeps up when
   it delivered >= 99 % and the lag grows by less than 100 ms per s.
-- signal latency: signals part file mtime - ``ts_signal`` (the ``ts_recv`` of the quote that made the route
-  qualify), p50/p99: receive clock to the row being durable in the lake; over the whole stream and over its second
-  half (past the start-up transient: the gate's first batches after the warm-up are slow).
-Reference: the design KPI for the API, p50 < 100 ms, p99 < 1000 ms.
+- stages (bench/live_stages.py, stamps taken in this process around the flow's own step functions), per quote:
+  receive -> source emit -> checked (normalize, row checks, quality gate) -> cleaned (stream checks) -> signal
+  computed (cross evaluation), p50/p99 of each hop.
+- signals: receive clock (``ts_signal`` = the ``ts_recv`` of the quote that made the route qualify) -> signal
+  computed, -> delivered to a signal-bus subscriber (n/a until connectors/signal_bus.py is merged), -> durable in
+  the lake (signals part file mtime), p50/p99.
+- idle: CPU seconds per wall second of a live source whose venue is connected and silent (the poll cost).
 """
 
 from __future__ import annotations
@@ -48,11 +43,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bytewax.operators as op
 import numpy as np
 import polars as pl
-from bytewax.testing import run_main
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, run_main
 
+from bench.live_stages import Stages
 from connectors.config import Settings, load_settings
+from connectors.exchanges.session import FeedSettings
+from connectors.live import LiveSource, LiveVenue
 from flows.arbitrage import build_flow
 from tests.fakes.exchanges import Action, FakeBinance, FakeHtx, FakeOkx
 from tests.fixtures.live_flow.derive import binance_tickers
@@ -149,7 +149,7 @@ def serve(rate: float, seconds: float, conn: Connection) -> None:
         conn.send({"sent": sent, "scripted": 3 * (WARMUP_FRAMES + per_venue), "stream_s": stream_s})
 
 
-def settings_for(data_dir: Path, urls: dict[str, str], run_for_s: float, reorder_ms: float) -> Settings:
+def settings_for(data_dir: Path, urls: dict[str, str], run_for_s: float) -> Settings:
     base = load_settings(REPO / "config" / "live.toml", environ={}).model_dump()
     base["sinks"]["data_dir"] = str(data_dir)
     base["live"].update(
@@ -158,7 +158,6 @@ def settings_for(data_dir: Path, urls: dict[str, str], run_for_s: float, reorder
         stall_timeout_s=30.0,
         run_for_s=run_for_s,
         capture_dir="",
-        reorder_ms=reorder_ms,
     )
     base["cross"]["symbols"] = ["BTC/USDT"]
     return Settings.model_validate(base)
@@ -187,7 +186,7 @@ def pct(values: pl.Series, q: float) -> float:
     return float(np.percentile(values.to_numpy(), q)) if len(values) else float("nan")
 
 
-def run(rate: float, seconds: float, reorder_ms: float, epoch_ms: float) -> dict[str, Any]:
+def run(rate: float, seconds: float, epoch_ms: float) -> dict[str, Any]:
     parent, child = mp.Pipe()
     server = mp.Process(target=serve, args=(rate, seconds, child), daemon=True)
     server.start()
@@ -195,11 +194,17 @@ def run(rate: float, seconds: float, reorder_ms: float, epoch_ms: float) -> dict
     with tempfile.TemporaryDirectory(prefix="arbflow-live-bench-") as tmp:
         data_dir = Path(tmp)
         t0 = time.monotonic()
-        flow = build_flow(settings=settings_for(data_dir, urls, WARMUP_MAX_S + seconds + TAIL_S, reorder_ms))
+        flow = build_flow(settings=settings_for(data_dir, urls, WARMUP_MAX_S + seconds + TAIL_S))
         go_us: list[int] = []
         watcher = threading.Thread(target=go_when_warm, args=(data_dir, parent, go_us), daemon=True)
         watcher.start()
-        run_main(flow, epoch_interval=timedelta(milliseconds=epoch_ms))
+        stages, stop = Stages().install(), threading.Event()
+        subscribed = stages.subscribe(data_dir, stop)
+        try:
+            run_main(flow, epoch_interval=timedelta(milliseconds=epoch_ms))
+        finally:
+            stages.uninstall()
+            stop.set()
         wall_s = time.monotonic() - t0
         parent.send("stop")
         fakes = parent.recv()
@@ -225,6 +230,16 @@ def run(rate: float, seconds: float, reorder_ms: float, epoch_ms: float) -> dict
         if clean.height > 1
         else float("nan")
     )
+    hops = stages.quote_stages_ms(stream_from_us)
+    computed, delivered = stages.signal_ms(stream_from_us)
+    for hop, ms in hops.items():
+        result[f"{hop} p50"], result[f"{hop} p99"] = pct(pl.Series(ms), 50), pct(pl.Series(ms), 99)
+    result["signal computed p50"], result["signal computed p99"] = (
+        pct(pl.Series(computed), 50),
+        pct(pl.Series(computed), 99),
+    )
+    result["signal delivered p50"] = pct(pl.Series(delivered), 50) if subscribed else None
+    result["signal delivered p99"] = pct(pl.Series(delivered), 99) if subscribed else None
     result["keeps_up"] = bool(
         result["sent"] == result["scripted"]
         and clean.height >= 0.99 * (result["sent"] - 3 * WARMUP_FRAMES)
@@ -233,27 +248,49 @@ def run(rate: float, seconds: float, reorder_ms: float, epoch_ms: float) -> dict
     return result
 
 
+def idle_cpu(seconds: float) -> float:
+    """CPU seconds per wall second of a Bytewax flow whose only input is a connected, silent live venue."""
+    with FakeBinance([[("sleep", seconds + 5.0)]], {"lastUpdateId": 0, "bids": [], "asks": []}) as fake:
+        flow = Dataflow("idle")
+        source = LiveSource([LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url)],
+                            FeedSettings(ws_url="", stall_timeout_s=60.0), run_for_s=seconds)  # fmt: skip
+        op.output("out", op.input("live", flow, source), TestingSink([]))
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        run_main(flow)
+        return (time.process_time() - cpu0) / (time.monotonic() - wall0)
+
+
+def _row(r: dict[str, Any]) -> str:
+    def pair(key: str) -> str:
+        lo, hi = r.get(f"{key} p50"), r.get(f"{key} p99")
+        return "n/a" if lo is None else f"{lo:.1f}/{hi:.1f}"
+
+    stages = " | ".join(pair(k) for k in ("receive->emit", "emit->checked", "checked->cleaned", "cleaned->signal"))
+    return (f"{r['rate']:.0f} | {r['sent']} | {r['clean_rows']} | {r['lag_last_p50']:.0f}/{r['lag_last_p99']:.0f} | "
+            f"{r['lag_growth_ms_per_s']:.0f} | {stages} | {r['signals']} | {pair('signal computed')} | "
+            f"{pair('signal delivered')} | {r['signal_p50']:.0f}/{r['signal_p99']:.0f} | {r['keeps_up']}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="1000,2000,5000,10000", help="aggregate messages/s, comma separated")
+    parser.add_argument("--rates", default="5000,20000", help="aggregate messages/s, comma separated")
     parser.add_argument("--seconds", type=float, default=10.0, help="streaming time per rate")
-    parser.add_argument("--reorder-ms", type=float, default=500.0, help="[live] reorder_ms (0 = no resequencer)")
     parser.add_argument("--epoch-ms", type=float, default=1000.0,
                         help="Bytewax epoch interval (what bytewax.run -s sets)")  # fmt: skip
+    parser.add_argument("--idle-s", type=float, default=5.0, help="idle CPU measurement length (0 = skip)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores; {args.seconds:g} s per rate; three venues, BTC/USDT; lake on local disk")
-    header = ("rate/s", "sent", "stream s", "clean rows", "lag p50/p99 first 1/5 ms", "lag p50/p99 last 1/5 ms",
-              "lag growth ms/s", "signals", "signal p50/p99 ms", "2nd half", "keeps up")  # fmt: skip
+    if args.idle_s > 0:
+        print(f"idle live source: {100 * idle_cpu(args.idle_s):.1f} % of one core (CPU s per wall s)", flush=True)
+    header = ("rate/s", "sent", "clean rows", "lag p50/p99 last 1/5 ms", "lag growth ms/s",
+              "receive->emit p50/p99 ms", "emit->checked", "checked->cleaned", "cleaned->signal", "signals",
+              "receive->signal computed p50/p99 ms", "->subscriber", "->durable in lake", "keeps up")  # fmt: skip
     print(" | ".join(header))
     results = []
     for rate in [float(r) for r in args.rates.split(",")]:
-        r = run(rate, args.seconds, args.reorder_ms, args.epoch_ms)
+        r = run(rate, args.seconds, args.epoch_ms)
         results.append(r)
-        print(f"{r['rate']:.0f} | {r['sent']} | {r['stream_s']:.1f} | {r['clean_rows']} | "
-              f"{r['lag_first_p50']:.0f}/{r['lag_first_p99']:.0f} | {r['lag_last_p50']:.0f}/{r['lag_last_p99']:.0f} | "
-              f"{r['lag_growth_ms_per_s']:.0f} | {r['signals']} | {r['signal_p50']:.0f}/{r['signal_p99']:.0f} | "
-              f"{r['signal_late_half_p50']:.0f}/{r['signal_late_half_p99']:.0f} | "
-              f"{r['keeps_up']}", flush=True)  # fmt: skip
+        print(_row(r), flush=True)
     kept = [r["rate"] for r in results if r["keeps_up"]]
     print(json.dumps({"highest_rate_kept_up": max(kept) if kept else None, "results": results}, default=str))
 

@@ -2,8 +2,10 @@
 
 Layout: ``<dir>/exchange=<ccxt id>/date=YYYY-MM-DD/<exchange>-<YYYYMMDDTHH>-<first offset>.parquet``, one file per
 venue per receive-clock hour, split every ``rows_per_file`` rows. Files are written to a temporary name and renamed,
-so a reader (or a replay) never sees half a file. Names come from the partition's quote offsets, so a resumed live
-run continues the sequence instead of overwriting. Rows are cast to ``QUOTE_SCHEMA``; a value that does not cast
+so a reader (or a replay) never sees half a file. Names come from the venue's quote offsets, so a resumed live run
+continues the sequence instead of overwriting. Order across venues needs no extra column: the live source's merge
+point (connectors/live.py) gives every quote a strictly increasing ``ts_recv`` in arrival order, so merging the
+files by ``ts_recv`` (as replay and ``read_capture`` do) rebuilds the sequence the live flow consumed. Rows are cast to ``QUOTE_SCHEMA``; a value that does not cast
 (garbage from the venue) is stored as null, and the replayed row is quarantined like the live one.
 """
 
@@ -86,8 +88,9 @@ class CaptureWriter:
 
 
 def read_capture(directory: str | Path) -> pl.DataFrame:
-    """All captured quotes under ``directory``, in the quote schema, ordered as received (venue, then offset)."""
+    """All captured quotes under ``directory``, in the quote schema, in arrival order (``ts_recv``; ties keep file
+    and row order)."""
     files = sorted(Path(directory).glob("exchange=*/date=*/*.parquet"))
     if not files:
         return pl.DataFrame(schema=POLARS_QUOTE_SCHEMA)
-    return pl.concat([pl.read_parquet(f) for f in files])
+    return pl.concat([pl.read_parquet(f) for f in files]).sort("ts_recv", maintain_order=True)

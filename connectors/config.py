@@ -125,15 +125,24 @@ class LiveConfig(_Section):
     backoff_max_s: float = Field(30.0, gt=0)
     backoff_jitter: float = Field(0.25, ge=0, lt=1)
     max_clock_skew_ms: float = Field(1000.0, gt=0)  # |receive clock - venue clock| beyond this = clock_skew event
-    batch_rows: int = Field(1000, ge=1)  # flush a quote batch at this many rows...
-    flush_ms: float = Field(50.0, gt=0)  # ...or this long after its first row (bench: p50 19 ms at 20)
+    batch_rows: int = Field(20_000, ge=1)  # at most this many quotes per batch (a batch = what arrived since a poll)
     run_for_s: float = Field(0.0, ge=0)  # 0 = until stopped
     # empty = no capture; else Parquet quote files there (replay them with kind = "replay"); {data_dir} = sinks.data_dir
     capture_dir: str = ""
     capture_rows_per_file: int = Field(100_000, ge=1)
-    # Merge the venues in receive-clock order (flows/resequence.py), as replay does; a venue whose progress reports stop
-    # for this long no longer holds the others back. 0 = off (venue batches in arrival order: live may differ).
-    reorder_ms: float = Field(500.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        """Name a key that no longer exists and why, rather than pydantic's bare "extra inputs" error."""
+        why = {
+            "reorder_ms": "the venues merge at one point in arrival order (connectors/live.py), nothing is held",
+            "flush_ms": "every poll emits what has arrived, no batch waits to fill",
+        }
+        for key in sorted(set(why) & set(data if isinstance(data, dict) else ())):
+            msg = f"[live] {key} was removed: {why[key]}; delete the key"
+            raise ValueError(msg)
+        return data
 
 
 class QualityConfig(_Section):

@@ -42,7 +42,6 @@ from flows.heartbeat import beat_on
 from flows.market_making_flow import market_making_tables
 from flows.publish import publish_signals
 from flows.rejections import Gates
-from flows.resequence import resequence
 from flows.risk.wiring import risk_tables
 from flows.triangular_flow import triangular_tables
 from flows.venues_flow import cross_venue_cycle_tables
@@ -267,30 +266,33 @@ class Inputs:
 
     checked: Stream[Checked]  # batches after normalize, QingXi row checks and the quality gate
     tables: list[Stream[tuple[str, pl.DataFrame]]]  # rows the source writes itself (live: feed_events, books)
-    downs: Stream[tuple[str, FeedDowns]] | None  # live: feed downs, keyed by every cross symbol
+    # live: symbol slices and feed downs (keyed by every cross symbol) in one stream, in arrival order, so a venue's
+    # down always reaches the symbol step before the quotes that arrived after it; None = split ``checked``
+    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns | SymbolBooks]] | None
 
 
 def _inputs(flow: Dataflow, settings: Settings, gate: CompiledGate) -> Inputs:
     """The sources, and ``check_batch`` on every batch: in replay one batch ahead on a helper thread (CPU-bound, one
-    partition), in live as a step after the venues are merged in receive order."""
+    partition), in live as a step after the source (which merges the venues in arrival order)."""
 
     def check(batch: RawBatch) -> Checked:
         return check_batch(settings, gate, batch)
 
     if settings.source.kind != "live":
         return Inputs(op.input("quotes", flow, ReadAheadSource(_replay_source(settings), check)), [], None)
-    source = live_source(settings.live)
-    live = input_live("quotes", flow, source)
-    quotes = live.quotes
-    if settings.live.reorder_ms > 0:  # receive-clock order across venues, as replay of the capture has it
-        quotes = resequence("resequence", live.quotes_and_progress, source.list_parts(), settings.live.reorder_ms)
+    live = input_live("quotes", flow, live_source(settings.live))  # venues merged at one point, in arrival order
 
-    def by_symbol(events: pl.DataFrame) -> list[tuple[str, FeedDowns]]:
-        downs = down_events(events)
-        return [(symbol, FeedDowns(downs)) for symbol in settings.cross.symbols] if downs.height else []
+    def check_or_downs(item: RawBatch | pl.DataFrame) -> Checked | FeedDowns:
+        return check(item) if isinstance(item, RawBatch) else FeedDowns(down_events(item))
 
-    checked = op.map("qingxi_rows_and_gx", quotes, check)
-    return Inputs(checked, [live.tables], op.flat_map("feed_downs_by_symbol", live.feed_events, by_symbol))
+    def by_symbol(item: Checked | FeedDowns) -> list[tuple[str, pl.DataFrame | FeedDowns]]:
+        if isinstance(item, Checked):
+            return split_by_symbol(item)  # type: ignore[return-value]
+        return [(symbol, item) for symbol in settings.cross.symbols] if item.events.height else []
+
+    ordered = op.map("qingxi_rows_and_gx", live.ordered, check_or_downs)
+    checked = op.filter_map("checked", ordered, lambda item: item if isinstance(item, Checked) else None)
+    return Inputs(checked, [live.tables], op.flat_map("split_by_symbol", ordered, by_symbol))
 
 
 def _stats_rows(window: timedelta, late: bool):
@@ -333,11 +335,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     flow = Dataflow("arbitrage")
     inputs = _inputs(flow, settings, gate)
     checked = inputs.checked
-    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns | SymbolBooks]] = op.flat_map(
-        "split_by_symbol", checked, split_by_symbol
-    )
-    if inputs.downs is not None:
-        keyed = op.merge("symbol_inputs", keyed, inputs.downs)
+    keyed = inputs.keyed if inputs.keyed is not None else op.flat_map("split_by_symbol", checked, split_by_symbol)
     per_symbol = op.stateful(
         "qingxi_stream_and_celue_cross", keyed, lambda resume: SymbolLogic(settings, params, window, resume)
     )

@@ -58,6 +58,8 @@ class Venue:
     client_ping: ClassVar[str | None] = None  # text the client must send when idle (OKX "ping")
     client_ping_interval_s: ClassVar[float] = 20.0
     book_levels: ClassVar[int] = 5
+    # ``[live]`` keys (connectors/config.py LiveConfig) that are this venue's own options: (key, keyword argument)
+    config_options: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None) -> None:
         self.symbols = list(symbols)
@@ -65,6 +67,11 @@ class Venue:
         self.source = source or f"{self.exchange}-ws"
         self.market_ids = {s: market(self.exchange, s)["id"] for s in self.symbols}  # fails early on a bad symbol
         self.to_symbol = id_to_symbol(self.exchange)
+
+    @classmethod
+    def options_from(cls, live_config: Any) -> dict[str, Any]:
+        """This venue's keyword arguments from the ``[live]`` settings, so callers need no venue special case."""
+        return {kwarg: getattr(live_config, key) for key, kwarg in cls.config_options}
 
     def connect_url(self, base: str) -> str:
         """The URL to open (Binance puts its streams in the URL; others subscribe after connecting)."""

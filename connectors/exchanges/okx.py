@@ -97,6 +97,7 @@ class Okx(Venue):
     ws_url = "wss://ws.okx.com:8443"
     client_ping = "ping"
     client_ping_interval_s = 20.0  # the venue drops connections idle for 30 s
+    config_options = (("okx_quote_channel", "quote_channel"),)
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None,
                  quote_channel: str = "bbo-tbt", ping_interval_s: float = 20.0,

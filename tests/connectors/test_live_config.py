@@ -18,18 +18,24 @@ from tests.fakes.exchanges import FakeBinance, FakeHtx, FakeOkx
 LIVE_TOML = Path(__file__).resolve().parents[2] / "config" / "live.toml"
 
 
-def test_live_toml_validates_and_names_three_venue_partitions() -> None:
+def test_live_toml_validates_and_merges_three_venues_in_one_partition() -> None:
     settings = load_settings(LIVE_TOML, environ={})
     assert settings.source.kind == "live"
     source = live_source(settings.live)
-    assert source.list_parts() == ["live-binance", "live-okx", "live-htx"]
+    assert source.list_parts() == ["live"]
+    assert list(source.venues) == ["live-binance", "live-okx", "live-htx"]
     assert {v.transport for v in source.venues.values()} == {"native"}
     assert source.venues["live-okx"].symbols == ["BTC/USDT", "ETH/USDT", "ETH/BTC"]
+    assert source.venues["live-okx"].options == {"quote_channel": "bbo-tbt"}  # Okx.config_options
+    assert source.venues["live-binance"].options == {}
 
 
 def test_a_wrong_live_key_or_symbol_fails_at_start_naming_it() -> None:
     with pytest.raises(ConfigError, match="live.transports"):
         load_settings(LIVE_TOML, environ={"ARBFLOW__LIVE__TRANSPORTS": '{okx = "carrier-pigeon"}'})
+    for removed in ("reorder_ms", "flush_ms"):
+        with pytest.raises(ConfigError, match=rf"\[live\] {removed} was removed: .*delete the key"):
+            load_settings(LIVE_TOML, environ={f"ARBFLOW__LIVE__{removed.upper()}": "50.0"})
     settings = load_settings(LIVE_TOML, environ={"ARBFLOW__LIVE__SYMBOLS": '["BTC/USDT", "NOPE/USDT"]'})
     with pytest.raises(ValueError, match="no spot market 'NOPE/USDT'"):
         live_source(settings.live)

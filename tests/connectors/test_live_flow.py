@@ -1,18 +1,18 @@
 """The whole arbitrage flow on ``source.kind = "live"`` against three fake venues (real WebSockets on 127.0.0.1).
 
-- A live session and the replay of its capture give the same signals (flows/resequence.py merges the venues in
-  receive-clock order, as replay does).
+- A live session and the replay of its capture give the same quote sequence and the same signals in the same order
+  (connectors/live.py merges the venues at one point in arrival order, with a strictly increasing ``ts_recv``, and
+  replay merges the capture files by ``ts_recv``).
 - A venue whose connection drops contributes no quote to any signal after the drop, through the real flow and lake.
 """
 
 from __future__ import annotations
 
-import logging
+import itertools
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-import pytest
 from bytewax.testing import run_main
 
 from connectors import lake
@@ -57,31 +57,42 @@ def read(data_dir: Path, table: str) -> pl.DataFrame:
         con.close()
 
 
-def canonical_signals(data_dir: Path) -> pl.DataFrame:
-    """Signals with every quote id (buy leg, sell leg, the evaluated update in ``signal_id``) replaced by the quote
-    itself (exchange, ts_recv, seq): ids embed the source partition, which differs between live and replay."""
+def canonical(data_dir: Path, position: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Clean quotes in stream order, and signals ordered by the stream position of the update they evaluated (then
+    route), with every quote id (buy leg, sell leg, the evaluated update in ``signal_id``) replaced by the quote itself
+    (exchange, ts_recv, seq): ids embed the source, which differs between live and replay.
+
+    Args:
+        data_dir: the lake.
+        position: a quote's position in the stream the flow consumed, from ``quotes_clean`` columns.
+    """
     parts = [pl.col("exchange"), pl.col("ts_recv").dt.epoch("us"), pl.col("seq")]
-    quotes = read(data_dir, "quotes_clean").select(
-        "quote_id", pl.concat_str(parts, separator="|", ignore_nulls=True).alias("quote")
+    quotes = (
+        read(data_dir, "quotes_clean")
+        .select(
+            "quote_id", pl.concat_str(parts, separator="|", ignore_nulls=True).alias("quote"), position.alias("_at")
+        )
+        .sort("_at")
     )
-    assert quotes["quote"].n_unique() == quotes.height
-    names = dict(quotes.iter_rows())
+    assert quotes["quote"].n_unique() == quotes["_at"].n_unique() == quotes.height
+    names = dict(zip(quotes["quote_id"], quotes["quote"], strict=True))
+    at = dict(zip(quotes["quote_id"], quotes["_at"], strict=True))
     signals = read(data_dir, "signals")
     evaluated = signals["signal_id"].str.strip_prefix("cross/").str.replace(r"/[^/]+/[^/]+$", "")
-    return (
+    signals = (
         signals.with_columns(
             evaluated.replace_strict(names).alias("evaluated_quote"),
+            evaluated.replace_strict(at).alias("_at"),
             pl.col("buy_quote_id").replace_strict(names).alias("buy_quote"),
             pl.col("sell_quote_id").replace_strict(names).alias("sell_quote"),
         )
-        .drop("signal_id", "buy_quote_id", "sell_quote_id", "episode_id")  # episode_id embeds the signal_id
-        .sort("ts_signal", "buy_exchange", "sell_exchange")
+        .sort("_at", "buy_exchange", "sell_exchange")
+        .drop("signal_id", "buy_quote_id", "sell_quote_id", "episode_id", "_at")  # episode_id embeds the signal_id
     )
+    return quotes.select("quote"), signals
 
 
-def test_a_live_session_and_the_replay_of_its_capture_give_the_same_signals(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_live_session_and_the_replay_of_its_capture_give_the_same_signals_in_the_same_order(tmp_path: Path) -> None:
     okx = [("send", m) for m in jsonl("live_flow/okx_bbo_tbt.jsonl")]
     htx = [("send", m) for m in jsonl("live_flow/htx_bbo.jsonl")]
     capture = tmp_path / "capture"
@@ -89,18 +100,21 @@ def test_a_live_session_and_the_replay_of_its_capture_give_the_same_signals(
             FakeOkx([okx], speed=1.0) as fo, FakeHtx([htx], speed=1.0) as fh:  # fmt: skip
         urls = {"binance": fb.url, "okx": fo.url, "htx": fh.url}
         live = live_settings(tmp_path / "live", urls, live={"capture_dir": str(capture)})
-        with caplog.at_level(logging.WARNING, logger="flows.resequence"):
-            run_main(build_flow(settings=live))
+        run_main(build_flow(settings=live))
         assert fb.finished.is_set() and fo.finished.is_set() and fh.finished.is_set()
-    assert not [r for r in caplog.records if r.name == "flows.resequence"]  # ordered by progress, no late rows
     replay = live_settings(
         tmp_path / "replay", {}, source={"kind": "replay", "paths": [f"{capture}/**/*.parquet"], "batch_rows": 37}
     )
     run_main(build_flow(settings=replay))
 
-    live_quotes, replay_quotes = read(tmp_path / "live", "quotes_clean"), read(tmp_path / "replay", "quotes_clean")
-    assert live_quotes.height == replay_quotes.height == 312 + len(okx) + len(htx)  # all clean
-    live_signals, replay_signals = canonical_signals(tmp_path / "live"), canonical_signals(tmp_path / "replay")
+    # Live: the merge point makes ts_recv strictly increasing in arrival order. Replay: quote ids count the stream.
+    live_quotes, live_signals = canonical(tmp_path / "live", pl.col("ts_recv"))
+    offset = pl.col("quote_id").str.split("/").list.last().cast(pl.Int64)
+    replay_quotes, replay_signals = canonical(tmp_path / "replay", offset)
+    assert live_quotes.height == 312 + len(okx) + len(htx)  # all clean
+    assert live_quotes.equals(replay_quotes)  # the same sequence of quotes...
+    exchanges = [q.split("|")[0] for q in live_quotes["quote"]]
+    assert sum(a != b for a, b in itertools.pairwise(exchanges)) > 10  # ...with the venues interleaved
     # The fixture's lifted OKX bid (80 bps over 5 pushes) clears the fee-aware threshold against both other venues;
     # the dipped HTX ask (70 bps) too; the 35 bps OKX lift does not once fees are paid.
     # Which routes fire depends on how fresh the other legs were at each push (the receive clock of this run), so
@@ -109,7 +123,7 @@ def test_a_live_session_and_the_replay_of_its_capture_give_the_same_signals(
     routes = set(zip(replay_signals["buy_exchange"], replay_signals["sell_exchange"], strict=True))
     assert replay_signals.height >= 2
     assert routes <= {("binance", "okx"), ("htx", "okx"), ("htx", "binance")}
-    assert live_signals.equals(replay_signals)  # fails with [live] reorder_ms = 0 (venue batches in arrival order)
+    assert live_signals.equals(replay_signals)  # same signals, evaluated on the same update, in the same order
 
 
 def test_a_dropped_venue_contributes_no_quote_to_any_signal_after_the_drop(tmp_path: Path) -> None:
