@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from connectors import importers
+from connectors.formats import hftbacktest_rows
 from connectors.schema import QUOTE_COLUMNS
 from tests.cli.conftest import count, invoke
 from tests.connectors.conftest import FIXTURES
@@ -61,3 +62,23 @@ def test_an_explicit_format_on_the_command_line_overrides_sniffing(tmp_path: Pat
         count(tmp_path, "select count(*) from quotes_clean") + count(tmp_path, "select count(*) from quotes_rejected")
         == importers.read_tardis_quotes(path).height
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "importer"),
+    [
+        (FIXTURES / "binance" / "btcusdt_20240808_head400.txt", lambda p: hftbacktest_rows(p).select(QUOTE_COLUMNS)),
+        (FIXTURES / "cryptofeed" / "OKX.ws.1.0", importers.read_cryptofeed_quotes),
+        (FIXTURES / "cryptofeed" / "BINANCE.ws.1.0", importers.read_cryptofeed_quotes),
+    ],
+)
+def test_replay_of_raw_captures_gives_the_importer_rows(tmp_path: Path, path: Path, importer) -> None:
+    """hftbacktest raw lines and cryptofeed captures through the CLI: every importer row ends clean or rejected, and
+    the clean ones are exactly the importer's rows at their offsets."""
+    result = invoke("replay", str(path), "-d", tmp_path)
+    assert result.exit_code == 0, result.output
+    want = importer(path).sort("ts_recv", maintain_order=True).with_row_index("offset")
+    want = want.with_columns(pl.col("offset").cast(pl.Int64))
+    clean = table(tmp_path, "quotes_clean").with_columns(_offset().alias("offset")).sort("offset")
+    assert clean.height + count(tmp_path, "select count(*) from quotes_rejected") == want.height > 0
+    assert clean.select(QUOTE_COLUMNS).equals(want.join(clean.select("offset"), on="offset").select(QUOTE_COLUMNS))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +45,47 @@ def table(data_dir: Path, name: str, order_by: str | None = None) -> pl.DataFram
         con.close()
 
 
+def run_main_job(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The README's main job, ``python -m bytewax.run flows.arbitrage:flow`` from the repository; it must succeed."""
+    run = subprocess.run(
+        [sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def write_quotes(
+    path: Path, ask_px: list[float], ts_recv: list[datetime], ts_exchange: list[datetime] | None = None
+) -> Path:
+    """A one-venue BTC/USDT recording (bids 60,000 + i, size 1, seq i) with the given asks and clocks."""
+    rows = len(ask_px)
+    pl.DataFrame(
+        {
+            "exchange": "binance",
+            "symbol": "BTC/USDT",
+            "bid_px": [60_000.0 + i for i in range(rows)],
+            "bid_qty": 1.0,
+            "ask_px": ask_px,
+            "ask_qty": 1.0,
+            "ts_exchange": ts_exchange,
+            "ts_recv": ts_recv,
+            "seq": list(range(rows)),
+            "source": "test",
+        },
+        schema_overrides={"ts_exchange": pl.Datetime("us", "UTC")},
+    ).write_parquet(path)
+    return path
+
+
 @pytest.fixture
 def sim_dir(tmp_path: Path) -> Path:
     return tmp_path / "lake"
 
 
-__all__ = ["REPO", "duckdb", "run_flow", "settings_for", "table"]
+__all__ = ["REPO", "duckdb", "run_flow", "run_main_job", "settings_for", "table", "write_quotes"]

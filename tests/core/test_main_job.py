@@ -10,20 +10,12 @@ from pathlib import Path
 
 import duckdb
 
-from tests.core.conftest import REPO
+from tests.core.conftest import REPO, run_main_job
 
 
 def test_main_job_on_the_bundled_sample(tmp_path: Path) -> None:
     env = {**os.environ, "ARBFLOW__SINKS__DATA_DIR": str(tmp_path)}
-    run = subprocess.run(
-        [sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_main_job(env)
     summary = subprocess.run(
         [sys.executable, "-m", "flows.cli", "summary"], cwd=REPO, env=env, capture_output=True, text=True, check=False
     )

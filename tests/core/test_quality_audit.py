@@ -21,7 +21,7 @@ from connectors.replay import ReplaySource
 from quality.audit import AuditLogic, AuditState, Chunk, audit_chunk, quality_audit
 from quality.compiled import CompiledGate
 from quality.gate import SUITES_DIR, QualityGate
-from tests.core.conftest import table
+from tests.core.conftest import table, write_quotes
 
 T0 = datetime(2024, 8, 8, tzinfo=UTC)
 ROWS, BATCH_ROWS, AUDIT_ROWS = 1_200, 100, 300
@@ -29,22 +29,9 @@ ROWS, BATCH_ROWS, AUDIT_ROWS = 1_200, 100, 300
 
 def _recording(tmp_path: Path, rows: int = ROWS, step_ms: int = 1) -> Path:
     """Quotes with a crossed book (ask < bid) every 7th row, so the critical suite fails in every chunk."""
-    path = tmp_path / "quotes.parquet"
-    pl.DataFrame(
-        {
-            "exchange": "binance",
-            "symbol": "BTC/USDT",
-            "bid_px": [60_000.0 + i for i in range(rows)],
-            "bid_qty": 1.0,
-            "ask_px": [60_000.0 + i + (-1.0 if i % 7 == 0 else 0.5) for i in range(rows)],
-            "ask_qty": 1.0,
-            "ts_exchange": [T0 + timedelta(milliseconds=step_ms * i) for i in range(rows)],
-            "ts_recv": [T0 + timedelta(milliseconds=step_ms * i) for i in range(rows)],
-            "seq": list(range(rows)),
-            "source": "test",
-        }
-    ).write_parquet(path)
-    return path
+    times = [T0 + timedelta(milliseconds=step_ms * i) for i in range(rows)]
+    asks = [60_000.0 + i + (-1.0 if i % 7 == 0 else 0.5) for i in range(rows)]
+    return write_quotes(tmp_path / "quotes.parquet", asks, times, times)
 
 
 def _judged(batch: RawBatch) -> tuple[str, int, pl.DataFrame]:

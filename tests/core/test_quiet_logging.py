@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 
 from flows.arbitrage import setup_logging
-from tests.core.conftest import REPO
+from tests.core.conftest import run_main_job
 
 
 def test_own_loggers_follow_the_configured_level_and_libraries_stay_at_warning() -> None:
@@ -32,16 +30,7 @@ def test_bytewax_run_prints_no_great_expectations_info(tmp_path: Path) -> None:
         "ARBFLOW__SIMULATOR__DURATION_S": "60",
         "ARBFLOW__QUALITY__AUDIT_INTERVAL_S": "20",  # several GX audit runs, each a chance to log
     }
-    run = subprocess.run(
-        [sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    run = run_main_job(env)
     lines = (run.stdout + run.stderr).splitlines()
     assert [line for line in lines if "great_expectations" in line] == []
     assert len(lines) < 10, lines[:20]

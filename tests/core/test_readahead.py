@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import bytewax.operators as op
-import polars as pl
 import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
@@ -16,27 +15,14 @@ from bytewax.testing import TestingSink, run_main
 from connectors.batches import RawBatch
 from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource
+from tests.core.conftest import write_quotes
 
 T0 = datetime(2024, 8, 8, tzinfo=UTC)
 
 
 def _recording(tmp_path: Path, rows: int) -> Path:
-    path = tmp_path / "quotes.parquet"
-    pl.DataFrame(
-        {
-            "exchange": "binance",
-            "symbol": "BTC/USDT",
-            "bid_px": [60_000.0 + i for i in range(rows)],
-            "bid_qty": 1.0,
-            "ask_px": [60_000.5 + i for i in range(rows)],
-            "ask_qty": 1.0,
-            "ts_exchange": None,
-            "ts_recv": [T0 + timedelta(milliseconds=i) for i in range(rows)],
-            "seq": list(range(rows)),
-            "source": "test",
-        }
-    ).write_parquet(path)
-    return path
+    times = [T0 + timedelta(milliseconds=i) for i in range(rows)]
+    return write_quotes(tmp_path / "quotes.parquet", [60_000.5 + i for i in range(rows)], times)
 
 
 def _summary(batch: RawBatch) -> tuple[int, list[str], str]:
