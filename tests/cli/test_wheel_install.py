@@ -53,12 +53,17 @@ def _run(bin_dir: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[st
 
 
 def test_the_installed_package_imports_from_the_venv_not_the_checkout(installed: Path, tmp_path: Path) -> None:
-    probe = "import flows, connectors.resources as r; print(flows.__file__); print(r.DEFAULT_CONFIG)"
+    # ops.api (the API package) and the dashboard's files must be in the wheel too: `arbflow serve` needs them
+    probe = (
+        "import flows, connectors.resources as r, ops.api, pathlib; print(flows.__file__); print(r.DEFAULT_CONFIG);"
+        " print(pathlib.Path(ops.api.__file__).parents[1] / 'dashboard' / 'live.js')"
+    )
     out = subprocess.run([installed / "python", "-c", probe], cwd=tmp_path, capture_output=True, text=True,
                          env=_clean_env(), check=True).stdout.split()  # fmt: skip
     venv = installed.parent
     assert Path(out[0]).is_relative_to(venv)
     assert Path(out[1]).is_relative_to(venv) and Path(out[1]).is_file()
+    assert Path(out[2]).is_relative_to(venv) and Path(out[2]).is_file()
 
 
 def test_run_and_query_list_from_an_empty_directory(installed: Path, tmp_path: Path) -> None:
