@@ -68,6 +68,6 @@ def test_nothing_is_lost(sim_run: Path) -> None:
     assert clean.height + rejected.height == quotes.height
     ids = pl.concat([clean["quote_id"], rejected["quote_id"]])
     assert ids.n_unique() == quotes.height
-    runs = table(sim_run, "validation_runs")
+    runs = table(sim_run, "validation_runs").filter(pl.col("engine") == "compiled")  # gx rows: the async audit
     assert runs.height == 2 * -(-quotes.height // 2000)  # two suites per micro-batch
     assert runs["success"].all()

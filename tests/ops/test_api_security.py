@@ -81,6 +81,7 @@ def _signal(i: int, symbol: str, ts: datetime) -> dict:
         "skew_ms": float("nan"),  # NaN must come back as null, not break the JSON
         "buy_quote_id": f"p0/{i}",
         "sell_quote_id": f"p1/{i}",
+        "episode_id": f"cross/BTC/USDT/binance/okx/p0/{i}",
     }
 
 

@@ -42,7 +42,8 @@ def _lake_quotes(data_dir: Path) -> int:
     total = 0
     for table in ("quotes_clean", "quotes_rejected"):
         glob = table_glob(data_dir, table).replace("'", "''")
-        total += duckdb.execute(f"select count(*) from read_parquet('{glob}', union_by_name = true)").fetchone()[0]
+        with duckdb.connect() as con:  # its own connection: a fetchone() leaves the shared default one busy
+            total += con.execute(f"select count(*) from read_parquet('{glob}', union_by_name = true)").fetchone()[0]
     return total
 
 

@@ -71,7 +71,8 @@ def test_flow_signals_reach_stream_subscribers_and_a_reconnect_gets_the_missed_o
         run = subprocess.run(flow_argv(None), env=env, capture_output=True, text=True, timeout=300, check=False)
         assert run.returncode == 0, run.stderr[-2000:]
         glob = table_glob(tmp_path, "signals").replace("'", "''")
-        lake_ids = [r[0] for r in duckdb.sql(f"select signal_id from read_parquet('{glob}')").fetchall()]
+        with duckdb.connect() as con:
+            lake_ids = [r[0] for r in con.execute(f"select signal_id from read_parquet('{glob}')").fetchall()]
         assert len(lake_ids) > 5
         _wait(lambda: len(fast.ids()) >= len(lake_ids), 30, "every lake signal on the stream")
         seen_early = early.join()
