@@ -155,7 +155,7 @@ class QualityConfig(_Section):
 
 
 class ApiConfig(_Section):
-    """HTTP API (ops/api.py). Keys come only from the environment (ARBFLOW_API_KEYS), never from this file."""
+    """HTTP API (ops/api/). Keys come only from the environment (ARBFLOW_API_KEYS), never from this file."""
 
     host: str = "127.0.0.1"  # the container sets 0.0.0.0
     port: int = Field(8080, ge=1, le=65535)

@@ -545,7 +545,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: api.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: api.port, 8080).")] = None,
 ) -> None:
-    """Serve the HTTP API and dashboard (ops/api.py); keys from ARBFLOW_API_KEYS, header x-api-key."""
+    """Serve the HTTP API and dashboard (ops/api/); keys from ARBFLOW_API_KEYS, header x-api-key."""
     from ops import api  # FastAPI and uvicorn load only for this command
 
     argv = [f"--{k}={v}" for k, v in (("config", config), ("host", host), ("port", port)) if v is not None]
