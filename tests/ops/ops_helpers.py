@@ -18,6 +18,15 @@ import uvicorn
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "sql" / "schema"
 
 
+def wait_until(predicate: Any, timeout_s: float, what: str, poll_s: float = 0.2) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(poll_s)
+
+
 @contextmanager
 def running_server(app: Any) -> Iterator[str]:
     """Serve ``app`` with uvicorn in a thread on a socket bound to port 0; yields the base URL."""

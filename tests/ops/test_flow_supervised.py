@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import duckdb
 import httpx
 import polars as pl
 import pytest
-from ops_helpers import running_server
+from ops_helpers import running_server, wait_until
 
 from connectors.config import load_settings
 from connectors.lake import lake_dir, table_glob
@@ -42,14 +41,6 @@ def _tables(data_dir: Path) -> list[str]:
 def _read(con: duckdb.DuckDBPyConnection, data_dir: Path, table: str) -> str:
     glob = table_glob(data_dir, table).replace("'", "''")
     return f"read_parquet('{glob}', union_by_name = true, hive_partitioning = false)"
-
-
-def _wait(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
 
 
 def test_count_is_a_pure_sum_of_lake_bound_rows():
@@ -98,18 +89,21 @@ def test_sigkilled_flow_is_restarted_resumes_and_matches_an_uninterrupted_run(tm
             def beat() -> dict:
                 return read_heartbeats(supervised / "heartbeats").get("dataflow", {"counters": {"quotes_in": 0}})
 
-            _wait(
+            wait_until(
                 lambda: _parts(supervised, "quotes_clean") >= 2 and beat()["counters"]["quotes_in"] > 0,
                 120,
                 "the first epochs in the lake and in the heartbeat",
+                poll_s=0.5,
             )
             assert supervisor()["state"] == "running"
             assert beat()["pid"] == first_pid and beat()["counters"]["quotes_in"] < 120 * 30  # far from the end
             os.kill(first_pid, signal.SIGKILL)
 
-            _wait(lambda: (s := supervisor())["restarts"] == 1 and s["state"] == "running", 60, "the restart")
+            wait_until(
+                lambda: (s := supervisor())["restarts"] == 1 and s["state"] == "running", 60, "the restart", poll_s=0.5
+            )
             assert supervisor()["pid"] != first_pid
-            _wait(lambda: supervisor()["state"] == "exited", 180, "the resumed flow to finish")
+            wait_until(lambda: supervisor()["state"] == "exited", 180, "the resumed flow to finish", poll_s=0.5)
 
             status = HTTP.get(f"{base}/api/system/status", headers=headers).json()
             sup = status["supervisor"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import httpx
-from ops_helpers import running_server
+from ops_helpers import running_server, wait_until
 
 from connectors.config import load_settings
 from connectors.lake import table_glob
@@ -28,14 +28,6 @@ KEY = "runs-key-0123456789abcdef"
 HEADERS = {"x-api-key": KEY}
 MARKET = {"source.kind": "simulator", "simulator.duration_s": 120.0, "source.batch_rows": 200}
 HTTP = httpx.Client(timeout=30)
-
-
-def _wait(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def _lake_quotes(data_dir: Path) -> int:
@@ -97,7 +89,7 @@ def test_stop_mid_replay_is_partial_and_start_after_the_end_is_409(tmp_path: Pat
         def counters() -> dict:
             return read_heartbeats(tmp_path / "heartbeats").get("dataflow", {}).get("counters", {})
 
-        _wait(lambda: counters().get("quotes_in", 0) > 0, 120, "the first quotes through the flow")
+        wait_until(lambda: counters().get("quotes_in", 0) > 0, 120, "the first quotes through the flow", poll_s=0.2)
         assert HTTP.post(f"{base}/api/system/stop", headers=HEADERS).status_code == 200
         stopped = last_run(tmp_path)
         assert stopped["status"] == "partial" and "POST /api/system/stop" in stopped["reason"]
@@ -106,7 +98,7 @@ def test_stop_mid_replay_is_partial_and_start_after_the_end_is_409(tmp_path: Pat
         assert f"the last run ({stopped['run_id']}) is partial" in summary.stdout
 
         assert HTTP.post(f"{base}/api/system/start", headers=HEADERS).status_code == 200  # resumes from recovery
-        _wait(lambda: supervisor()["state"] == "exited", 180, "the resumed replay to reach its end")
+        wait_until(lambda: supervisor()["state"] == "exited", 180, "the resumed replay to reach its end", poll_s=0.2)
         finished = last_run(tmp_path)
         assert finished["status"] == "complete" and finished["run_id"] != stopped["run_id"]
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import stat
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import duckdb
 import httpx
 import polars as pl
-from ops_helpers import running_server
+from ops_helpers import running_server, wait_until
 from sse_client import Reader, StalledClient
 
 from connectors.config import load_settings
@@ -30,14 +29,6 @@ MARKET = {"source.kind": "simulator", "simulator.duration_s": 120.0, "source.bat
 def _settings(data_dir: Path, rate_limit_per_min: int = 100):
     env = {"ARBFLOW__SINKS__DATA_DIR": f'"{data_dir}"', "ARBFLOW__API__RATE_LIMIT_PER_MIN": str(rate_limit_per_min)}
     return load_settings(environ=env)
-
-
-def _wait(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def _frame(first: int, n: int, pad: int = 0) -> pl.DataFrame:
@@ -74,7 +65,7 @@ def test_flow_signals_reach_stream_subscribers_and_a_reconnect_gets_the_missed_o
         with duckdb.connect() as con:
             lake_ids = [r[0] for r in con.execute(f"select signal_id from read_parquet('{glob}')").fetchall()]
         assert len(lake_ids) > 5
-        _wait(lambda: len(fast.ids()) >= len(lake_ids), 30, "every lake signal on the stream")
+        wait_until(lambda: len(fast.ids()) >= len(lake_ids), 30, "every lake signal on the stream", poll_s=0.02)
         seen_early = early.join()
         assert len(seen_early) == 5
         again = Reader(
@@ -99,12 +90,17 @@ def test_a_stalled_subscriber_slows_neither_the_publisher_nor_other_subscribers(
         stalled = StalledClient(base, KEY)
         fast = Reader(base, KEY, until=lambda events: len(events) >= total, timeout_s=120)
         hub = app.state.signal_hub
-        _wait(lambda: len(hub.subscribers) == 2, 10, "both subscribers")
+        wait_until(lambda: len(hub.subscribers) == 2, 10, "both subscribers", poll_s=0.02)
         publisher = SignalPublisher(socket_path(tmp_path))
         for first in range(0, total, per_frame):
             publisher.publish(_frame(first, per_frame, pad=2000))
             # pace on the fast reader (it keeps up; the stalled one never reads): the queues of 32 never overflow for it
-            _wait(lambda f=first: len(fast.events) >= f + per_frame, 20, "the fast subscriber to read the frame")
+            wait_until(
+                lambda f=first: len(fast.events) >= f + per_frame,
+                20,
+                "the fast subscriber to read the frame",
+                poll_s=0.02,
+            )
         received = fast.join()
 
         def accounted(events) -> bool:
