@@ -5,7 +5,7 @@ replay source, runs ``check_rows`` on each batch, then ``clean_stream`` on each 
 carried per symbol (at 500k-row batches that is ~50k rows a call). Prints µs per row of each (rows handed to the
 function), wall and CPU; on a shared machine CPU time is the steadier figure (``POLARS_MAX_THREADS=1`` steadier still).
 
-    .venv/bin/python bench/cleaning.py                          # ~2M quotes, flows/cleaning.py
+    .venv/bin/python bench/cleaning.py                          # ~2M quotes, flows/common/cleaning.py
     .venv/bin/python bench/cleaning.py --module /tmp/old.py     # another version of the module, for before/after
 """
 
@@ -20,7 +20,7 @@ from harness import FEES_BPS, SYMBOLS, VENUES, Spent, load_version, timed
 
 from connectors.config import load_settings
 from connectors.simulator import simulate
-from flows import cleaning as current
+from flows.common import cleaning as current
 
 
 def market(n_quotes: int, anomaly_rate: float) -> pl.DataFrame:
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=500_000)
     parser.add_argument("--anomaly-rate", type=float, default=0.0002)
     parser.add_argument("--repeat", type=int, default=3, help="passes over the market; the fastest is reported")
-    parser.add_argument("--module", help="path of a cleaning module to time instead of flows/cleaning.py")
+    parser.add_argument("--module", help="path of a cleaning module to time instead of flows/common/cleaning.py")
     args = parser.parse_args()
     cleaning = load_version(args.module, current)
     t = time.perf_counter()

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/evaluate.py                       # ~2M quotes, 3 venues x 10 symbols
     .venv/bin/python bench/evaluate.py --quotes 5e5 --repeat 1
-    git show <commit>:flows/spreads.py > /tmp/spreads_before.py
+    git show <commit>:flows/cross/spreads.py > /tmp/spreads_before.py
     .venv/bin/python bench/evaluate.py --spreads /tmp/spreads_before.py   # time another version, same input
 
 Input: a simulated market as dense in time as bench/replay_throughput.py's 10M quotes (no anomalies: every quote is
@@ -28,7 +28,7 @@ from harness import FEES_BPS, SYMBOLS, VENUES, Spent, load_version, timed
 
 from connectors.config import load_settings
 from connectors.simulator import simulate
-from flows import spreads, windows
+from flows.cross import spreads, windows
 
 PARAMS = spreads.SpreadParams(FEES_BPS, min_net_edge_bps=30.0, max_quote_age_ms=1000.0, max_skew_ms=500.0,
                               max_position_usdt=50_000.0)  # fmt: skip
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--quotes", type=float, default=2e6)
     parser.add_argument("--batch-rows", type=int, default=500_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--spreads", help="a file holding another version of flows/spreads.py to time instead")
+    parser.add_argument("--spreads", help="a file holding another version of flows/cross/spreads.py to time instead")
     args = parser.parse_args()
     module = load_version(args.spreads, spreads)
     quotes = market(args.quotes)

@@ -6,7 +6,7 @@ functions the flow already calls at each step boundary, and stamps the receive c
 
 - ``emit``: ``connectors.live._LivePartition._drain`` returned the batch (the source hands it to Bytewax);
 - ``checked``: ``flows.arbitrage.check_batch`` returned (normalize, QingXi row checks, the quality gate);
-- ``cleaned``: ``flows.cleaning.clean_stream`` returned for the batch's symbol slice (stateful stream checks);
+- ``cleaned``: ``flows.common.cleaning.clean_stream`` returned for the batch's symbol slice (stateful stream checks);
 - ``signal``: ``flows.arbitrage.process_symbol`` returned (cross evaluation done: signal rows exist);
 - ``subscriber``: a signal row arrived at a Unix-datagram subscriber bound at ``connectors.signal_bus.socket_path``
   (only once the signal publisher of branch ``api`` is merged; until then the hop reports n/a);
@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from connectors import live
-from flows import arbitrage, cleaning
+from flows import arbitrage
+from flows.common import cleaning
 
 
 def now_us() -> int:

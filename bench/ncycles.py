@@ -5,7 +5,7 @@
 Graph: all 1,695 markets of Binance's recorded exchangeInfo (tests/fixtures/binance_markets, cryptofeed recording),
 arbitrage-free synthetic quotes (fair price per asset, 5 bps half spread, 10 bps taker fee), plus planted profitable
 3-, 4- and 5-leg cycles (tests/strategy/planting.py). A *full scan* finds every cycle and then proves there is no
-other one. Compared in the same process with the textbook reference (flows/cycles.py
+other one. Compared in the same process with the textbook reference (flows/triangular/cycles.py
 ``find_negative_cycles_reference``: |V| - 1 Python passes over all edges per search), which must find the same cycles.
 """
 
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import polars as pl
 
 from connectors.markets.spot import markets_from_ccxt
-from flows.cycles import Graph, build_graph, find_negative_cycles, find_negative_cycles_reference
+from flows.triangular.cycles import Graph, build_graph, find_negative_cycles, find_negative_cycles_reference
 from tests.strategy.conftest import binance_ccxt_markets
 from tests.strategy.planting import fair_prices, plant_cycle, quotes_for
 

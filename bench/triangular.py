@@ -28,9 +28,9 @@ import polars as pl
 from connectors.batches import RawBatch
 from connectors.config import load_settings
 from connectors.simulator import sample_market
-from flows.arbitrage import check_batch
-from flows.triangular import evaluate_batch
-from flows.triangular_flow import ExchangeState, TriangularRunner, exchange_pieces, stream_checked
+from flows.common.batches import check_batch
+from flows.triangular.evaluate import evaluate_batch
+from flows.triangular.step import ExchangeState, TriangularRunner, exchange_pieces, stream_checked
 from quality.gate import QualityGate
 
 

@@ -193,7 +193,7 @@ class MonitorConfig(_Section):
 
 
 class TriangularConfig(_Section):
-    """CeLue triangular arbitrage, keyed by exchange (flows/triangular.py)."""
+    """CeLue triangular arbitrage, keyed by exchange (flows/triangular/evaluate.py)."""
 
     enabled: bool = True
     exchanges: list[str] = ["binance", "okx", "htx"]
@@ -204,7 +204,9 @@ class TriangularConfig(_Section):
     min_net_edge_bps: float = 20.0  # design doc min_profit_threshold 0.002
     max_position_usdt: float = Field(10_000.0, gt=0)  # design doc max_position_size
     execution_timeout_ms: float = Field(500.0, gt=0)  # design doc; paper execution applies [risk] execution_timeout_ms
-    slippage_tolerance_bps: float = Field(10.0, ge=0)  # depth sizing (flows/depth.py): worst VWAP slippage per leg
+    slippage_tolerance_bps: float = Field(
+        10.0, ge=0
+    )  # depth sizing (flows/common/depth.py): worst VWAP slippage per leg
     taker_fee_bps: float | None = Field(None, ge=0, le=1000)  # per leg; None = the venue's [venues.X] taker fee
     # one venue, one connection: a leg without updates is unchanged rather than stale (feed stalls are feed_events),
     # so these bound a quiet leg more loosely than [cross] bounds two venues' clocks
@@ -215,7 +217,7 @@ class TriangularConfig(_Section):
 
 
 class MarketMakingConfig(_Section):
-    """Paper market making around mid (flows/market_making.py); disabled by default as in the design doc."""
+    """Paper market making around mid (flows/market_making/quotes.py); disabled by default as in the design doc."""
 
     enabled: bool = False
     exchanges: list[str] = ["binance"]
@@ -231,7 +233,7 @@ class MarketMakingConfig(_Section):
 
 
 class EpisodesConfig(_Section):
-    """Opportunity episodes (session windows per strategy and route) and the spread z-score (flows/episodes.py)."""
+    """Opportunity episodes (session windows per strategy and route) and the spread z-score (flows/common/episodes.py)."""
 
     enabled: bool = True  # cross episodes, rejection reasons and z-scores (triangular episodes follow [triangular])
     gap_timeout_ms: float = Field(1000.0, gt=0)  # an edge silent for longer ends its episode

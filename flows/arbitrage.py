@@ -15,7 +15,7 @@ Every rejected row, every validation run and every output lands in the lake; not
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,221 +24,28 @@ import bytewax.operators.windowing as win
 import polars as pl
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
-from bytewax.operators import StatefulLogic
 
 from connectors import lake
-from connectors.batches import RawBatch, books_table
+from connectors.batches import RawBatch
 from connectors.config import Settings, load_settings
 from connectors.exchanges.feed_state import down_events
 from connectors.live import input_live, live_source
-from connectors.normalize import REJECT_COLUMNS, normalize
 from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource, expand
 from connectors.runs import RunLog
-from connectors.schema import QUOTE_COLUMNS
 from connectors.simulator import sample_market, simulate
-from flows import cleaning, cross_depth, cross_episodes, spreads, windows
-from flows.heartbeat import beat_on
-from flows.market_making_flow import market_making_tables
-from flows.publish import publish_signals
-from flows.rejections import Gates
+from flows.common.batches import Checked, FeedDowns, SymbolBooks, check_batch, split_by_symbol
+from flows.common.heartbeat import beat_on
+from flows.common.publish import publish_signals
+from flows.cross import spreads, windows
+from flows.cross.step import SymbolLogic
+from flows.cross.zscores import zscore_tables
+from flows.market_making.step import market_making_tables
 from flows.risk.wiring import risk_tables
-from flows.triangular_flow import triangular_tables
-from flows.venues_flow import cross_venue_cycle_tables
-from flows.zscore_flow import zscore_tables
+from flows.triangular.step import triangular_tables
+from flows.triangular.venues import cross_venue_cycle_tables
 from quality.audit import quality_audit
 from quality.compiled import CompiledGate
-
-Tables = list[tuple[str, pl.DataFrame]]
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A batch after normalization, row checks and the quality gate."""
-
-    batch_seq: int
-    passed: pl.DataFrame
-    tables: Tables  # rejected rows and validation runs, ready for the lake
-    judged: pl.DataFrame | None = None  # the rows the quality gate judged, for the asynchronous GX audit
-    partition: str = ""  # the source partition the batch came from (batch_seq counts per partition)
-    books: pl.DataFrame | None = None  # replay of a book format: the books of the passed quotes (BOOKS_SCHEMA)
-
-
-def _rejected(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFrame:
-    """Shape rejected rows (any stage) as quotes_rejected rows."""
-    if "raw" not in frame.columns:
-        raw_json = pl.struct([pl.col(c).cast(pl.String) for c in QUOTE_COLUMNS]).struct.json_encode()
-        frame = frame.with_columns(raw_json.alias("raw"))
-    return frame.with_columns(pl.lit(stage).alias("stage"), pl.lit(batch_seq).alias("batch_seq")).select(
-        *REJECT_COLUMNS, "batch_seq"
-    )
-
-
-def check_batch(settings: Settings, gate: CompiledGate, batch: RawBatch) -> Checked:
-    """Stateless QingXi: cast, row checks, then the quality suites (compiled; GX audits them off the hot path)."""
-    quotes, bad_types = normalize(batch.frame)
-    ok, bad_rows = cleaning.check_rows(quotes, settings.cleaning, set(settings.venues))
-    gated = gate.validate(f"{batch.partition}/{batch.batch_seq}", batch.batch_seq, ok)
-    tables: Tables = [
-        ("quotes_rejected", _rejected(bad_types, "normalize", batch.batch_seq)),
-        ("quotes_rejected", _rejected(bad_rows.drop("ts_event"), "clean", batch.batch_seq)),
-        ("quotes_rejected", _rejected(gated.failed.drop("ts_event"), "validate", batch.batch_seq)),
-        ("validation_runs", gated.runs),
-    ]
-    books = None
-    if batch.books is not None:  # replay of a book format: its depth goes to the lake as live depth does
-        tables.append(("books", books_table(batch.books)))
-        books = batch.books.join(gated.passed.select("quote_id"), on="quote_id", how="semi")
-    passed = gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq"))
-    return Checked(batch.batch_seq, passed, tables, ok, batch.partition, books)
-
-
-@dataclass(frozen=True)
-class SymbolBooks:
-    """Replay of a book format: the books behind one symbol's quotes of a batch (sent just before those quotes)."""
-
-    books: pl.DataFrame
-
-
-def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame | SymbolBooks]]:
-    parts = checked.passed.partition_by("symbol", maintain_order=True, as_dict=True)
-    books = {} if checked.books is None else checked.books.partition_by("symbol", as_dict=True)
-    out: list[tuple[str, pl.DataFrame | SymbolBooks]] = []
-    for key, part in parts.items():
-        if key in books:
-            out.append((key[0], SymbolBooks(books[key])))
-        out.append((key[0], part))
-    return out
-
-
-@dataclass(frozen=True)
-class FeedDowns:
-    """Live only: moments (receive clock) when a venue's feed became unfit (see connectors/exchanges/feed_state.py)."""
-
-    events: pl.DataFrame  # exchange, down_ts
-
-
-@dataclass(frozen=True)
-class SymbolState:
-    """Keyed state of one symbol: QingXi's stream history, CeLue's latest book per venue, recent feed downs, the
-    episodes (which decide the signals), and the clean quotes of the trailing instant not evaluated yet."""
-
-    stream: cleaning.StreamState | None = None
-    book: spreads.BookState = field(default_factory=spreads.BookState)
-    downs: pl.DataFrame | None = None
-    episodes: cross_episodes.CrossState | None = None
-    pending: pl.DataFrame | None = None
-    books: pl.DataFrame | None = None  # replay of a book format: books of the quotes that can still be a leg
-
-
-@dataclass(frozen=True)
-class SymbolOut:
-    tables: Tables
-    partials: list[windows.Partial]
-    spreads: pl.DataFrame | None = None  # this slice's evaluations (SPREAD_COLUMNS), for the z-score windows
-
-
-def process_symbol(
-    settings: Settings,
-    params: spreads.SpreadParams,
-    window: timedelta,
-    state: SymbolState | None,
-    item: pl.DataFrame | FeedDowns | SymbolBooks,
-) -> tuple[SymbolState, SymbolOut]:
-    """Stateful QingXi stream checks, then CeLue cross-exchange evaluation, for one symbol's slice of a batch; or,
-    for a live feed going down, remember when (no quote received before it pairs with anything after it).
-
-    The slice's trailing instant (rows sharing its last event time) is held until the next slice or the end of
-    input: the next batch may hold more updates of that instant, and an instant is evaluated whole."""
-    state = state or SymbolState()
-    if isinstance(item, FeedDowns):
-        downs = item.events if state.downs is None else pl.concat([state.downs, item.events])
-        return replace(state, downs=downs), SymbolOut([], [])
-    if isinstance(item, SymbolBooks):  # only cross symbols size signals from books
-        if item.books["symbol"][0] not in settings.cross.symbols:
-            return state, SymbolOut([], [])
-        return replace(state, books=cross_depth.remember(state.books, item.books)), SymbolOut([], [])
-    quotes = item
-    batch_seq = int(quotes["batch_seq"][0])
-    stream, clean, rejected = cleaning.clean_stream(state.stream, quotes.drop("batch_seq"), settings.cleaning)
-    tables: Tables = [
-        ("quotes_rejected", _rejected(rejected.drop("ts_event"), "clean", batch_seq)),
-        ("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))),  # risk marks to these
-    ]
-    state = replace(state, stream=stream)
-    if not clean.height or clean["symbol"][0] not in settings.cross.symbols:
-        return state, SymbolOut(tables, [])
-    if state.pending is not None:
-        clean = pl.concat([state.pending, clean])
-    cut = spreads.trailing_instant(clean)
-    state, out = _cross(settings, params, window, replace(state, pending=clean.slice(cut)), clean.head(cut))
-    return state, replace(out, tables=tables + out.tables)
-
-
-def _cross(
-    settings: Settings, params: spreads.SpreadParams, window: timedelta, state: SymbolState, clean: pl.DataFrame
-) -> tuple[SymbolState, SymbolOut]:
-    """CeLue on whole instants of one symbol's clean quotes: evaluations, signals, episodes, rejections, windows."""
-    if not clean.height:
-        return state, SymbolOut([], [])
-    book, evaluation = spreads.evaluate(state.book, clean, params, state.downs)
-    rows = evaluation.rows()
-    lifetimes, cross = cross_episodes.cross_tables(
-        state.episodes,
-        rows,
-        Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms),
-        timedelta(milliseconds=settings.episodes.gap_timeout_ms),
-        timedelta(milliseconds=settings.episodes.min_duration_ms),
-    )
-    slippage_bps = settings.risk.slippage_tolerance_bps
-    tables: Tables = [("signals", cross_depth.size_signals(cross.signals, state.books, params, slippage_bps))]
-    if settings.sinks.write_spreads:
-        tables.append(("spreads", rows))
-    if settings.episodes.enabled:
-        tables.extend(cross.tables)
-    evaluation = replace(evaluation, lean=evaluation.lean.with_columns(cross.starts.alias("is_edge")))
-    partials = windows.partials(evaluation, window)
-    downs = state.downs
-    if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
-        horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
-        downs = downs.filter(pl.col("down_ts") >= horizon)
-    zscores = rows if settings.episodes.enabled else None
-    legs = [] if book.last is None else book.last["quote_id"].to_list()
-    legs += [] if state.pending is None else state.pending["quote_id"].to_list()
-    books = cross_depth.still_needed(state.books, legs)
-    return replace(state, book=book, downs=downs, episodes=lifetimes, books=books), SymbolOut(tables, partials, zscores)
-
-
-class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns | SymbolBooks, SymbolOut, SymbolState]):
-    """``process_symbol`` per item; at end of input, the held instant is evaluated and the episodes still open are
-    written (``ts_closed`` null)."""
-
-    def __init__(
-        self, settings: Settings, params: spreads.SpreadParams, window: timedelta, resume: SymbolState | None
-    ) -> None:
-        self.settings, self.params, self.window = settings, params, window
-        self.state = resume or SymbolState()
-
-    def on_item(self, value: pl.DataFrame | FeedDowns | SymbolBooks) -> tuple[list[SymbolOut], bool]:
-        self.state, out = process_symbol(self.settings, self.params, self.window, self.state, value)
-        return [out], StatefulLogic.RETAIN
-
-    def on_eof(self) -> tuple[list[SymbolOut], bool]:
-        outs: list[SymbolOut] = []
-        if self.state.pending is not None:
-            pending = self.state.pending
-            self.state, out = _cross(
-                self.settings, self.params, self.window, replace(self.state, pending=None), pending
-            )
-            outs.append(out)
-        if self.state.episodes is not None and self.settings.episodes.enabled:
-            min_duration = timedelta(milliseconds=self.settings.episodes.min_duration_ms)
-            outs.append(SymbolOut(cross_episodes.flush(self.state.episodes, min_duration), []))
-            self.state = replace(self.state, episodes=replace(self.state.episodes, open_runs={}))
-        return outs, StatefulLogic.RETAIN
-
-    def snapshot(self) -> SymbolState:
-        return self.state
 
 
 def _replay_source(settings: Settings) -> Source[RawBatch]:

@@ -179,11 +179,11 @@ def strategies(settings: Settings, data_dir: Path) -> list[dict[str, Any]]:
     counts = strategy_counts(data_dir)
     configured = [
         ("cross", True, "flows.arbitrage (the main flow)", settings.cross.model_dump()),
-        ("triangular", settings.triangular.enabled, "flows.triangular_flow", settings.triangular.model_dump()),
+        ("triangular", settings.triangular.enabled, "flows.triangular.step", settings.triangular.model_dump()),
         (
             "market_making",
             settings.market_making.enabled,
-            "flows.market_making_flow",
+            "flows.market_making.step",
             settings.market_making.model_dump(),
         ),
     ]

@@ -28,7 +28,7 @@ from connectors.logs import read_heartbeats
 from connectors.runs import FINISHED, last_run
 from ops.alerts import Alert, AlertLog
 
-FLOW_MODULE = "dataflow"  # the heartbeat module name of flows/heartbeat.py
+FLOW_MODULE = "dataflow"  # the heartbeat module name of flows/common/heartbeat.py
 
 HealthState = Literal["healthy", "unhealthy", "stale", "finished"]
 

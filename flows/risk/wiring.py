@@ -17,7 +17,7 @@ import polars as pl
 from bytewax.dataflow import Stream
 
 from connectors.config import Settings
-from flows.keyed import Runner, keyed_step
+from flows.common.keyed import Runner, keyed_step
 from flows.risk.engine import INPUT_TABLES, RiskEngine, RiskState
 
 RISK_INPUTS = frozenset(INPUT_TABLES)

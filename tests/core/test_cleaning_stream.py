@@ -1,4 +1,4 @@
-"""QingXi's stream checks (flows/cleaning.py ``clean_stream``): duplicates, out-of-order updates and price outliers
+"""QingXi's stream checks (flows/common/cleaning.py ``clean_stream``): duplicates, out-of-order updates and price outliers
 per venue, with history carried between batches; any cut of the same rows gives the same rows out and the same state.
 """
 
@@ -14,7 +14,7 @@ from polars.testing import assert_frame_equal
 from connectors.config import CleaningConfig, load_settings
 from connectors.schema import POLARS_QUOTE_SCHEMA, event_time
 from connectors.simulator import simulate
-from flows import cleaning
+from flows.common import cleaning
 
 T0 = datetime(2024, 8, 8, 12, 0, tzinfo=UTC)
 CFG = load_settings(environ={}).cleaning  # outlier_window 21, outlier_bps 500

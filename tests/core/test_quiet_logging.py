@@ -15,7 +15,7 @@ from tests.core.conftest import run_main_job
 
 def test_own_loggers_follow_the_configured_level_and_libraries_stay_at_warning() -> None:
     setup_logging("DEBUG")
-    assert logging.getLogger("flows.cleaning").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("flows.common.cleaning").isEnabledFor(logging.DEBUG)
     assert logging.getLogger("quality.audit").isEnabledFor(logging.DEBUG)
     assert not logging.getLogger("great_expectations.data_context").isEnabledFor(logging.INFO)
     assert not logging.getLogger("bytewax").isEnabledFor(logging.INFO)

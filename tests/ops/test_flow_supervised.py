@@ -19,7 +19,7 @@ from ops_helpers import running_server, wait_until
 from connectors.config import load_settings
 from connectors.lake import lake_dir, table_glob
 from connectors.logs import read_heartbeats
-from flows.heartbeat import FlowCounters, count, heartbeat_fields
+from flows.common.heartbeat import FlowCounters, count, heartbeat_fields
 from ops.api import create_app
 from ops.control import default_flow_command
 from ops.scheduler import flow_argv, flow_env, init_recovery

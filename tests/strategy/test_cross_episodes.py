@@ -1,4 +1,4 @@
-"""Cross-exchange episodes and rejections from the real spread evaluator (flows/spreads.py), any batching."""
+"""Cross-exchange episodes and rejections from the real spread evaluator (flows/cross/spreads.py), any batching."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from connectors.batches import RawBatch
 from connectors.config import load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.simulator import simulate
-from flows import cleaning, spreads
-from flows.arbitrage import check_batch
-from flows.cross_episodes import CrossState, cross_tables, flush
-from flows.rejections import Gates
+from flows.common import cleaning
+from flows.common.batches import check_batch
+from flows.common.rejections import Gates
+from flows.cross import spreads
+from flows.cross.episodes import CrossState, cross_tables, flush
 from quality.gate import QualityGate
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)

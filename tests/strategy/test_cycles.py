@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from connectors.markets.spot import Market, markets_from_ccxt
-from flows.cycles import build_graph, find_negative_cycles, find_negative_cycles_reference
+from flows.triangular.cycles import build_graph, find_negative_cycles, find_negative_cycles_reference
 from tests.strategy.conftest import binance_ccxt_markets
 from tests.strategy.planting import fair_prices, plant_cycle, quotes_for
 

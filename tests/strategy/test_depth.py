@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from flows.depth import book_sides, buy_leg, chain_size, cross_size, levels, sell_leg
+from flows.common.depth import book_sides, buy_leg, chain_size, cross_size, levels, sell_leg
 from tests.strategy.conftest import FIXTURES
 
 

@@ -13,7 +13,7 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from flows.episodes import (
+from flows.common.episodes import (
     EVENT_SCHEMA,
     Moments,
     Run,

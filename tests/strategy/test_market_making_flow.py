@@ -13,8 +13,8 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from connectors.batches import RawBatch
 from connectors.config import Settings, load_settings
 from connectors.simulator import simulate
-from flows.arbitrage import check_batch
-from flows.market_making_flow import market_making_tables
+from flows.common.batches import check_batch
+from flows.market_making.step import market_making_tables
 from quality.gate import QualityGate
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from flows import spreads
-from flows.rejections import REASONS, REJECTION_SCHEMA, Gates, classify, rejections_from_spreads, with_reasons
+from flows.common.rejections import REASONS, REJECTION_SCHEMA, Gates, classify, rejections_from_spreads, with_reasons
+from flows.cross import spreads
 
 GATES = Gates(min_net_edge_bps=30.0, max_quote_age_ms=1000.0, max_skew_ms=500.0)
 OK = {

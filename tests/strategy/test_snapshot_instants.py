@@ -23,8 +23,9 @@ import pytest
 
 from connectors.batches import RawBatch
 from connectors.config import Settings, load_settings
-from flows.arbitrage import SymbolLogic, check_batch, split_by_symbol
-from flows.spreads import SpreadParams
+from flows.common.batches import check_batch, split_by_symbol
+from flows.cross.spreads import SpreadParams
+from flows.cross.step import SymbolLogic
 from quality.gate import QualityGate
 
 T0 = datetime(2024, 8, 8, 12, 0, tzinfo=UTC)

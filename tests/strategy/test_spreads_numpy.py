@@ -1,4 +1,4 @@
-"""flows/spreads.py ``evaluate`` (NumPy): which (update, route) rows exist, which legs they pair, the rising edge per
+"""flows/cross/spreads.py ``evaluate`` (NumPy): which (update, route) rows exist, which legs they pair, the rising edge per
 route across batches, the book carried between batches, and the live-only feed-down gate; on hand-built books."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from polars.testing import assert_frame_equal
 
 from connectors.config import load_settings
 from connectors.simulator import simulate
-from flows import spreads
-from flows.cross_episodes import cross_tables
-from flows.rejections import Gates
+from flows.common.rejections import Gates
+from flows.cross import spreads
+from flows.cross.episodes import cross_tables
 
 T0 = datetime(2024, 8, 8, 12, 0, tzinfo=UTC)
 FEES_BPS = {"binance": 10.0, "okx": 10.0, "htx": 20.0}

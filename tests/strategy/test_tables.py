@@ -11,11 +11,11 @@ import pytest
 from connectors.config import MarketMakingConfig
 from connectors.lake import table_schemas, to_arrow
 from connectors.markets.spot import Market
-from flows.cycles import build_graph, cycle_rows, find_negative_cycles
-from flows.episodes import EVENT_SCHEMA, Moments, episode_row, flush, moment_partials, runs, zscore_row
-from flows.market_making import paper_quotes
-from flows.rejections import Gates, rejections_from_spreads
-from flows.triangular import build_cycle_book, evaluate_batch
+from flows.common.episodes import EVENT_SCHEMA, Moments, episode_row, flush, moment_partials, runs, zscore_row
+from flows.common.rejections import Gates, rejections_from_spreads
+from flows.market_making.quotes import paper_quotes
+from flows.triangular.cycles import build_graph, cycle_rows, find_negative_cycles
+from flows.triangular.evaluate import build_cycle_book, evaluate_batch
 from tests.strategy.test_triangular import PARAMS, quotes
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)

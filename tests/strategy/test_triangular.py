@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from flows.rejections import REJECTION_SCHEMA
-from flows.triangular import (
+from flows.common.rejections import REJECTION_SCHEMA
+from flows.triangular.evaluate import (
     SIGNAL_COLUMNS,
     CycleBook,
     Market,

@@ -18,8 +18,8 @@ from connectors.batches import RawBatch
 from connectors.config import ConfigError, Settings, load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.simulator import SimResult, simulate
-from flows.arbitrage import check_batch
-from flows.triangular_flow import runners_for, triangular_tables
+from flows.common.batches import check_batch
+from flows.triangular.step import runners_for, triangular_tables
 from quality.gate import QualityGate
 
 REPO = Path(__file__).resolve().parents[2]

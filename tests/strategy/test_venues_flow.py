@@ -14,8 +14,8 @@ from connectors.batches import RawBatch
 from connectors.config import Settings, load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.simulator import SimResult, simulate
-from flows.arbitrage import check_batch
-from flows.venues_flow import cross_venue_cycle_tables
+from flows.common.batches import check_batch
+from flows.triangular.venues import cross_venue_cycle_tables
 from quality.gate import QualityGate
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from connectors.config import load_settings
 from connectors.lake import table_schemas, to_arrow
-from flows.zscore_flow import zscore_tables
+from flows.cross.zscores import zscore_tables
 
 T0 = datetime(2024, 8, 9, 0, 0, 0, tzinfo=UTC)  # a multiple of the 5 s slide since the epoch
 

@@ -5,7 +5,7 @@ processing order) and keeps the returned :class:`CrossState` next to its book st
 its other tables. The spread rows' own ``is_signal`` (fresh, size > 0, net edge over the threshold) decides what
 qualifies; routes are ``<symbol>/<buy>/<sell>`` as in spread_stats.
 
-One state machine (:func:`flows.episodes.edge_events`) decides both the signals and the episodes: a signal is the
+One state machine (:func:`flows.common.episodes.edge_events`) decides both the signals and the episodes: a signal is the
 first qualifying evaluation of an episode and carries its id, so ``signals`` and ``opportunities`` agree one to one.
 Only a *fresh* evaluation whose net edge is under the threshold closes an episode; a stale or skewed one (a venue's
 quote missing from a snapshot second) is neutral, and the gap timeout ends an opportunity nobody re-confirms.
@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from flows import episodes
-from flows.episodes import Run, as_utc, edge_events
-from flows.rejections import Gates, rejections_from_spreads
-from flows.spreads import signals_from
+from flows.common import episodes
+from flows.common.episodes import Run, as_utc, edge_events
+from flows.common.rejections import Gates, rejections_from_spreads
+from flows.cross.spreads import signals_from
 
 Item = tuple[str, pl.DataFrame]
 

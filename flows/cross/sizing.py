@@ -1,9 +1,9 @@
 """Depth-aware cross signals: when the legs' book snapshots are known, size and price the signal by walking them.
 
 Replay of a book format (tardis ``book_snapshot_5/25``, hftbacktest depth) delivers, per quote, the book behind it
-(``RawBatch.books``, keyed by ``quote_id``). A signal is decided on the top of book (flows/spreads.py: the same gates
+(``RawBatch.books``, keyed by ``quote_id``). A signal is decided on the top of book (flows/cross/spreads.py: the same gates
 as every evaluation); this step then replaces its size and prices by the largest quantity whose VWAP net edge, fees
-included, still clears the threshold within the slippage tolerance (flows/depth.py ``cross_size``), capped by
+included, still clears the threshold within the slippage tolerance (flows/common/depth.py ``cross_size``), capped by
 ``max_position_usdt``. A signal whose legs have no book keeps its top-of-book size. Signals are few (one per
 opportunity), so a loop over them costs nothing next to the evaluations.
 """
@@ -14,8 +14,8 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from flows import depth
-from flows.spreads import SpreadParams
+from flows.common import depth
+from flows.cross.spreads import SpreadParams
 
 BOOK_FIELDS = ("quote_id", "bid_px", "bid_qty", "ask_px", "ask_qty")
 

@@ -30,8 +30,8 @@ import polars as pl
 from connectors.config import EpisodesConfig, TriangularConfig
 from connectors.markets.spot import Market
 from connectors.schema import PL_TS
-from flows.episodes import edge_events
-from flows.rejections import Gates, classify, reason_starts, rejection_rows
+from flows.common.episodes import edge_events
+from flows.common.rejections import Gates, classify, reason_starts, rejection_rows
 
 LEGS = 3
 PRICE_STATE = ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_event", "ts_recv", "quote_id")
@@ -228,7 +228,7 @@ class TriangularState:
         last: latest quote per symbol (:data:`STATE_SCHEMA`); a quarantined update keeps the last clean prices and
             raises ``quarantined`` until the next clean one.
         open: routes with an open opportunity -> receive time of its last qualifying evaluation (a signal is
-            emitted only when an opportunity starts, see flows/episodes.py).
+            emitted only when an opportunity starts, see flows/common/episodes.py).
         reasons: each route's rejection reason at its latest evaluation (a rejection row is written when it
             starts or changes).
     """
@@ -282,7 +282,7 @@ class TriangularOut:
         signal_legs: one row per leg of each signal (strategy.sql).
         rejections: would-be cycles (gross edge > 0) that do not qualify, one row where a route's reason starts or
             changes, with reason codes (strategy.sql).
-        edge_events: qualifying evaluations and the ones closing them, for episodes (flows/episodes.py); the route
+        edge_events: qualifying evaluations and the ones closing them, for episodes (flows/common/episodes.py); the route
             is ``<exchange>:<route>`` and the size is the start amount.
         state: to pass to the next batch.
         evaluations: how many (update, cycle) evaluations ran.

@@ -23,7 +23,7 @@ from bytewax.dataflow import Stream
 
 from connectors.logs import HeartbeatWriter
 from connectors.runs import RunLog
-from flows.publish import publish_fields
+from flows.common.publish import publish_fields
 
 MODULE = "dataflow"
 Item = tuple[str, pl.DataFrame]

@@ -7,9 +7,9 @@ deeper level is worse), and ``h(0) = 0``, so the sizes that clear the threshold 
 is found exactly by evaluating ``h`` at the breakpoints and solving the one linear piece where it turns negative.
 
 - Cross-exchange (:func:`cross_size`): buy base on one venue's asks, sell it on another's bids; net edge as in
-  flows/spreads.py: ``vwap_bid * (1 - fee_sell) / (vwap_ask * (1 + fee_buy)) - 1``.
+  flows/cross/spreads.py: ``vwap_bid * (1 - fee_sell) / (vwap_ask * (1 + fee_buy)) - 1``.
 - Triangular / N-leg (:func:`chain_size`): each leg maps its input amount to its output amount through its book
-  (fee taken from what it receives, as in flows/triangular.py); the legs compose into one concave function of the
+  (fee taken from what it receives, as in flows/triangular/evaluate.py); the legs compose into one concave function of the
   start amount.
 
 An optional slippage tolerance also bounds each side's VWAP against its best price (design doc

@@ -18,10 +18,10 @@ import polars as pl
 from bytewax.dataflow import Stream
 
 from connectors.config import CleaningConfig, MarketMakingConfig, Settings
-from flows import cleaning
-from flows.keyed import Runner, keyed_step
-from flows.market_making import paper_quotes
-from flows.triangular_flow import CheckedBatch, Item, Piece, exchange_pieces, stream_checked
+from flows.common import cleaning
+from flows.common.keyed import Runner, keyed_step
+from flows.market_making.quotes import paper_quotes
+from flows.triangular.step import CheckedBatch, Item, Piece, exchange_pieces, stream_checked
 
 
 @dataclass

@@ -11,10 +11,10 @@ hence the same clean quotes) and evaluates the batch's updates in their original
 (normalize, row checks, the gate, the stream checks) flag their symbol as ``quarantined_input`` until its next clean
 update.
 
-Episodes are tracked in the same step (:func:`flows.episodes.advance`): exact starts and ends, including the
+Episodes are tracked in the same step (:func:`flows.common.episodes.advance`): exact starts and ends, including the
 evaluation showing the edge gone, which a ``SessionWindower`` (gap only) cannot see; the watermark is the batch's
 latest receive time, and the end of input flushes the episodes still open. Once per ``[triangular] ncycle_scan_ms``
-of receive clock the step also scans the venue's latest quotes for N-leg cycles (flows/cycles.py, ``cycles_found``).
+of receive clock the step also scans the venue's latest quotes for N-leg cycles (flows/triangular/cycles.py, ``cycles_found``).
 
 Outputs: ``signals`` (one per opportunity start), ``signal_legs``, ``rejections``, ``opportunities``,
 ``cycles_found``.
@@ -35,11 +35,11 @@ from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, ConfigError, Settings
 from connectors.markets.spot import Market, markets_from_ccxt
 from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
-from flows import cleaning, episodes
-from flows.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
-from flows.episodes import Run, as_utc
-from flows.keyed import Runner, keyed_step
-from flows.triangular import (
+from flows.common import cleaning, episodes
+from flows.common.episodes import Run, as_utc
+from flows.common.keyed import Runner, keyed_step
+from flows.triangular.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
+from flows.triangular.evaluate import (
     CycleBook,
     TriangularParams,
     TriangularState,
@@ -260,7 +260,7 @@ def triangular_tables(step_id: str, checked: Stream[CheckedBatch], settings: Set
 
     Args:
         step_id: prefix of the steps added to the flow.
-        checked: the checked batches (``flows.arbitrage.Checked``), in source order.
+        checked: the checked batches (``flows.common.batches.Checked``), in source order.
         settings: [triangular], [episodes], [cleaning] and [venues] fees.
     """
     exchanges = list(settings.triangular.exchanges) if settings.triangular.enabled else []

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from connectors.config import MarketMakingConfig
-from flows.triangular import SIGNAL_COLUMNS
+from flows.triangular.evaluate import SIGNAL_COLUMNS
 
 
 def inventory_skew_bps(base_share: float, params: MarketMakingConfig) -> float:

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from connectors.markets.spot import Market
-from flows.triangular import chain_sizes
+from flows.triangular.evaluate import chain_sizes
 
 TOLERANCE = 1e-12  # log-rate improvements smaller than this are float noise, not arbitrage
 

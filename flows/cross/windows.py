@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from flows.spreads import Evaluation
+from flows.cross.spreads import Evaluation
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ clean quote at ``t``::
 The evaluation is *fresh* when the older leg was received at most ``max_quote_age_ms`` before ``t`` (receive clock,
 immune to venue clock drift) and the legs' event times differ by at most ``max_skew_ms``. It *qualifies* when fresh,
 ``qty > 0`` and ``net_edge_bps >= min_net_edge_bps``. Which qualifying evaluation is a **signal** (an opportunity
-starts) is decided by the episode state machine (flows/episodes.py ``edge_events``), not here.
+starts) is decided by the episode state machine (flows/common/episodes.py ``edge_events``), not here.
 
 **Atomic instants.** Updates are applied an *instant* at a time: consecutive rows with the same event time
 (``ts_event`` = ts_exchange, else ts_recv), e.g. several venues' 1 s snapshots stamped the same second. A route is

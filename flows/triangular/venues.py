@@ -5,7 +5,7 @@ One stateful step under a single key sees every venue: it takes the checked batc
 stream checks per symbol (the same pure function and rows as the per-symbol step, hence the same clean quotes), keeps
 the latest clean quote of every (exchange, symbol), and once per ``[triangular] ncycle_scan_ms`` of receive clock
 (at the first clean update of each slot, so scan points do not depend on batching) scans all venues' fresh quotes
-plus the transfer edges for negative cycles (flows/cycles.py). Cycles that use a transfer and clear ``[cross]
+plus the transfer edges for negative cycles (flows/triangular/cycles.py). Cycles that use a transfer and clear ``[cross]
 min_net_edge_bps`` go to ``cycles_found`` when the previous scan did not have them; single-venue cycles are the
 triangular step's.
 """
@@ -24,10 +24,10 @@ from connectors import markets as offline_markets
 from connectors.config import CleaningConfig, Settings
 from connectors.markets.spot import Market, markets_from_ccxt
 from connectors.schema import POLARS_QUOTE_SCHEMA, event_time
-from flows import cleaning
-from flows.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
-from flows.keyed import Runner, keyed_step
-from flows.triangular_flow import ROW_COLUMNS, CheckedBatch, Item
+from flows.common import cleaning
+from flows.common.keyed import Runner, keyed_step
+from flows.triangular.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
+from flows.triangular.step import ROW_COLUMNS, CheckedBatch, Item
 
 KEYS = ("exchange", "symbol")
 LAST_SCHEMA: dict[str, pl.DataType] = {

@@ -1,0 +1,141 @@
+"""The per-symbol step of CeLue cross-exchange arbitrage: QingXi's stream checks, then every venue pair evaluated on
+whole instants, episodes (which decide the signals), rejections, depth sizing and window partials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+import polars as pl
+from bytewax.operators import StatefulLogic
+
+from connectors.config import Settings
+from flows.common import cleaning
+from flows.common.batches import FeedDowns, SymbolBooks, Tables, rejected_rows
+from flows.common.rejections import Gates
+from flows.cross import episodes as cross_episodes
+from flows.cross import sizing as cross_depth
+from flows.cross import spreads, windows
+
+
+@dataclass(frozen=True)
+class SymbolState:
+    """Keyed state of one symbol: QingXi's stream history, CeLue's latest book per venue, recent feed downs, the
+    episodes (which decide the signals), and the clean quotes of the trailing instant not evaluated yet."""
+
+    stream: cleaning.StreamState | None = None
+    book: spreads.BookState = field(default_factory=spreads.BookState)
+    downs: pl.DataFrame | None = None
+    episodes: cross_episodes.CrossState | None = None
+    pending: pl.DataFrame | None = None
+    books: pl.DataFrame | None = None  # replay of a book format: books of the quotes that can still be a leg
+
+
+@dataclass(frozen=True)
+class SymbolOut:
+    tables: Tables
+    partials: list[windows.Partial]
+    spreads: pl.DataFrame | None = None  # this slice's evaluations (SPREAD_COLUMNS), for the z-score windows
+
+
+def process_symbol(
+    settings: Settings,
+    params: spreads.SpreadParams,
+    window: timedelta,
+    state: SymbolState | None,
+    item: pl.DataFrame | FeedDowns | SymbolBooks,
+) -> tuple[SymbolState, SymbolOut]:
+    """Stateful QingXi stream checks, then CeLue cross-exchange evaluation, for one symbol's slice of a batch; or,
+    for a live feed going down, remember when (no quote received before it pairs with anything after it).
+
+    The slice's trailing instant (rows sharing its last event time) is held until the next slice or the end of
+    input: the next batch may hold more updates of that instant, and an instant is evaluated whole."""
+    state = state or SymbolState()
+    if isinstance(item, FeedDowns):
+        downs = item.events if state.downs is None else pl.concat([state.downs, item.events])
+        return replace(state, downs=downs), SymbolOut([], [])
+    if isinstance(item, SymbolBooks):  # only cross symbols size signals from books
+        if item.books["symbol"][0] not in settings.cross.symbols:
+            return state, SymbolOut([], [])
+        return replace(state, books=cross_depth.remember(state.books, item.books)), SymbolOut([], [])
+    quotes = item
+    batch_seq = int(quotes["batch_seq"][0])
+    stream, clean, rejected = cleaning.clean_stream(state.stream, quotes.drop("batch_seq"), settings.cleaning)
+    tables: Tables = [
+        ("quotes_rejected", rejected_rows(rejected.drop("ts_event"), "clean", batch_seq)),
+        ("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))),  # risk marks to these
+    ]
+    state = replace(state, stream=stream)
+    if not clean.height or clean["symbol"][0] not in settings.cross.symbols:
+        return state, SymbolOut(tables, [])
+    if state.pending is not None:
+        clean = pl.concat([state.pending, clean])
+    cut = spreads.trailing_instant(clean)
+    state, out = _cross(settings, params, window, replace(state, pending=clean.slice(cut)), clean.head(cut))
+    return state, replace(out, tables=tables + out.tables)
+
+
+def _cross(
+    settings: Settings, params: spreads.SpreadParams, window: timedelta, state: SymbolState, clean: pl.DataFrame
+) -> tuple[SymbolState, SymbolOut]:
+    """CeLue on whole instants of one symbol's clean quotes: evaluations, signals, episodes, rejections, windows."""
+    if not clean.height:
+        return state, SymbolOut([], [])
+    book, evaluation = spreads.evaluate(state.book, clean, params, state.downs)
+    rows = evaluation.rows()
+    lifetimes, cross = cross_episodes.cross_tables(
+        state.episodes,
+        rows,
+        Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms),
+        timedelta(milliseconds=settings.episodes.gap_timeout_ms),
+        timedelta(milliseconds=settings.episodes.min_duration_ms),
+    )
+    slippage_bps = settings.risk.slippage_tolerance_bps
+    tables: Tables = [("signals", cross_depth.size_signals(cross.signals, state.books, params, slippage_bps))]
+    if settings.sinks.write_spreads:
+        tables.append(("spreads", rows))
+    if settings.episodes.enabled:
+        tables.extend(cross.tables)
+    evaluation = replace(evaluation, lean=evaluation.lean.with_columns(cross.starts.alias("is_edge")))
+    partials = windows.partials(evaluation, window)
+    downs = state.downs
+    if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
+        horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
+        downs = downs.filter(pl.col("down_ts") >= horizon)
+    zscores = rows if settings.episodes.enabled else None
+    legs = [] if book.last is None else book.last["quote_id"].to_list()
+    legs += [] if state.pending is None else state.pending["quote_id"].to_list()
+    books = cross_depth.still_needed(state.books, legs)
+    return replace(state, book=book, downs=downs, episodes=lifetimes, books=books), SymbolOut(tables, partials, zscores)
+
+
+class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns | SymbolBooks, SymbolOut, SymbolState]):
+    """``process_symbol`` per item; at end of input, the held instant is evaluated and the episodes still open are
+    written (``ts_closed`` null)."""
+
+    def __init__(
+        self, settings: Settings, params: spreads.SpreadParams, window: timedelta, resume: SymbolState | None
+    ) -> None:
+        self.settings, self.params, self.window = settings, params, window
+        self.state = resume or SymbolState()
+
+    def on_item(self, value: pl.DataFrame | FeedDowns | SymbolBooks) -> tuple[list[SymbolOut], bool]:
+        self.state, out = process_symbol(self.settings, self.params, self.window, self.state, value)
+        return [out], StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[SymbolOut], bool]:
+        outs: list[SymbolOut] = []
+        if self.state.pending is not None:
+            pending = self.state.pending
+            self.state, out = _cross(
+                self.settings, self.params, self.window, replace(self.state, pending=None), pending
+            )
+            outs.append(out)
+        if self.state.episodes is not None and self.settings.episodes.enabled:
+            min_duration = timedelta(milliseconds=self.settings.episodes.min_duration_ms)
+            outs.append(SymbolOut(cross_episodes.flush(self.state.episodes, min_duration), []))
+            self.state = replace(self.state, episodes=replace(self.state.episodes, open_runs={}))
+        return outs, StatefulLogic.RETAIN
+
+    def snapshot(self) -> SymbolState:
+        return self.state
