@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -72,12 +75,24 @@ def _audit_in_worker(suites_dir: str | None, chunk: Chunk) -> pl.DataFrame:
     return audit_chunk(*_gates(suites_dir), chunk)
 
 
+def _exit_with(parent_pid: int) -> None:
+    """In the audit process: exit when the flow process is gone (a SIGKILLed flow must not leave it behind)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="audit-parent-watch", daemon=True).start()
+
+
 def audit_pool() -> ProcessPoolExecutor:
     """The audit process, spawned on first use (the flow's threads must not be forked) and kept for the life of the
     flow process, so runs in one process (tests, the scheduler) pay GX's import once."""
     global _POOL
     if _POOL is None:
-        _POOL = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        spawn = multiprocessing.get_context("spawn")
+        _POOL = ProcessPoolExecutor(1, mp_context=spawn, initializer=_exit_with, initargs=(os.getpid(),))
     return _POOL
 
 
