@@ -25,7 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
+
+from flows.common.episodes import route_groups
 
 REASONS: tuple[str, ...] = (
     "quarantined_input",
@@ -36,6 +39,7 @@ REASONS: tuple[str, ...] = (
     "min_notional",
     "risk_block",
 )
+CODES: dict[str | None, int] = {code: i + 1 for i, code in enumerate(REASONS)}  # 0: no reason
 
 REJECTION_SCHEMA: dict[str, pl.DataType] = {
     "rejection_id": pl.String(),
@@ -133,16 +137,19 @@ def reason_starts(
     Returns:
         ``(starts, after)``: a boolean per row, and the routes' last reasons after this batch.
     """
-    keyed = classified.select(key.alias("_key"), "reason").with_row_index("_order")
-    earlier = pl.col("reason").shift(1).over("_key", order_by="_order")
-    first = pl.col("_order") == pl.col("_order").min().over("_key")
-    carried = pl.col("_key").replace_strict(dict(before), default=None, return_dtype=pl.String)
-    previous = pl.when(first).then(carried).otherwise(earlier)
-    starts = keyed.select((pl.col("reason").is_not_null() & pl.col("reason").ne_missing(previous)).alias("s"))["s"]
-    last = keyed.group_by("_key").agg(pl.col("reason").last())
-    after = {k: v for k, v in before.items() if k not in set(last["_key"].to_list())}
-    after |= {k: v for k, v in last.iter_rows() if v is not None}
-    return starts, after
+    keys = classified.select(key.alias("_key"))["_key"]
+    codes = classified["reason"].replace_strict(CODES, default=0, return_dtype=pl.Int8).fill_null(0).to_numpy()
+    starts = np.zeros(classified.height, dtype=bool)
+    after = dict(before)
+    for route, rows in route_groups(keys):
+        reason = codes.take(rows)
+        previous = np.concatenate([[CODES.get(before.get(route), 0)], reason[:-1]])
+        starts[rows] = (reason != 0) & (reason != previous)
+        if reason[-1]:
+            after[route] = REASONS[reason[-1] - 1]
+        else:
+            after.pop(route, None)
+    return pl.Series("s", starts), after
 
 
 def rejections_from_spreads(
