@@ -20,8 +20,8 @@ from connectors.config import Settings
 from connectors.runs import last_run, mark_partial
 from ops.alerts import Alert
 from ops.errors import ApiError, ErrorCode
+from ops.flow_process import flow_argv, flow_env, init_recovery
 from ops.overview import feed_health, strategy_counts
-from ops.scheduler import flow_argv, flow_env, init_recovery
 from ops.supervisor import RestartPolicy, Supervisor, SupervisorStatus
 
 ACTIVE = ("running", "backoff")

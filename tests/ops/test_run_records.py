@@ -22,7 +22,7 @@ from connectors.runs import effective_status, last_run
 from ops.api import create_app
 from ops.control import default_flow_command
 from ops.errors import ErrorCode
-from ops.scheduler import flow_argv, flow_env
+from ops.flow_process import flow_argv, flow_env
 
 KEY = "runs-key-0123456789abcdef"
 HEADERS = {"x-api-key": KEY}
