@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from connectors.simulator import DEFAULT_START
-from flows.cli import app
+from arbflow.cli import app
 from tests.cli.conftest import ARBFLOW, Market, RunLake, count, invoke
 from tests.connectors.conftest import binance_recording
 from tests.fakes.exchanges import FakeBinance

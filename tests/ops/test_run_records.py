@@ -40,7 +40,7 @@ def _lake_quotes(data_dir: Path) -> int:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "flows.cli", *args]
+    argv = [sys.executable, "-m", "arbflow.cli", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
