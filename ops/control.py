@@ -87,7 +87,7 @@ class FlowControl:
             if self.command is None:
                 raise ApiError(
                     ErrorCode.INVALID_STATE,
-                    "this API process has no flow command: serve it with `arbflow serve` or `python -m ops.api`",
+                    "this API process has no flow command: serve it with `arbflow serve`",
                 )
             current = self.status()
             if current is not None and current.state in ACTIVE:
