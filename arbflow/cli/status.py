@@ -125,6 +125,6 @@ def summary(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
         for values in top:
             s = dict(zip(columns, values, strict=True))
             at = s["ts_signal"].astimezone(UTC).strftime("%H:%M:%S.%f")[:-3]
-            best.add_row(s["symbol"], s["buy_exchange"], s["sell_exchange"], at, str(round(s["net_edge_bps"], 1)),
+            best.add_row(s["symbol"], s["buy_exchange"], s["sell_exchange"], at, str(s["net_edge_bps"]),
                          str(round(s["qty"], 4)), str(s["expected_profit_quote"]))  # fmt: skip
         console.print(best)
