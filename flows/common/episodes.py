@@ -79,16 +79,46 @@ def edge_events(
             events carry ``eval_no`` (the route's evaluation count at the event) so episodes can say how many
             evaluations they spanned, neutral ones included.
     """
-    n = evaluated.height
     is_signal = evaluated["is_signal"].fill_null(False).to_numpy()
     closing = evaluated["is_closing"].fill_null(False).to_numpy() if "is_closing" in evaluated.columns else ~is_signal
-    closing = closing & ~is_signal
     ts_us = evaluated["ts_event"].dt.epoch("us").to_numpy()
+    marks = edge_marks(
+        route_groups(evaluated["route"]), ts_us, is_signal, closing, open_before, gap_timeout, evaluated_before
+    )
+    numbered = [] if marks.eval_no is None else [pl.Series("eval_no", marks.eval_no)]
+    events = event_frame(evaluated.with_columns(*numbered).filter(pl.Series(marks.events)), strategy)
+    return EdgeOut(events, pl.Series("starts", marks.starts), marks.open_after, marks.evaluated_after)
+
+
+@dataclass(frozen=True)
+class EdgeMarks:
+    """:func:`edge_marks` per evaluation: ``events`` (qualifying, or closing an open opportunity), ``starts`` (an
+    opportunity starts), ``eval_no`` (the route's evaluation count, when counted); and the state after the batch."""
+
+    events: np.ndarray
+    starts: np.ndarray
+    eval_no: np.ndarray | None
+    open_after: dict[str, datetime]
+    evaluated_after: dict[str, int] | None
+
+
+def edge_marks(
+    groups: list[tuple[str, np.ndarray]],
+    ts_us: np.ndarray,
+    is_signal: np.ndarray,
+    closing: np.ndarray,
+    open_before: Mapping[str, datetime],
+    gap_timeout: timedelta,
+    evaluated_before: Mapping[str, int] | None = None,
+) -> EdgeMarks:
+    """The state machine of :func:`edge_events` on arrays, one route at a time (``groups``: each route's rows in
+    processing order, :func:`route_groups`); callers with lean evaluations build strings for the marked rows only."""
+    closing = closing & ~is_signal
     gap_us = int(gap_timeout / timedelta(microseconds=1))
-    is_open = np.zeros(n, dtype=bool)
-    eval_no = np.zeros(n, dtype=np.int64)
+    is_open = np.zeros(ts_us.size, dtype=bool)
+    eval_no = None if evaluated_before is None else np.zeros(ts_us.size, dtype=np.int64)
     open_after, counts = dict(open_before), None if evaluated_before is None else dict(evaluated_before)
-    for route, rows in route_groups(evaluated["route"]):
+    for route, rows in groups:
         seed = open_before.get(route)
         marked = rows[is_signal[rows] | closing[rows]]  # the route's qualifying and closing rows, in order
         # the mark before each row: the latest marked row before it, else the state from earlier batches
@@ -108,28 +138,25 @@ def edge_events(
                 open_after.pop(route, None)
             else:
                 open_after[route] = EPOCH + timedelta(microseconds=int(ts_us[final]))
-        if counts is not None:
+        if counts is not None and eval_no is not None:
             eval_no[rows] = np.arange(1, rows.size + 1) + counts.get(route, 0)
             counts[route] = int(eval_no[rows[-1]])
-    keep = pl.Series(is_signal | (closing & is_open))
-    numbered = [] if counts is None else [pl.Series("eval_no", eval_no)]
-    events = (
-        evaluated.select("route", "event_id", "ts_event", "net_edge_bps", "size_quote", "is_signal")
-        .with_columns(*numbered)
-        .filter(keep)
-        .select(
-            pl.lit(strategy).alias("strategy"),
-            "route",
-            "event_id",
-            pl.col("ts_event").cast(EVENT_SCHEMA["ts_event"]),
-            pl.col("net_edge_bps").cast(pl.Float64),
-            pl.col("size_quote").cast(pl.Float64),
-            pl.col("is_signal").alias("qualifying"),
-            *(["eval_no"] if numbered else []),
-        )
+    return EdgeMarks(is_signal | (closing & is_open), is_signal & ~is_open, eval_no, open_after, counts)
+
+
+def event_frame(marked: pl.DataFrame, strategy: str) -> pl.DataFrame:
+    """Edge events (:data:`EVENT_SCHEMA`, plus ``eval_no`` when counted) from the marked evaluations, with ``route,
+    event_id, ts_event, net_edge_bps, size_quote, is_signal``."""
+    return marked.select(
+        pl.lit(strategy).alias("strategy"),
+        "route",
+        "event_id",
+        pl.col("ts_event").cast(EVENT_SCHEMA["ts_event"]),
+        pl.col("net_edge_bps").cast(pl.Float64),
+        pl.col("size_quote").cast(pl.Float64),
+        pl.col("is_signal").alias("qualifying"),
+        *(["eval_no"] if "eval_no" in marked.columns else []),
     )
-    starts = pl.Series("starts", is_signal & ~is_open)
-    return EdgeOut(events, starts, open_after, counts)
 
 
 def route_groups(route: pl.Series) -> list[tuple[str, np.ndarray]]:
@@ -138,9 +165,19 @@ def route_groups(route: pl.Series) -> list[tuple[str, np.ndarray]]:
     if not len(route):
         return []
     groups = (
-        pl.DataFrame({"route": route}).with_row_index("_row").group_by("route", maintain_order=True).agg(pl.col("_row"))
+        pl.DataFrame({"route": route})
+        .with_row_index("_row")
+        .group_by("route", maintain_order=True)
+        .agg(pl.col("_row"))
     )
     return [(name, rows.to_numpy()) for name, rows in zip(groups["route"].to_list(), groups["_row"], strict=True)]
+
+
+def code_groups(codes: np.ndarray, names: list[str]) -> list[tuple[str, np.ndarray]]:
+    """:func:`route_groups` for rows that carry an index into ``names`` instead of a string (lean evaluations)."""
+    order = np.argsort(codes, kind="stable")
+    present, first = np.unique(codes.take(order), return_index=True)
+    return [(names[c], rows) for c, rows in zip(present.tolist(), np.split(order, first[1:]), strict=True)]
 
 
 @dataclass(frozen=True)
