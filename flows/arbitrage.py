@@ -29,7 +29,6 @@ from connectors import lake
 from connectors.batches import RawBatch
 from connectors.config import Settings, load_settings
 from connectors.exchanges.feed_state import down_events
-from connectors.live import input_live, live_source
 from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource, expand
 from connectors.runs import RunLog
@@ -87,6 +86,8 @@ def _inputs(flow: Dataflow, settings: Settings, gate: CompiledGate) -> Inputs:
 
     if settings.source.kind != "live":
         return Inputs(op.input("quotes", flow, ReadAheadSource(_replay_source(settings), check)), [], None)
+    from connectors.live import input_live, live_source  # ccxt.pro's import costs ~0.5 s that a replay never needs
+
     live = input_live("quotes", flow, live_source(settings.live))  # venues merged at one point, in arrival order
 
     def check_or_downs(item: RawBatch | pl.DataFrame) -> Checked | FeedDowns:

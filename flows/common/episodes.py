@@ -165,16 +165,15 @@ def route_groups(route: pl.Series) -> list[tuple[str, np.ndarray]]:
     if not len(route):
         return []
     groups = (
-        pl.DataFrame({"route": route})
-        .with_row_index("_row")
-        .group_by("route", maintain_order=True)
-        .agg(pl.col("_row"))
+        pl.DataFrame({"route": route}).with_row_index("_row").group_by("route", maintain_order=True).agg(pl.col("_row"))
     )
     return [(name, rows.to_numpy()) for name, rows in zip(groups["route"].to_list(), groups["_row"], strict=True)]
 
 
 def code_groups(codes: np.ndarray, names: list[str]) -> list[tuple[str, np.ndarray]]:
     """:func:`route_groups` for rows that carry an index into ``names`` instead of a string (lean evaluations)."""
+    if not codes.size:
+        return []
     order = np.argsort(codes, kind="stable")
     present, first = np.unique(codes.take(order), return_index=True)
     return [(names[c], rows) for c, rows in zip(present.tolist(), np.split(order, first[1:]), strict=True)]

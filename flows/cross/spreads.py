@@ -89,22 +89,27 @@ class Evaluation:
     batch: pl.DataFrame
     lean: pl.DataFrame
 
-    def rows(self, lean: pl.DataFrame | None = None) -> pl.DataFrame:
-        """Full ``spreads`` rows (SPREAD_COLUMNS) for the given lean rows (default: all)."""
+    def named(self, lean: pl.DataFrame | None = None) -> pl.DataFrame:
+        """The given lean rows (default: all) with ``symbol``, ``buy_exchange`` and ``sell_exchange``: what the
+        z-score windows read, without the per-row id strings of :meth:`rows`."""
         lean = self.lean if lean is None else lean
-        ids = self.batch["quote_id"]
-        buy_names = pl.Series([b for b, _ in self.routes], dtype=pl.String)
-        sell_names = pl.Series([s for _, s in self.routes], dtype=pl.String)
         route = lean["_route"]
         return lean.with_columns(
-            (ids.gather(lean["_pos"]) + "/" + buy_names.gather(route) + "/" + sell_names.gather(route)).alias(
+            pl.lit(self.symbol).alias("symbol"),
+            pl.Series([b for b, _ in self.routes], dtype=pl.String).gather(route).alias("buy_exchange"),
+            pl.Series([s for _, s in self.routes], dtype=pl.String).gather(route).alias("sell_exchange"),
+        )
+
+    def rows(self, lean: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Full ``spreads`` rows (SPREAD_COLUMNS) for the given lean rows (default: all)."""
+        ids = self.batch["quote_id"]
+        named = self.named(lean)
+        return named.with_columns(
+            (ids.gather(named["_pos"]) + "/" + pl.col("buy_exchange") + "/" + pl.col("sell_exchange")).alias(
                 "spread_id"
             ),
-            pl.lit(self.symbol).alias("symbol"),
-            buy_names.gather(route).alias("buy_exchange"),
-            sell_names.gather(route).alias("sell_exchange"),
-            ids.gather(lean["_buy"]).alias("buy_quote_id"),
-            ids.gather(lean["_sell"]).alias("sell_quote_id"),
+            ids.gather(named["_buy"]).alias("buy_quote_id"),
+            ids.gather(named["_sell"]).alias("sell_quote_id"),
         ).select(SPREAD_COLUMNS)
 
 

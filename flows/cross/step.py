@@ -35,7 +35,7 @@ class SymbolState:
 class SymbolOut:
     tables: Tables
     partials: list[windows.Partial]
-    spreads: pl.DataFrame | None = None  # this slice's evaluations (SPREAD_COLUMNS), for the z-score windows
+    spreads: pl.DataFrame | None = None  # this slice's evaluations with route names (no ids), for the z-score windows
 
 
 def process_symbol(
@@ -91,9 +91,8 @@ def _cross(
     )
     slippage_bps = settings.risk.slippage_tolerance_bps
     tables: Tables = [("signals", cross_depth.size_signals(cross.signals, state.books, params, slippage_bps))]
-    rows = evaluation.rows() if settings.sinks.write_spreads or settings.episodes.enabled else None
     if settings.sinks.write_spreads:
-        tables.append(("spreads", rows))
+        tables.append(("spreads", evaluation.rows()))
     if settings.episodes.enabled:
         tables.extend(cross.tables)
     evaluation = replace(evaluation, lean=evaluation.lean.with_columns(cross.starts.alias("is_edge")))
@@ -102,7 +101,7 @@ def _cross(
     if downs is not None:  # a leg older than the quote-age gate can never be fresh: older downs are moot
         horizon = clean["ts_recv"].max() - timedelta(milliseconds=params.max_quote_age_ms)
         downs = downs.filter(pl.col("down_ts") >= horizon)
-    zscores = rows if settings.episodes.enabled else None
+    zscores = evaluation.named().drop("_pos", "_route", "_buy", "_sell") if settings.episodes.enabled else None
     legs = [] if book.last is None else book.last["quote_id"].to_list()
     legs += [] if state.pending is None else state.pending["quote_id"].to_list()
     books = cross_depth.still_needed(state.books, legs)
