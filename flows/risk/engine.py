@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 import polars as pl
 
 from connectors.config import RiskConfig, Settings
+from connectors.schema import columns
 from flows.risk import book
 from flows.risk.guard import Guard
 from flows.risk.ledger import Ledger
@@ -41,7 +42,9 @@ from flows.risk.state import ADMIT, COMMAND, EXECUTE, US_PER_MS, VALIDATION, Out
 
 __all__ = ["INPUT_TABLES", "QUOTE_TABLES", "RiskEngine", "RiskState"]
 
-SIGNAL_COLUMNS = (
+# the signals columns paper execution reads
+SIGNAL_COLUMNS = columns(
+    "signals",
     "signal_id",
     "strategy",
     "symbol",
