@@ -32,15 +32,16 @@ CLEAN_ONLY = ("quote_id", "ts_event", "batch_seq")  # quotes_clean columns the c
 
 
 @cache
-def _declared() -> dict[str, pa.Schema]:
-    """Arrow schema (NOT NULL kept) of every table in ``sql/schema/*.sql``, by table name."""
+def _declared() -> dict[str, pa.Table]:
+    """A zero-row Arrow table (NOT NULL kept) of every table in ``sql/schema/*.sql``, by table name; tables rather
+    than schemas so that Polars dtypes come from ``pl.from_arrow`` (``Schema.empty_table`` would import pandas)."""
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> timestamp[us, tz=UTC], whatever the host's zone
         for ddl in sorted((SQL_DIR / "schema").glob("*.sql")):
             con.execute(ddl.read_text())
         names = [r[0] for r in con.execute("select table_name from information_schema.tables order by 1").fetchall()]
-        return {name: con.sql(f'select * from "{name}" limit 0').to_arrow_table().schema for name in names}
+        return {name: con.sql(f'select * from "{name}" limit 0').to_arrow_table() for name in names}
     finally:
         con.close()
 
@@ -50,7 +51,7 @@ def tables() -> tuple[str, ...]:
     return tuple(_declared())
 
 
-def _schema(table: str) -> pa.Schema:
+def _empty(table: str) -> pa.Table:
     try:
         return _declared()[table]
     except KeyError:
@@ -60,7 +61,7 @@ def _schema(table: str) -> pa.Schema:
 
 def columns(table: str, *names: str) -> tuple[str, ...]:
     """The table's columns in declared order, or the named subset in the given order (unknown names raise)."""
-    declared = _schema(table).names
+    declared = _empty(table).schema.names
     unknown = [n for n in names if n not in declared]
     if unknown:
         msg = f"{table}: no columns {unknown} in sql/schema (has {', '.join(declared)})"
@@ -70,14 +71,14 @@ def columns(table: str, *names: str) -> tuple[str, ...]:
 
 def arrow_schema(table: str, *names: str, not_null: bool = True) -> pa.Schema:
     """The table's Arrow schema (or of the named columns); ``not_null=False`` drops the DDL's NOT NULL flags."""
-    schema = _schema(table)
+    schema = _empty(table).schema
     fields = [schema.field(n) for n in columns(table, *names)]
     return pa.schema(fields if not_null else [f.with_nullable(True) for f in fields])
 
 
 def polars_schema(table: str, *names: str) -> dict[str, pl.DataType]:
     """The table's Polars dtypes by column (or of the named columns), in order; a fresh dict on every call."""
-    return dict(pl.DataFrame(arrow_schema(table, *names).empty_table()).schema)
+    return dict(pl.from_arrow(_empty(table).select(list(columns(table, *names)))).schema)
 
 
 QUOTE_COLUMNS: tuple[str, ...] = tuple(c for c in columns("quotes_clean") if c not in CLEAN_ONLY)
