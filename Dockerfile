@@ -11,6 +11,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY arbflow/ arbflow/
 COPY connectors/ connectors/
 COPY flows/ flows/
 COPY quality/ quality/

@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/python -m bytewax.run flows.arbitrage:flow
-	$(BIN)/python -m flows.cli summary
+	$(BIN)/python -m arbflow.cli summary
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -18,3 +18,4 @@ DEFAULT_CONFIG = ROOT / "config" / "default.toml"
 SQL_DIR = ROOT / "sql"
 QUERY_DIR = SQL_DIR / "queries"
 SAMPLE_DIR = ROOT / "samples" / "binance-spot-2024-08-08"
+CLI_QUERY_DIR = QUERY_DIR / "cli"  # what the commands run themselves (not listed by `arbflow query --list`)

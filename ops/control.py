@@ -20,8 +20,8 @@ from connectors.config import Settings
 from connectors.runs import last_run, mark_partial
 from ops.alerts import Alert
 from ops.errors import ApiError, ErrorCode
+from ops.flow_process import flow_argv, flow_env, init_recovery
 from ops.overview import feed_health, strategy_counts
-from ops.scheduler import flow_argv, flow_env, init_recovery
 from ops.supervisor import RestartPolicy, Supervisor, SupervisorStatus
 
 ACTIVE = ("running", "backoff")
@@ -87,7 +87,7 @@ class FlowControl:
             if self.command is None:
                 raise ApiError(
                     ErrorCode.INVALID_STATE,
-                    "this API process has no flow command: serve it with `arbflow serve` or `python -m ops.api`",
+                    "this API process has no flow command: serve it with `arbflow serve`",
                 )
             current = self.status()
             if current is not None and current.state in ACTIVE:

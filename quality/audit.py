@@ -1,7 +1,7 @@
 """The Great Expectations audit: real GX, off the hot path, over chunks of the batches the compiled gate judged.
 
 The compiled gate (quality/compiled.py) decides every batch inline. This step re-validates the same rows with GX
-itself on a background thread and writes its own ``validation_runs`` rows (``engine`` = 'gx', run_id
+itself in a child process (GX is pure Python: on a thread it would hold the flow's GIL for ~2-4 µs a row) and writes its own ``validation_runs`` rows (``engine`` = 'gx', run_id
 ``audit/<partition>/<first>-<last batch_seq>/<suite>``), each saying whether GX agreed with the compiled gate on that chunk
 (``compiled_agrees``); a disagreement is logged as an error, since it means the compiler is wrong.
 
@@ -17,7 +17,11 @@ result is validated again and none is emitted twice.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -52,6 +56,46 @@ class AuditState:
     cuts: int = 0  # chunks cut so far, audited or skipped
 
 
+_GATES: dict[str | None, tuple[QualityGate, CompiledGate]] = {}  # in the audit process: gates per suites dir
+_POOL: ProcessPoolExecutor | None = None  # in the flow process: one audit process, shared by every audit step
+
+
+def _gates(suites_dir: str | None) -> tuple[QualityGate, CompiledGate]:
+    if suites_dir not in _GATES:
+        _GATES[suites_dir] = QualityGate(suites_dir), CompiledGate(suites_dir)
+    return _GATES[suites_dir]
+
+
+def _warm_up(suites_dir: str | None) -> None:
+    """In the audit process: import GX and build its context (~5 s) before the first chunk arrives."""
+    _gates(suites_dir)[0].warm_up()
+
+
+def _audit_in_worker(suites_dir: str | None, chunk: Chunk) -> pl.DataFrame:
+    return audit_chunk(*_gates(suites_dir), chunk)
+
+
+def _exit_with(parent_pid: int) -> None:
+    """In the audit process: exit when the flow process is gone (a SIGKILLed flow must not leave it behind)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="audit-parent-watch", daemon=True).start()
+
+
+def audit_pool() -> ProcessPoolExecutor:
+    """The audit process, spawned on first use (the flow's threads must not be forked) and kept for the life of the
+    flow process, so runs in one process (tests, the scheduler) pay GX's import once."""
+    global _POOL
+    if _POOL is None:
+        spawn = multiprocessing.get_context("spawn")
+        _POOL = ProcessPoolExecutor(1, mp_context=spawn, initializer=_exit_with, initargs=(os.getpid(),))
+    return _POOL
+
+
 def audit_chunk(gx_gate: QualityGate, compiled: CompiledGate, chunk: Chunk) -> pl.DataFrame:
     """GX's validation_runs rows for ``chunk``, each marked with whether the compiled gate gave the same verdict."""
     batch_id = f"audit/{chunk.partition}/{chunk.first_seq}-{chunk.last_seq}"
@@ -76,16 +120,15 @@ def audit_chunk(gx_gate: QualityGate, compiled: CompiledGate, chunk: Chunk) -> p
 
 
 class AuditLogic(StatefulLogic[tuple[str, int, pl.DataFrame], pl.DataFrame, AuditState]):
-    """One partition's audit: accumulate judged batches, cut chunks by data, run GX on a background thread, emit in
-    chunk order."""
+    """One partition's audit: accumulate judged batches, cut chunks by data, run GX in the audit process, emit in chunk
+    order."""
 
     def __init__(
         self, rows: int, interval: timedelta, suites_dir: str | None, resume: AuditState | None, every: int = 1
     ) -> None:
         self.rows, self.interval, self.every = rows, interval, every
-        self.gx_gate, self.compiled = QualityGate(suites_dir), CompiledGate(suites_dir)
-        self.gx_gate.warm_up()  # import GX and build its context (~5 s) before the first chunk is cut
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gx-audit")
+        self.suites_dir, self.pool = suites_dir, audit_pool()
+        self.pool.submit(_warm_up, suites_dir)
         self.state = resume or AuditState()
         self.running: dict[int, Future[pl.DataFrame]] = {}  # by first_seq
         for chunk in self.state.pending:
@@ -93,7 +136,7 @@ class AuditLogic(StatefulLogic[tuple[str, int, pl.DataFrame], pl.DataFrame, Audi
                 self._submit(chunk)
 
     def _submit(self, chunk: Chunk) -> None:
-        self.running[chunk.first_seq] = self.pool.submit(audit_chunk, self.gx_gate, self.compiled, chunk)
+        self.running[chunk.first_seq] = self.pool.submit(_audit_in_worker, self.suites_dir, chunk)
 
     def _cut(self) -> None:
         buffer, cuts = self.state.buffer, self.state.cuts

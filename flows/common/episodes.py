@@ -1,4 +1,4 @@
-"""Opportunity episodes (sessions of a route's qualifying evaluations) and the sliding z-score of a spread.
+"""Opportunity episodes: sessions of a route's qualifying evaluations (the z-score is flows/cross/moments.py).
 
 A route (``cross`` ``BTC/USDT/binance/okx``, ``triangular`` ``binance:USDT>BTC>ETH>USDT``) *qualifies* when its
 evaluation clears every gate (the same test that makes signals). An **episode** is a run of qualifying evaluations of
@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 EVENT_SCHEMA: dict[str, pl.DataType] = {
@@ -36,7 +37,6 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-CLOSED = -1  # marker of a closing evaluation in the per-route scan below (event times are positive µs)
 
 
 @dataclass(frozen=True)
@@ -79,30 +79,75 @@ def edge_events(
             events carry ``eval_no`` (the route's evaluation count at the event) so episodes can say how many
             evaluations they spanned, neutral ones included.
     """
-    closing = pl.col("is_closing") if "is_closing" in evaluated.columns else ~pl.col("is_signal")
-    ts_us = pl.col("ts_event").dt.epoch("us")
-    seed = {route: (ts - EPOCH) // timedelta(microseconds=1) for route, ts in open_before.items()}
-    marked = evaluated.with_row_index("_order").with_columns(
-        (closing & ~pl.col("is_signal")).alias("_closing"),
-        pl.when(pl.col("is_signal")).then(ts_us).when(closing).then(pl.lit(CLOSED, pl.Int64)).alias("_mark"),
+    is_signal = evaluated["is_signal"].fill_null(False).to_numpy()
+    closing = evaluated["is_closing"].fill_null(False).to_numpy() if "is_closing" in evaluated.columns else ~is_signal
+    ts_us = evaluated["ts_event"].dt.epoch("us").to_numpy()
+    marks = edge_marks(
+        route_groups(evaluated["route"]), ts_us, is_signal, closing, open_before, gap_timeout, evaluated_before
     )
-    last_mark = (
-        pl.col("_mark")
-        .shift(1)
-        .forward_fill()
-        .over("route", order_by="_order")
-        .fill_null(pl.col("route").replace_strict(seed, default=CLOSED, return_dtype=pl.Int64))
-    )
+    numbered = [] if marks.eval_no is None else [pl.Series("eval_no", marks.eval_no)]
+    events = event_frame(evaluated.with_columns(*numbered).filter(pl.Series(marks.events)), strategy)
+    return EdgeOut(events, pl.Series("starts", marks.starts), marks.open_after, marks.evaluated_after)
+
+
+@dataclass(frozen=True)
+class EdgeMarks:
+    """:func:`edge_marks` per evaluation: ``events`` (qualifying, or closing an open opportunity), ``starts`` (an
+    opportunity starts), ``eval_no`` (the route's evaluation count, when counted); and the state after the batch."""
+
+    events: np.ndarray
+    starts: np.ndarray
+    eval_no: np.ndarray | None
+    open_after: dict[str, datetime]
+    evaluated_after: dict[str, int] | None
+
+
+def edge_marks(
+    groups: list[tuple[str, np.ndarray]],
+    ts_us: np.ndarray,
+    is_signal: np.ndarray,
+    closing: np.ndarray,
+    open_before: Mapping[str, datetime],
+    gap_timeout: timedelta,
+    evaluated_before: Mapping[str, int] | None = None,
+) -> EdgeMarks:
+    """The state machine of :func:`edge_events` on arrays, one route at a time (``groups``: each route's rows in
+    processing order, :func:`route_groups`); callers with lean evaluations build strings for the marked rows only."""
+    closing = closing & ~is_signal
     gap_us = int(gap_timeout / timedelta(microseconds=1))
-    marked = marked.with_columns(((last_mark != CLOSED) & (ts_us - last_mark <= gap_us)).alias("_open"))
-    numbered = []
-    if evaluated_before is not None:
-        offset = pl.col("route").replace_strict(dict(evaluated_before), default=0, return_dtype=pl.Int64)
-        marked = marked.with_columns(
-            (pl.int_range(1, pl.len() + 1).over("route", order_by="_order") + offset).alias("eval_no")
-        )
-        numbered = ["eval_no"]
-    events = marked.filter(pl.col("is_signal") | (pl.col("_closing") & pl.col("_open"))).select(
+    is_open = np.zeros(ts_us.size, dtype=bool)
+    eval_no = None if evaluated_before is None else np.zeros(ts_us.size, dtype=np.int64)
+    open_after, counts = dict(open_before), None if evaluated_before is None else dict(evaluated_before)
+    for route, rows in groups:
+        seed = open_before.get(route)
+        marked = rows[is_signal[rows] | closing[rows]]  # the route's qualifying and closing rows, in order
+        # the mark before each row: the latest marked row before it, else the state from earlier batches
+        before = np.searchsorted(marked, rows) - 1
+        last_ts, last_closed = np.full(rows.size, -1, dtype=np.int64), np.ones(rows.size, dtype=bool)
+        if marked.size:
+            prev, known = marked.take(before.clip(0)), before >= 0
+            last_ts[known], last_closed[known] = ts_us.take(prev[known]), closing.take(prev[known])
+        if seed is not None:
+            seeded = before < 0
+            last_ts[seeded] = (seed - EPOCH) // timedelta(microseconds=1)
+            last_closed[seeded] = False
+        is_open[rows] = ~last_closed & (ts_us.take(rows) - last_ts <= gap_us)
+        if marked.size:
+            final = marked[-1]
+            if closing[final]:
+                open_after.pop(route, None)
+            else:
+                open_after[route] = EPOCH + timedelta(microseconds=int(ts_us[final]))
+        if counts is not None and eval_no is not None:
+            eval_no[rows] = np.arange(1, rows.size + 1) + counts.get(route, 0)
+            counts[route] = int(eval_no[rows[-1]])
+    return EdgeMarks(is_signal | (closing & is_open), is_signal & ~is_open, eval_no, open_after, counts)
+
+
+def event_frame(marked: pl.DataFrame, strategy: str) -> pl.DataFrame:
+    """Edge events (:data:`EVENT_SCHEMA`, plus ``eval_no`` when counted) from the marked evaluations, with ``route,
+    event_id, ts_event, net_edge_bps, size_quote, is_signal``."""
+    return marked.select(
         pl.lit(strategy).alias("strategy"),
         "route",
         "event_id",
@@ -110,20 +155,29 @@ def edge_events(
         pl.col("net_edge_bps").cast(pl.Float64),
         pl.col("size_quote").cast(pl.Float64),
         pl.col("is_signal").alias("qualifying"),
-        *numbered,
+        *(["eval_no"] if "eval_no" in marked.columns else []),
     )
-    starts = marked.select((pl.col("is_signal") & ~pl.col("_open")).alias("starts"))["starts"]
-    finals = marked.group_by("route").agg(pl.col("_mark").drop_nulls().last())
-    open_after = dict(open_before)
-    for route, mark in finals.iter_rows():
-        if mark == CLOSED:
-            open_after.pop(route, None)
-        elif mark is not None:
-            open_after[route] = EPOCH + timedelta(microseconds=mark)
-    if evaluated_before is None:
-        return EdgeOut(events, starts, open_after)
-    counts = dict(evaluated_before) | dict(marked.group_by("route").agg(pl.col("eval_no").max()).iter_rows())
-    return EdgeOut(events, starts, open_after, counts)
+
+
+def route_groups(route: pl.Series) -> list[tuple[str, np.ndarray]]:
+    """Each route (first appearance first) with its rows, ascending: per-route state machines then run as a few
+    NumPy operations per route instead of polars window expressions over every row."""
+    if not len(route):
+        return []
+    groups = (
+        pl.DataFrame({"route": route})
+        .with_row_index("_row")
+        .group_by("route", maintain_order=True)
+        .agg(pl.col("_row"))
+    )
+    return [(name, rows.to_numpy()) for name, rows in zip(groups["route"].to_list(), groups["_row"], strict=True)]
+
+
+def code_groups(codes: np.ndarray, names: list[str]) -> list[tuple[str, np.ndarray]]:
+    """:func:`route_groups` for rows that carry an index into ``names`` instead of a string (lean evaluations)."""
+    order = np.argsort(codes, kind="stable")
+    present, first = np.unique(codes.take(order), return_index=True)
+    return [(names[c], rows) for c, rows in zip(present.tolist(), np.split(order, first[1:]), strict=True)]
 
 
 @dataclass(frozen=True)
@@ -190,10 +244,6 @@ def runs(events: pl.DataFrame, gap_timeout: timedelta) -> list[Run]:
         .drop("_run")
     )
     return [Run(**{k: as_utc(v) for k, v in row.items()}) for row in agg.iter_rows(named=True)]
-
-
-def _none_if_nan(value: float) -> float | None:
-    return None if math.isnan(value) else value
 
 
 def as_utc(value: Any) -> Any:
@@ -326,110 +376,3 @@ def episode_row(run: Run, min_duration: timedelta, late: bool = False) -> dict[s
         "is_blip": duration < min_duration,
         "is_late": late,
     }
-
-
-@dataclass(frozen=True)
-class Moments:
-    """Count, sum and sum of squares of a spread's net edge, and its latest value (mergeable, for ``fold_window``
-    with a ``SlidingWindower``: the z-score of the window's last value against the whole window).
-
-    Attributes:
-        ts_first: receive clock of the first value folded in (the EventClock timestamp of a partial).
-        ts_last, last: the latest value and its time.
-    """
-
-    n: int = 0
-    total: float = 0.0
-    total_sq: float = 0.0
-    ts_first: datetime | None = None
-    ts_last: datetime | None = None
-    last: float = math.nan
-
-    @staticmethod
-    def of(values: Iterable[float]) -> Moments:
-        vals = list(values)
-        return Moments(len(vals), math.fsum(vals), math.fsum(v * v for v in vals), last=vals[-1] if vals else math.nan)
-
-    def merge(self, other: Moments) -> Moments:
-        later = other if self.ts_last is None or (other.ts_last is not None and other.ts_last >= self.ts_last) else self
-        firsts = [t for t in (self.ts_first, other.ts_first) if t is not None]
-        return Moments(
-            self.n + other.n,
-            self.total + other.total,
-            self.total_sq + other.total_sq,
-            min(firsts) if firsts else None,
-            later.ts_last,
-            later.last,
-        )
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.n if self.n else math.nan
-
-    @property
-    def std(self) -> float:
-        """Sample standard deviation (n - 1); NaN below two values."""
-        if self.n < 2:
-            return math.nan
-        return math.sqrt(max(self.total_sq - self.total * self.total / self.n, 0.0) / (self.n - 1))
-
-    def zscore(self, value: float) -> float:
-        """How many standard deviations ``value`` lies from the window's mean (NaN when the window is flat)."""
-        std = self.std
-        return (value - self.mean) / std if std > 0 else math.nan
-
-
-def moment_partials(spreads: pl.DataFrame, slide: timedelta) -> list[tuple[str, Moments]]:
-    """Reduce a batch of fresh cross-exchange spread rows to one :class:`Moments` per (route, ``slide`` slot), keyed
-    ``<symbol>/<buy>/<sell>``: each partial then falls into exactly the sliding windows its slot belongs to."""
-    every = f"{int(slide / timedelta(microseconds=1))}us"
-    agg = (
-        spreads.filter(pl.col("fresh"))
-        .with_columns(pl.col("ts_eval").dt.truncate(every).alias("_slot"))
-        .group_by("symbol", "buy_exchange", "sell_exchange", "_slot", maintain_order=True)
-        .agg(
-            pl.len().alias("n"),
-            pl.col("net_edge_bps").sum().alias("total"),
-            (pl.col("net_edge_bps") ** 2).sum().alias("total_sq"),
-            pl.col("ts_eval").first().alias("ts_first"),
-            pl.col("ts_eval").last().alias("ts_last"),
-            pl.col("net_edge_bps").last().alias("last"),
-        )
-    )
-    return [
-        (f"{sym}/{buy}/{sell}", Moments(n, total, sq, as_utc(first), as_utc(last_ts), last))
-        for sym, buy, sell, _slot, n, total, sq, first, last_ts, last in agg.iter_rows()
-    ]
-
-
-def zscore_row(key: str, window_start: datetime, window: timedelta, m: Moments, late: bool) -> dict[str, object]:
-    """One ``spread_zscores`` row (strategy.sql) for a route's sliding window."""
-    symbol, buy, sell = key.rsplit("/", 2)
-    return {
-        "zscore_id": f"{key}/{window_start.isoformat()}"
-        + (f"/late/{m.ts_first.isoformat()}" if late and m.ts_first else ""),
-        "symbol": symbol,
-        "buy_exchange": buy,
-        "sell_exchange": sell,
-        "window_start": window_start,
-        "window_end": window_start + window,
-        "evaluations": m.n,
-        "net_edge_bps_mean": m.mean,
-        "net_edge_bps_std": _none_if_nan(m.std),
-        "net_edge_bps_last": m.last,
-        "zscore_last": _none_if_nan(m.zscore(m.last)),
-        "is_late": late,
-    }
-
-
-def rolling_zscore(frame: pl.DataFrame, value: str, by: Iterable[str], ts: str, window: timedelta) -> pl.Series:
-    """Vectorized z-score of each row against its group's values in the trailing ``window`` (itself included).
-
-    Rows must be sorted by ``ts`` within each group. NaN where fewer than two values or a flat window.
-    """
-    size = f"{int(window / timedelta(microseconds=1))}us"
-    keys = list(by)
-    mean = pl.col(value).rolling_mean_by(ts, size, closed="both").over(keys)
-    std = pl.col(value).rolling_std_by(ts, size, closed="both").over(keys)
-    z = pl.when(std > 0).then((pl.col(value) - mean) / std).otherwise(float("nan"))
-    return frame.select(z.alias("zscore"))["zscore"]

@@ -25,9 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from connectors.schema import polars_schema
+from flows.common.episodes import route_groups
 
 REASONS: tuple[str, ...] = (
     "quarantined_input",
@@ -38,6 +40,7 @@ REASONS: tuple[str, ...] = (
     "min_notional",
     "risk_block",
 )
+CODES: dict[str | None, int] = {code: i + 1 for i, code in enumerate(REASONS)}  # 0: no reason
 
 REJECTION_SCHEMA = polars_schema("rejections")
 
@@ -106,6 +109,34 @@ def with_reasons(frame: pl.DataFrame, gates: Gates) -> pl.DataFrame:
     return frame.with_columns(codes.list.drop_nulls().alias("reasons"))
 
 
+def reason_codes(frame: pl.DataFrame, gates: Gates) -> np.ndarray:
+    """Per row, the index + 1 in :data:`REASONS` of the first failing gate where the gross edge is positive, else 0:
+    the ``reason`` of :func:`classify` as small integers, for :func:`reason_marks` (no strings per row)."""
+    failing = _failing(frame, gates)
+    flags = frame.select(pl.col("gross_edge_bps") > 0, *[e.alias(c) for c, e in failing.items()]).to_numpy()
+    positive, fails = flags[:, 0].astype(bool), flags[:, 1:].astype(bool)
+    first = np.where(fails.any(axis=1), fails.argmax(axis=1) + 1, 0)
+    return np.where(positive, first, 0).astype(np.int8)
+
+
+def reason_marks(
+    groups: list[tuple[str, np.ndarray]], codes: np.ndarray, before: Mapping[str, str]
+) -> tuple[np.ndarray, dict[str, str]]:
+    """Where a route's reason starts or changes (``codes`` from :func:`reason_codes`; ``groups``: each route's rows
+    in processing order, flows/common/episodes.py ``route_groups``), and each route's last reason after the batch."""
+    starts = np.zeros(codes.size, dtype=bool)
+    after = dict(before)
+    for route, rows in groups:
+        reason = codes.take(rows)
+        previous = np.concatenate([[CODES.get(before.get(route), 0)], reason[:-1]])
+        starts[rows] = (reason != 0) & (reason != previous)
+        if reason[-1]:
+            after[route] = REASONS[reason[-1] - 1]
+        else:
+            after.pop(route, None)
+    return starts, after
+
+
 def reason_starts(
     classified: pl.DataFrame, key: pl.Expr, before: Mapping[str, str]
 ) -> tuple[pl.Series, dict[str, str]]:
@@ -119,16 +150,32 @@ def reason_starts(
     Returns:
         ``(starts, after)``: a boolean per row, and the routes' last reasons after this batch.
     """
-    keyed = classified.select(key.alias("_key"), "reason").with_row_index("_order")
-    earlier = pl.col("reason").shift(1).over("_key", order_by="_order")
-    first = pl.col("_order") == pl.col("_order").min().over("_key")
-    carried = pl.col("_key").replace_strict(dict(before), default=None, return_dtype=pl.String)
-    previous = pl.when(first).then(carried).otherwise(earlier)
-    starts = keyed.select((pl.col("reason").is_not_null() & pl.col("reason").ne_missing(previous)).alias("s"))["s"]
-    last = keyed.group_by("_key").agg(pl.col("reason").last())
-    after = {k: v for k, v in before.items() if k not in set(last["_key"].to_list())}
-    after |= {k: v for k, v in last.iter_rows() if v is not None}
-    return starts, after
+    codes = classified["reason"].replace_strict(CODES, default=0, return_dtype=pl.Int8).fill_null(0).to_numpy()
+    starts, after = reason_marks(route_groups(classified.select(key.alias("_key"))["_key"]), codes, before)
+    return pl.Series("s", starts), after
+
+
+CROSS_ROUTE = pl.format("{}/{}/{}", "symbol", "buy_exchange", "sell_exchange")
+
+
+def with_checks(
+    spreads: pl.DataFrame,
+    min_qty_base: float = 0.0,
+    min_notional_quote: float = 0.0,
+    risk_ok: pl.Series | None = None,
+    quarantined: pl.Series | None = None,
+) -> pl.DataFrame:
+    """Cross-exchange spreads with the size checks (``lot_ok``, ``notional_ok``) and optional verdicts that
+    :func:`classify` reads."""
+    frame = spreads.with_columns(
+        (pl.col("qty") >= max(min_qty_base, 0.0)).and_(pl.col("qty") > 0).alias("lot_ok"),
+        (pl.col("qty") * pl.col("buy_px") >= min_notional_quote).alias("notional_ok"),
+    )
+    if risk_ok is not None:
+        frame = frame.with_columns(risk_ok.alias("risk_ok"))
+    if quarantined is not None:
+        frame = frame.with_columns(quarantined.alias("quarantined"))
+    return frame
 
 
 def rejections_from_spreads(
@@ -155,20 +202,18 @@ def rejections_from_spreads(
     Returns:
         ``(rows, after)``: ``rejections`` rows where a route's reason starts or changes, and the state to carry.
     """
-    frame = spreads.with_columns(
-        (pl.col("qty") >= max(min_qty_base, 0.0)).and_(pl.col("qty") > 0).alias("lot_ok"),
-        (pl.col("qty") * pl.col("buy_px") >= min_notional_quote).alias("notional_ok"),
-    )
-    if risk_ok is not None:
-        frame = frame.with_columns(risk_ok.alias("risk_ok"))
-    if quarantined is not None:
-        frame = frame.with_columns(quarantined.alias("quarantined"))
-    classified = classify(frame, gates)
-    starts, after = reason_starts(
-        classified, pl.format("{}/{}/{}", "symbol", "buy_exchange", "sell_exchange"), before or {}
-    )
-    rows = rejection_rows(
-        classified.filter(starts).with_columns(
+    frame = with_checks(spreads, min_qty_base, min_notional_quote, risk_ok, quarantined)
+    groups = route_groups(frame.select(CROSS_ROUTE.alias("route"))["route"])
+    starts, after = reason_marks(groups, reason_codes(frame, gates), before or {})
+    return cross_rejection_rows(frame.filter(pl.Series(starts)), gates), after
+
+
+def cross_rejection_rows(starting: pl.DataFrame, gates: Gates) -> pl.DataFrame:
+    """``rejections`` rows of the spreads (:func:`with_checks`) where a route's reason starts or changes."""
+    if not starting.height:  # the usual case: a batch changes no route's reason
+        return pl.DataFrame(schema=REJECTION_SCHEMA)
+    return rejection_rows(
+        classify(starting, gates).with_columns(
             pl.col("symbol").alias("route"),
             (pl.col("qty") * pl.col("buy_px")).alias("notional_quote"),
             pl.col("spread_id").alias("trigger_id"),
@@ -177,7 +222,6 @@ def rejections_from_spreads(
         strategy="cross",
         id_column="spread_id",
     )
-    return rows, after
 
 
 def rejection_rows(classified: pl.DataFrame, gates: Gates, strategy: str, id_column: str) -> pl.DataFrame:

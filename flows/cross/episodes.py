@@ -16,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from flows.common import episodes
-from flows.common.episodes import Run, as_utc, edge_events
-from flows.common.rejections import Gates, rejections_from_spreads
-from flows.cross.spreads import signals_from
+from flows.common.episodes import Run, as_utc, code_groups, edge_marks, event_frame, route_groups
+from flows.common.rejections import CROSS_ROUTE, Gates, cross_rejection_rows, reason_codes, reason_marks, with_checks
+from flows.cross.spreads import Evaluation, signals_from
 
 Item = tuple[str, pl.DataFrame]
 
@@ -47,7 +48,7 @@ class CrossOut:
 
 def cross_tables(
     state: CrossState | None,
-    spreads: pl.DataFrame,
+    spreads: Evaluation | pl.DataFrame,
     gates: Gates,
     gap_timeout: timedelta,
     min_duration: timedelta,
@@ -57,31 +58,61 @@ def cross_tables(
     """Signals, ``opportunities`` rows of the episodes that ended and ``rejections`` rows where a route's reason
     changed.
 
+    The state machines run on numbers (route indexes, times, flags); ``spreads`` rows with strings are built only
+    for the evaluations that start a signal, mark an episode or change a reason.
+
     Args:
         state: the previous batch's state (None at start).
-        spreads: one symbol's evaluated spreads (SPREAD_COLUMNS) in processing order.
+        spreads: one symbol's evaluations (lean, from flows/cross/spreads.py ``evaluate``), or their rows
+            (SPREAD_COLUMNS), in processing order.
         gates: the [cross] thresholds.
         gap_timeout, min_duration: [episodes] session gap and blip threshold.
         min_qty_base, min_notional_quote: venue order minimums for the ``thin_size`` / ``min_notional`` codes.
     """
     state = state or CrossState()
-    routed = spreads.with_columns(
-        pl.format("{}/{}/{}", "symbol", "buy_exchange", "sell_exchange").alias("route"),
-        pl.col("spread_id").alias("event_id"),
-        pl.col("ts_eval").alias("ts_event"),
-        (pl.col("qty") * pl.col("buy_px")).alias("size_quote"),
-        (pl.col("fresh") & (pl.col("net_edge_bps") < gates.min_net_edge_bps)).alias("is_closing"),
+    if isinstance(spreads, Evaluation):
+        numbers = spreads.lean
+        names = [f"{spreads.symbol}/{buy}/{sell}" for buy, sell in spreads.routes]
+        groups = code_groups(numbers["_route"].to_numpy(), names)
+        evaluation = spreads
+
+        def rows_at(mask: np.ndarray) -> pl.DataFrame:
+            return evaluation.rows(evaluation.lean.filter(pl.Series(mask)))
+    else:
+        numbers, groups = spreads, route_groups(spreads.select(CROSS_ROUTE.alias("route"))["route"])
+        frame = spreads
+
+        def rows_at(mask: np.ndarray) -> pl.DataFrame:
+            return frame.filter(pl.Series(mask))
+
+    closing = (numbers["fresh"] & (numbers["net_edge_bps"] < gates.min_net_edge_bps)).to_numpy()
+    ts_us = numbers["ts_eval"].dt.epoch("us").to_numpy()
+    marks = edge_marks(
+        groups, ts_us, numbers["is_signal"].to_numpy(), closing, state.open, gap_timeout, state.evaluated
     )
-    edges = edge_events(routed, "cross", state.open, gap_timeout, state.evaluated)
-    watermark = as_utc(spreads["ts_eval"].max()) if spreads.height else None
-    open_runs, ended = episodes.advance(state.open_runs, edges.events, watermark, gap_timeout, min_duration)
-    rejected, reasons = rejections_from_spreads(
-        spreads, gates, state.reasons, min_qty_base=min_qty_base, min_notional_quote=min_notional_quote
+    checked = with_checks(numbers, min_qty_base, min_notional_quote)
+    reason_changes, reasons = reason_marks(groups, reason_codes(checked, gates), state.reasons)
+    wanted = marks.events | marks.starts | reason_changes
+    rows = rows_at(wanted)
+    events = event_frame(
+        rows.with_columns(
+            CROSS_ROUTE.alias("route"),
+            pl.col("spread_id").alias("event_id"),
+            pl.col("ts_eval").alias("ts_event"),
+            (pl.col("qty") * pl.col("buy_px")).alias("size_quote"),
+            pl.Series("eval_no", marks.eval_no[wanted] if marks.eval_no is not None else np.zeros(rows.height)),
+        ).filter(pl.Series(marks.events[wanted])),
+        "cross",
+    )
+    watermark = as_utc(numbers["ts_eval"].max()) if numbers.height else None
+    open_runs, ended = episodes.advance(state.open_runs, events, watermark, gap_timeout, min_duration)
+    rejected = cross_rejection_rows(
+        with_checks(rows.filter(pl.Series(reason_changes[wanted])), min_qty_base, min_notional_quote), gates
     )
     tables = [("opportunities", ended), ("rejections", rejected)]
-    signals = signals_from(spreads.filter(edges.starts))
-    out = CrossOut(edges.starts, signals, [t for t in tables if t[1].height])
-    return CrossState(edges.open_after, reasons, open_runs, edges.evaluated_after or {}), out
+    signals = signals_from(rows.filter(pl.Series(marks.starts[wanted])))
+    out = CrossOut(pl.Series("starts", marks.starts), signals, [t for t in tables if t[1].height])
+    return CrossState(marks.open_after, reasons, open_runs, marks.evaluated_after or {}), out
 
 
 def flush(state: CrossState, min_duration: timedelta) -> list[Item]:

@@ -82,16 +82,16 @@ def _cross(
     if not clean.height:
         return state, SymbolOut([], [])
     book, evaluation = spreads.evaluate(state.book, clean, params, state.downs)
-    rows = evaluation.rows()
     lifetimes, cross = cross_episodes.cross_tables(
         state.episodes,
-        rows,
+        evaluation,
         Gates(params.min_net_edge_bps, params.max_quote_age_ms, params.max_skew_ms),
         timedelta(milliseconds=settings.episodes.gap_timeout_ms),
         timedelta(milliseconds=settings.episodes.min_duration_ms),
     )
     slippage_bps = settings.risk.slippage_tolerance_bps
     tables: Tables = [("signals", cross_depth.size_signals(cross.signals, state.books, params, slippage_bps))]
+    rows = evaluation.rows() if settings.sinks.write_spreads or settings.episodes.enabled else None
     if settings.sinks.write_spreads:
         tables.append(("spreads", rows))
     if settings.episodes.enabled:

@@ -2,7 +2,7 @@
 
 ``flows/arbitrage.py`` calls :func:`zscore_tables` with a stream of evaluated spread frames (one symbol's batch:
 ``symbol, buy_exchange, sell_exchange, ts_eval, net_edge_bps, fresh``) and merges the returned items into its table
-stream. Each batch is first reduced to one :class:`flows.common.episodes.Moments` per (route, slide slot), so the windowing
+stream. Each batch is first reduced to one :class:`flows.cross.moments.Moments` per (route, slide slot), so the windowing
 operator merges a handful of partials, never ticks. Windows slide by ``[episodes] zscore_slide_s`` over
 ``zscore_window_s`` on the receive clock (EventClock on the partial's first evaluation, aligned to the Unix epoch);
 partials reaching a closed window come out as rows with ``is_late = true``: counted and kept.
@@ -18,7 +18,7 @@ import polars as pl
 from bytewax.dataflow import Stream
 
 from connectors.config import Settings
-from flows.common.episodes import Moments, moment_partials, zscore_row
+from flows.cross.moments import Moments, moment_partials, zscore_row
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Item = tuple[str, pl.DataFrame]

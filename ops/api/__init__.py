@@ -1,6 +1,6 @@
-"""The HTTP API package: ``create_app`` (app.py), ``serve`` and ``main`` (``python -m ops.api``)."""
+"""The HTTP API package: ``create_app`` and ``serve`` (app.py); ``arbflow serve`` is its command line."""
 
-from ops.api.app import create_app, main, serve
+from ops.api.app import create_app, serve
 from ops.api.common import VERSION
 
-__all__ = ["VERSION", "create_app", "main", "serve"]
+__all__ = ["VERSION", "create_app", "serve"]

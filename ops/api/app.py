@@ -7,13 +7,12 @@ requests per minute per key then 429, security headers on every response, CORS o
 carry the design doc's codes (ops/errors.py). Pipeline data is read from the Parquet lake through an in-memory DuckDB
 (ops/lakeread.py, ops/overview.py), so queries never block the running flow. Start/stop run the dataflow under
 the Supervisor (ops/control.py) when the app is given a flow command (``serve`` gives the config's flow). While it runs it also checks the monitor's thresholds
-and applies the pipeline_logs retention (hourly). Run with ``python -m ops.api`` (the CLI's ``serve``
-calls ``serve``).
+and applies the pipeline_logs retention (hourly). Run with ``arbflow serve`` (arbflow/cli/serve.py), which calls
+``serve``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -227,37 +226,24 @@ def serve(
     port: int | None = None,
     config_path: str | Path | None = None,
 ) -> None:
-    """Run the API in the foreground with uvicorn (what ``arbflow serve`` and the container's ``api`` command do).
+    """Run the API in the foreground with uvicorn (``arbflow serve``, the container's ``api`` command), logging JSON
+    lines to stderr and to the lake's ``pipeline_logs`` (what ``/api/system/logs`` reads back).
 
     ``/api/system/start`` launches the flow of ``config_path`` (default config when None) under the Supervisor.
     """
     settings = settings or load_settings(config_path)
-    uvicorn.run(
-        create_app(settings, flow_command=default_flow_command(settings, config_path)),
-        host=host or settings.api.host,
-        port=port or settings.api.port,
-        log_config=None,  # keep our JSON logging
-        server_header=False,
-        timeout_graceful_shutdown=5,  # signal streams never end by themselves
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ops.api", description="Serve the arbflow HTTP API.")
-    parser.add_argument("--config", help="TOML config file (default: config/default.toml)")
-    parser.add_argument("--host", help="bind address (default: [api] host)")
-    parser.add_argument("--port", type=int, help="port (default: [api] port, 8080)")
-    parser.add_argument("--version", action="version", version=f"arbflow {VERSION}")
-    args = parser.parse_args(argv)
-    settings = load_settings(args.config)
     configure_logging(settings.logging.level)
     lake_logs = PipelineLogHandler(Path(settings.sinks.data_dir) / "lake")
-    logging.getLogger().addHandler(lake_logs)  # /api/system/logs reads these back
+    logging.getLogger().addHandler(lake_logs)
     try:
-        serve(settings, args.host, args.port, args.config)
+        uvicorn.run(
+            create_app(settings, flow_command=default_flow_command(settings, config_path)),
+            host=host or settings.api.host,
+            port=port or settings.api.port,
+            log_config=None,  # keep our JSON logging
+            server_header=False,
+            timeout_graceful_shutdown=5,  # signal streams never end by themselves
+        )
     finally:
+        logging.getLogger().removeHandler(lake_logs)
         lake_logs.close()
-
-
-if __name__ == "__main__":
-    main()

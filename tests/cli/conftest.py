@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner, Result
 
-from flows.cli import app
+from arbflow.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 ARBFLOW = str(Path(sys.executable).parent / "arbflow")

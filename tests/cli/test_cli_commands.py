@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 import requests
 
+from arbflow.cli import app
 from connectors.simulator import DEFAULT_START
-from flows.cli import app
 from tests.cli.conftest import ARBFLOW, Market, RunLake, count, invoke
 from tests.connectors.conftest import binance_recording
 from tests.fakes.exchanges import FakeBinance

@@ -17,7 +17,7 @@ def test_main_job_on_the_bundled_sample(tmp_path: Path) -> None:
     env = {**os.environ, "ARBFLOW__SINKS__DATA_DIR": str(tmp_path)}
     run_main_job(env)
     summary = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "summary"], cwd=REPO, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "arbflow.cli", "summary"], cwd=REPO, env=env, capture_output=True, text=True, check=False
     )
     assert summary.returncode == 0, summary.stderr[-3000:]
     for label in ("quotes in", "clean", "rejected", "signals", "windows"):

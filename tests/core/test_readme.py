@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from arbflow.cli import app
 from connectors.config import Settings
-from flows.cli import app
 from tests.core.conftest import REPO
 
 README = (REPO / "README.md").read_text()

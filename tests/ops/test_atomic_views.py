@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from connectors.lake import connect, table_glob
-from ops.scheduler import flow_argv, flow_env
+from ops.flow_process import flow_argv, flow_env
 
 TABLES = {"quotes_clean": "quote_id, bid_px, ask_px", "signals": "signal_id, net_edge_bps"}
 

@@ -22,7 +22,7 @@ from connectors.logs import read_heartbeats
 from flows.common.heartbeat import FlowCounters, count, heartbeat_fields
 from ops.api import create_app
 from ops.control import default_flow_command
-from ops.scheduler import flow_argv, flow_env, init_recovery
+from ops.flow_process import flow_argv, flow_env, init_recovery
 
 KEY = "supervised-key-0123456789"
 HTTP = httpx.Client(timeout=30)

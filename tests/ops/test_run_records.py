@@ -22,7 +22,7 @@ from connectors.runs import effective_status, last_run
 from ops.api import create_app
 from ops.control import default_flow_command
 from ops.errors import ErrorCode
-from ops.scheduler import flow_argv, flow_env
+from ops.flow_process import flow_argv, flow_env
 
 KEY = "runs-key-0123456789abcdef"
 HEADERS = {"x-api-key": KEY}
@@ -40,7 +40,7 @@ def _lake_quotes(data_dir: Path) -> int:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "flows.cli", *args]
+    argv = [sys.executable, "-m", "arbflow.cli", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 

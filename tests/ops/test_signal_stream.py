@@ -20,7 +20,7 @@ from connectors.lake import table_glob
 from connectors.logs import read_heartbeats
 from connectors.signal_bus import SignalPublisher, socket_path
 from ops.api import create_app
-from ops.scheduler import flow_argv, flow_env
+from ops.flow_process import flow_argv, flow_env
 
 KEY = "stream-key-0123456789abc"
 MARKET = {"source.kind": "simulator", "simulator.duration_s": 120.0, "source.batch_rows": 200}

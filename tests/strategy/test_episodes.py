@@ -15,16 +15,15 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from flows.common.episodes import (
     EVENT_SCHEMA,
-    Moments,
     Run,
     advance,
     edge_events,
     episode_row,
     flush,
     merge,
-    rolling_zscore,
     runs,
 )
+from flows.cross.moments import Moments, rolling_zscore
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
 GAP = timedelta(milliseconds=1000)

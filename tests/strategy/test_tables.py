@@ -11,8 +11,9 @@ import pytest
 from connectors.config import MarketMakingConfig
 from connectors.lake import table_schemas, to_arrow
 from connectors.markets.spot import Market
-from flows.common.episodes import EVENT_SCHEMA, Moments, episode_row, flush, moment_partials, runs, zscore_row
+from flows.common.episodes import EVENT_SCHEMA, episode_row, flush, runs
 from flows.common.rejections import Gates, rejections_from_spreads
+from flows.cross.moments import Moments, moment_partials, zscore_row
 from flows.market_making.quotes import paper_quotes
 from flows.triangular.cycles import build_graph, cycle_rows, find_negative_cycles
 from flows.triangular.evaluate import build_cycle_book, evaluate_batch

@@ -1,3 +1,0 @@
-from ops.api.app import main
-
-main()
