@@ -23,15 +23,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from connectors.schema import PL_TS
+from connectors.schema import polars_schema
 
-# The lake ``books`` table columns (connectors/live.py BOOK_SCHEMA) plus the quote the book belongs to.
-BOOKS_SCHEMA: dict[str, pl.DataType] = {
-    "quote_id": pl.String(), "book_id": pl.String(), "exchange": pl.String(), "symbol": pl.String(),
-    "bid_px": pl.List(pl.Float64()), "bid_qty": pl.List(pl.Float64()),
-    "ask_px": pl.List(pl.Float64()), "ask_qty": pl.List(pl.Float64()),
-    "ts_exchange": PL_TS, "ts_recv": PL_TS, "seq": pl.Int64(), "source": pl.String(),
-}  # fmt: skip
+# The lake ``books`` table columns plus the quote the book belongs to.
+BOOKS_SCHEMA = polars_schema("quotes_clean", "quote_id") | polars_schema("books")
 
 
 def books_table(books: pl.DataFrame) -> pl.DataFrame:

@@ -25,13 +25,9 @@ from connectors.exchanges import venue_class
 from connectors.exchanges.base import BadFrame, Decoded, Venue, book_to_quote, raw_quote_frame
 from connectors.exchanges.binance import Binance
 from connectors.markets import id_to_symbol
-from connectors.schema import PL_TS
+from connectors.schema import PL_TS, columns, polars_schema
 
-BOOK_COLUMNS: dict[str, pl.DataType] = {
-    "exchange": pl.String(), "symbol": pl.String(), "bid_px": pl.List(pl.Float64()),
-    "bid_qty": pl.List(pl.Float64()), "ask_px": pl.List(pl.Float64()), "ask_qty": pl.List(pl.Float64()),
-    "ts_exchange": PL_TS, "ts_recv": PL_TS, "seq": pl.Int64(), "source": pl.String(),
-}  # fmt: skip
+BOOK_COLUMNS = polars_schema("books", *(c for c in columns("books") if c != "book_id"))  # ids come at ingest
 # cryptofeed file prefix / tardis exchange id -> ccxt id
 CRYPTOFEED_VENUES = {"BINANCE": "binance", "OKX": "okx", "OKEX": "okx", "HUOBI": "htx"}
 TARDIS_VENUES = {"binance": "binance", "okex": "okx", "okx": "okx", "huobi": "htx", "htx": "htx"}

@@ -34,8 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
-from connectors import views
-from connectors.resources import SQL_DIR
+from connectors import schema, views
 from connectors.views import DUCKDB_CONFIG
 
 PART_RE = re.compile(r"^part-(\d{10})\.parquet$")
@@ -56,18 +55,10 @@ LOW_CARDINALITY = frozenset(
 )
 
 
-def table_schemas(sql_dir: Path = SQL_DIR) -> dict[str, pa.Schema]:
-    """Arrow schemas of every table declared in ``sql/schema/*.sql`` (the single source of truth)."""
-    con = duckdb.connect()
-    for ddl in sorted((sql_dir / "schema").glob("*.sql")):
-        con.execute(ddl.read_text())
-    names = [r[0] for r in con.execute("select table_name from information_schema.tables order by 1").fetchall()]
-    schemas = {}
-    for name in names:
-        schema = con.sql(f'select * from "{name}" limit 0').to_arrow_table().schema
-        schemas[name] = pa.schema([f.with_nullable(True) for f in schema])
-    con.close()
-    return schemas
+def table_schemas() -> dict[str, pa.Schema]:
+    """Arrow schemas of every table (connectors/schema.py reads them from ``sql/schema/*.sql``), all columns nullable
+    in the lake."""
+    return {name: schema.arrow_schema(name, not_null=False) for name in schema.tables()}
 
 
 def _date_column(schema: pa.Schema) -> str | None:

@@ -1,6 +1,6 @@
 """What the live source hands out besides quote batches, and how one venue connection is described.
 
-``TableBatch`` carries ``feed_events`` and ``books`` rows (schemas below, as in sql/schema/feeds.sql); ``LiveVenue``
+``TableBatch`` carries ``feed_events`` and ``books`` rows (schemas from sql/schema/feeds.sql); ``LiveVenue``
 is one venue connection of connectors/live.py's ``LiveSource`` (its transport, URLs and venue-module options).
 """
 
@@ -16,26 +16,10 @@ from connectors.exchanges import venue_class
 from connectors.exchanges.ccxtpro import CcxtProSession, supports_bids_asks
 from connectors.exchanges.session import Emit, FeedSession, FeedSettings
 from connectors.markets import market
-from connectors.schema import PL_TS
+from connectors.schema import PL_TS, polars_schema
 
-FEED_EVENT_SCHEMA: dict[str, pl.DataType] = {
-    "event_id": pl.String(),
-    "exchange": pl.String(),
-    "symbol": pl.String(),
-    "kind": pl.String(),
-    "feed_up": pl.Boolean(),
-    "ts_recv": PL_TS,
-    "ts_exchange": PL_TS,
-    "seq_expected": pl.Int64(),
-    "seq_received": pl.Int64(),
-    "attempt": pl.Int64(),
-    "detail": pl.String(),
-}
-BOOK_SCHEMA: dict[str, pl.DataType] = {
-    "book_id": pl.String(), "exchange": pl.String(), "symbol": pl.String(), "bid_px": pl.List(pl.Float64()),
-    "bid_qty": pl.List(pl.Float64()), "ask_px": pl.List(pl.Float64()), "ask_qty": pl.List(pl.Float64()),
-    "ts_exchange": PL_TS, "ts_recv": PL_TS, "seq": pl.Int64(), "source": pl.String(),
-}  # fmt: skip
+FEED_EVENT_SCHEMA = polars_schema("feed_events")
+BOOK_SCHEMA = polars_schema("books")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from typing import Any, TextIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.schema import arrow_schema
+
 TABLE = "pipeline_logs"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _ALIASES = {"FATAL": "CRITICAL", "WARN": "WARNING"}
@@ -33,17 +35,7 @@ _SECRET_KEY = re.compile(r"secret|passw|passphrase|api_?key|token|credential|aut
 _PART_NAME = re.compile(r"^(?P<level>[A-Z]+)-\d+-\d+-\d+\.parquet$")
 _DATE_DIR = re.compile(r"^date=(?P<date>\d{4}-\d{2}-\d{2})$")
 
-PIPELINE_LOGS_SCHEMA = pa.schema(
-    [
-        pa.field("log_id", pa.string(), nullable=False),
-        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("level", pa.string(), nullable=False),
-        pa.field("module", pa.string(), nullable=False),
-        pa.field("message", pa.string(), nullable=False),
-        pa.field("fields", pa.string(), nullable=False),
-        pa.field("pid", pa.int32(), nullable=False),
-    ]
-)
+PIPELINE_LOGS_SCHEMA = arrow_schema(TABLE)
 
 
 def canonical_level(name: str) -> str:

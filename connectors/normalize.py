@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from connectors.schema import POLARS_QUOTE_SCHEMA, PRICE_COLUMNS
+from connectors.schema import POLARS_QUOTE_SCHEMA, PRICE_COLUMNS, columns
 
 REQUIRED = ("exchange", "symbol", *PRICE_COLUMNS, "ts_recv")
 TIMESTAMPS = ("ts_exchange", "ts_recv")
-REJECT_COLUMNS = ("quote_id", "stage", "reason", "detail", *POLARS_QUOTE_SCHEMA, "raw")
+REJECT_COLUMNS = tuple(c for c in columns("quotes_rejected") if c != "batch_seq")  # the flow adds batch_seq
 MALFORMED = ("malformed_line", "raw_line")  # set by the replay source on ragged CSV lines (connectors/formats.py)
 
 

@@ -19,23 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.logs import with_fields
+from connectors.schema import arrow_schema
 
 TABLE = "system_alerts"
 Severity = Literal["warning", "critical"]
 
-SYSTEM_ALERTS_SCHEMA = pa.schema(
-    [
-        pa.field("alert_id", pa.string(), nullable=False),
-        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("severity", pa.string(), nullable=False),
-        pa.field("subject", pa.string(), nullable=False),
-        pa.field("message", pa.string(), nullable=False),
-        pa.field("value", pa.float64()),
-        pa.field("threshold", pa.float64()),
-    ]
-)
+SYSTEM_ALERTS_SCHEMA = arrow_schema(TABLE)
 
 log = logging.getLogger(__name__)
 

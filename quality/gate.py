@@ -22,22 +22,10 @@ from typing import Any
 
 import polars as pl
 
+from connectors.schema import polars_schema
+
 SUITES_DIR = Path(__file__).resolve().parent
-RUN_COLUMNS = (
-    "run_id",
-    "batch_seq",
-    "suite",
-    "severity",
-    "success",
-    "evaluated",
-    "failed_expectations",
-    "rows_in",
-    "rows_unexpected",
-    "ts_recv_min",
-    "ts_recv_max",
-    "engine",  # compiled (every batch, on the hot path) | gx (the asynchronous audit, quality/audit.py)
-    "compiled_agrees",  # gx rows: whether the compiled gate gave the same verdict on the same rows; else null
-)
+RUNS_SCHEMA = polars_schema("validation_runs")  # engine: compiled (hot path) | gx (the audit, quality/audit.py)
 
 
 @dataclass(frozen=True)
@@ -265,20 +253,6 @@ def assemble(quotes: pl.DataFrame, reasons: pl.Series | None, runs: list[dict], 
     failed = failed.with_columns(pl.lit("failed a critical Great Expectations expectation").alias("detail"))
     runs_frame = pl.DataFrame(
         [{**run, "engine": engine, "compiled_agrees": None} for run in runs],
-        schema={
-            "run_id": pl.String,
-            "batch_seq": pl.Int64,
-            "suite": pl.String,
-            "severity": pl.String,
-            "success": pl.Boolean,
-            "evaluated": pl.Int32,
-            "failed_expectations": pl.List(pl.String),
-            "rows_in": pl.Int64,
-            "rows_unexpected": pl.Int64,
-            "ts_recv_min": quotes.schema["ts_recv"],
-            "ts_recv_max": quotes.schema["ts_recv"],
-            "engine": pl.String,
-            "compiled_agrees": pl.Boolean,
-        },
+        schema=RUNS_SCHEMA,
     )
-    return GateResult(passed, failed, runs_frame.select(RUN_COLUMNS))
+    return GateResult(passed, failed, runs_frame)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from connectors.markets import id_to_symbol, market
-from connectors.schema import PL_TS
+from connectors.schema import PL_TS, POLARS_QUOTE_SCHEMA
 
 
 class BadFrame(ValueError):
@@ -148,12 +148,9 @@ def book_row(
     }
 
 
-RAW_QUOTE_SCHEMA: dict[str, pl.DataType] = {
-    "exchange": pl.String(), "symbol": pl.String(), "bid_px": pl.String(), "bid_qty": pl.String(),
-    "ask_px": pl.String(), "ask_qty": pl.String(), "ts_exchange": PL_TS, "ts_recv": PL_TS,
-    "seq": pl.String(), "source": pl.String(),
-}  # fmt: skip
-_VENUE_VALUES = ("exchange", "symbol", "bid_px", "bid_qty", "ask_px", "ask_qty", "seq", "source")
+# venue values as strings (whatever type the venue used; normalization casts and quarantines), our clocks typed
+RAW_QUOTE_SCHEMA = {c: (t if t == PL_TS else pl.String()) for c, t in POLARS_QUOTE_SCHEMA.items()}
+_VENUE_VALUES = tuple(c for c, t in RAW_QUOTE_SCHEMA.items() if t != PL_TS)
 
 
 def raw_quote_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

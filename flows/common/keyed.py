@@ -31,10 +31,6 @@ class Runner(Generic[X, Y, S]):
         """One item: the next state and the items to emit."""
         raise NotImplementedError
 
-    def resumed(self, state: S) -> S:
-        """State restored from a snapshot (a runner may reset wall-clock bookkeeping here)."""
-        return state
-
     def flush(self, state: S) -> tuple[S, Iterable[Y]]:
         """End of input: what is still open is emitted now (nothing, unless the runner keeps open episodes)."""
         return state, []
@@ -43,7 +39,7 @@ class Runner(Generic[X, Y, S]):
 class _Logic(StatefulLogic[X, Y, S], Generic[X, Y, S]):
     def __init__(self, runner: Runner[X, Y, S], resume: S | None) -> None:
         self.runner = runner
-        self.state = runner.initial() if resume is None else runner.resumed(resume)
+        self.state = runner.initial() if resume is None else resume
 
     def on_item(self, value: X) -> tuple[Iterable[Y], bool]:
         self.state, out = self.runner.step(self.state, value)

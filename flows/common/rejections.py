@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from connectors.schema import polars_schema
 from flows.common.episodes import route_groups
 
 REASONS: tuple[str, ...] = (
@@ -41,23 +42,7 @@ REASONS: tuple[str, ...] = (
 )
 CODES: dict[str | None, int] = {code: i + 1 for i, code in enumerate(REASONS)}  # 0: no reason
 
-REJECTION_SCHEMA: dict[str, pl.DataType] = {
-    "rejection_id": pl.String(),
-    "strategy": pl.String(),
-    "route": pl.String(),
-    "buy_exchange": pl.String(),
-    "sell_exchange": pl.String(),
-    "ts_eval": pl.Datetime("us", "UTC"),
-    "reason": pl.String(),
-    "reasons": pl.List(pl.String()),
-    "gross_edge_bps": pl.Float64(),
-    "net_edge_bps": pl.Float64(),
-    "age_ms": pl.Float64(),
-    "skew_ms": pl.Float64(),
-    "qty": pl.Float64(),
-    "notional_quote": pl.Float64(),
-    "trigger_id": pl.String(),
-}
+REJECTION_SCHEMA = polars_schema("rejections")
 
 
 @dataclass(frozen=True)

@@ -33,27 +33,10 @@ import numpy as np
 import polars as pl
 
 from connectors.exchanges.feed_state import stale_leg
+from connectors.schema import columns
 
 LEG_FIELDS = ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_recv", "ts_event", "quote_id")
-SPREAD_COLUMNS = (
-    "spread_id",
-    "symbol",
-    "buy_exchange",
-    "sell_exchange",
-    "ts_eval",
-    "buy_px",
-    "sell_px",
-    "qty",
-    "gross_edge_bps",
-    "net_edge_bps",
-    "expected_profit_quote",
-    "age_ms",
-    "skew_ms",
-    "fresh",
-    "is_signal",
-    "buy_quote_id",
-    "sell_quote_id",
-)
+SPREAD_COLUMNS = columns("spreads")
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ unwind a failed leg (``+ execution_timeout_ms``), take a validation run into acc
 metrics (multiples of ``metrics_interval_ms``). Tasks run in time order, against the quotes received up to their
 time, once the watermark has passed them: the slowest symbol stream's clock (latest ``ts_recv`` of that symbol's
 quotes, each symbol arriving in order from its own upstream key) minus ``reorder_grace_ms``. Feed a symbol's quotes
-and signals of one batch in one ``step`` call. A stream that has delivered nothing for ``stream_stall_ms`` of wall
-time (while the step keeps running) stops holding decisions back: wall time, not receive time, because in a replay one
-upstream worker may legitimately run minutes of receive time ahead of another. Symbols that are not expected (when
-some are) never hold decisions back. So the outputs
-depend only on the events, not on how upstream workers interleaved them, and replay gives the same rows.
+and signals of one batch in one ``step`` call. A stream more than ``stream_stall_ms`` of receive time behind the
+latest quote is stalled: it holds decisions back by that much at most, and raises a ``stream_stall:<symbol>`` warning
+(flows/risk/streams.py has the precise rule). Symbols that are not expected (when some are) never hold decisions back.
+No wall clock is read anywhere: the outputs depend only on the events, not on how upstream workers interleaved them
+or how fast the machine replays, and replay gives the same rows.
 
 Outputs: ``dict[table_name, polars.DataFrame]`` for fills, positions, pnl, risk_metrics, alerts (flows/risk/tables.py).
 """
@@ -27,21 +27,24 @@ Outputs: ``dict[table_name, polars.DataFrame]`` for fills, positions, pnl, risk_
 from __future__ import annotations
 
 import heapq
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import polars as pl
 
 from connectors.config import RiskConfig, Settings
-from flows.risk import book
+from connectors.schema import columns
+from flows.risk import book, streams
 from flows.risk.guard import Guard
 from flows.risk.ledger import Ledger
 from flows.risk.paper import PaperTrader
 from flows.risk.state import ADMIT, COMMAND, EXECUTE, US_PER_MS, VALIDATION, Out, RiskState, schedule
+from flows.risk.streams import VALIDATION_STREAM
 
 __all__ = ["INPUT_TABLES", "QUOTE_TABLES", "RiskEngine", "RiskState"]
 
-SIGNAL_COLUMNS = (
+# the signals columns paper execution reads
+SIGNAL_COLUMNS = columns(
+    "signals",
     "signal_id",
     "strategy",
     "symbol",
@@ -54,7 +57,6 @@ SIGNAL_COLUMNS = (
 )
 QUOTE_TABLES = ("quotes_clean", "quotes")
 INPUT_TABLES = (*QUOTE_TABLES, "books", "signals", "validation_runs", "risk_commands")
-VALIDATION_STREAM = "validation_runs"  # stream_clock key of the quality gate's runs (symbols contain a "/")
 
 
 class RiskEngine:
@@ -66,7 +68,6 @@ class RiskEngine:
         fees_bps: Mapping[str, float],
         rebalance_threshold: float,
         expected_symbols: Iterable[str] = (),
-        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.cfg = cfg
         self.expected_symbols = tuple(sorted(expected_symbols))
@@ -74,8 +75,7 @@ class RiskEngine:
         self.trader = PaperTrader(cfg, fees_bps, self.guard)
         self.grace_us = int(cfg.reorder_grace_ms * US_PER_MS)
         self.interval_us = int(cfg.metrics_interval_ms * US_PER_MS)
-        self.stall_s = cfg.stream_stall_ms / 1000.0
-        self.wall_clock = wall_clock  # only for stall detection; never in an output row
+        self.stall_us = int(cfg.stream_stall_ms * US_PER_MS)
         # quotes kept behind the watermark: enough for executions and unwinds of signals admitted before it
         self.keep_us = self.trader.latency_us + self.trader.timeout_us + self.interval_us
 
@@ -95,9 +95,6 @@ class RiskEngine:
     ) -> tuple[RiskState, dict[str, pl.DataFrame]]:
         """Take events in arrival order, run every task the watermark has passed; return state and new rows."""
         out = Out()
-        now = self.wall_clock()
-        if state.start_wall is None:
-            state.start_wall = now
         for table, frame in events:
             if table in QUOTE_TABLES:
                 self._take_quotes(state, frame)
@@ -112,42 +109,12 @@ class RiskEngine:
             else:
                 msg = f"risk step: unexpected event table {table!r} ({' | '.join(INPUT_TABLES)})"
                 raise ValueError(msg)
-        for stream in state.stream_clock:
-            if state.stream_clock[stream] != state.stream_seen.get(stream, (None, 0.0))[0]:
-                state.stream_seen[stream] = (state.stream_clock[stream], now)  # it advanced in this step
-        watermark = self._watermark(state, now)
+        watermark = streams.watermark(state, self.expected_symbols, self.stall_us, self.grace_us)
         if watermark is not None:
             self._run_until(state, watermark, out)
             state.history = book.prune(state.history, watermark - self.keep_us)
             state.book_at.clear()
         return state, out.frames()
-
-    def resumed(self, state: RiskState) -> RiskState:
-        """After a restart from a snapshot: wall-clock silence before it does not count as a stall."""
-        now = self.wall_clock()
-        state.start_wall = now
-        state.stream_seen = {s: (clock, now) for s, (clock, _) in state.stream_seen.items()}
-        return state
-
-    def _watermark(self, state: RiskState, now: float) -> int | None:
-        """Receive time up to which every live symbol stream has delivered (minus the grace), or None.
-
-        The streams are the expected symbols (those that carry signals, [cross] symbols in a run), or every symbol
-        seen when none are expected, plus the validation runs once one has arrived; other symbols' quotes are kept
-        but do not hold decisions back.
-        """
-        if state.clock_us is None or state.first_us is None:
-            return None
-        streams = self.expected_symbols or tuple(s for s in state.stream_clock if s != VALIDATION_STREAM)
-        if VALIDATION_STREAM in state.stream_clock:
-            streams = (*streams, VALIDATION_STREAM)
-        start_wall = state.start_wall if state.start_wall is not None else now
-        live = [
-            state.stream_clock.get(s, state.first_us)
-            for s in streams
-            if now - state.stream_seen.get(s, (None, start_wall))[1] <= self.stall_s
-        ]
-        return min(live, default=state.clock_us) - self.grace_us
 
     def flush(self, state: RiskState) -> tuple[RiskState, dict[str, pl.DataFrame]]:
         """End of input: run every task up to the clock, without waiting out the grace period (ticks included)."""
@@ -225,6 +192,7 @@ class RiskEngine:
             task_t = state.tasks[0][0] if state.tasks else None
             tick_t = state.next_tick_us if ticks else None
             if tick_t is not None and tick_t <= until_us and (task_t is None or tick_t < task_t):
+                self._stream_alerts(state, tick_t, out)
                 self.guard.tick(state, tick_t, out)
                 state.next_tick_us = tick_t + self.interval_us
                 continue
@@ -241,3 +209,16 @@ class RiskEngine:
                 self.trader.execute(state, t, payload, out)
             else:
                 self.trader.unwind(state, t, payload, out)
+
+    def _stream_alerts(self, state: RiskState, t_us: int, out: Out) -> None:
+        """At a metrics tick: a ``stream_stall:<symbol>`` warning for each watched symbol silent for more than
+        ``stream_stall_ms`` of receive time (once per episode; it clears when the symbol quotes again)."""
+        limit_ms = self.cfg.stream_stall_ms
+        silences = streams.silences_ms(state, self.expected_symbols, self.guard.book(state, t_us), t_us)
+        for symbol, silent_ms in silences.items():
+            name = f"stream_stall:{symbol}"
+            if silent_ms <= limit_ms:
+                state.alerts_active.pop(name, None)
+                continue
+            msg = f"no {symbol} quote for {silent_ms:.0f} ms of receive time (limit {limit_ms:.0f} ms)"
+            self.guard.alert(state, out, t_us, name, "warning", silent_ms, limit_ms, msg)

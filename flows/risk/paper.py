@@ -1,7 +1,8 @@
 """Paper trading of two-leg signals: admission (kill switch, balances, liquidity, sizing), execution at the market
 as it is ``latency_ms`` later, unwinds after ``execution_timeout_ms``, and the fills, positions and pnl rows.
 
-The fill model itself is in flows/risk/execution.py; the accounting in flows/risk/ledger.py.
+The fill model itself is in flows/risk/execution.py; the accounting in flows/risk/ledger.py; the rows in
+flows/risk/rows.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.config import RiskConfig
-from flows.risk.execution import LegFill, Outcome, Side, classify, edge_bps, fill_leg, limit_prices
+from flows.risk import rows
+from flows.risk.execution import LegFill, Outcome, Side, classify, fill_leg, limit_prices
 from flows.risk.guard import Guard
 from flows.risk.ledger import split_symbol
 from flows.risk.state import EXECUTE, UNWIND, US_PER_MS, Out, RiskState, schedule
@@ -167,24 +169,7 @@ class PaperTrader:
             state.ledger.trade(
                 fill.exchange, fill.symbol, fill.side, fill.qty_filled, fill.avg_px or 0.0, fill.fee_quote
             )
-        out.rows["fills"].append(
-            {
-                "fill_id": f"{sig['signal_id']}/{leg}",
-                "signal_id": sig["signal_id"],
-                "leg": leg,
-                "exchange": fill.exchange,
-                "symbol": fill.symbol,
-                "side": fill.side,
-                "ts_fill": t_us,
-                "qty_requested": fill.qty_requested,
-                "qty_filled": fill.qty_filled,
-                "px": fill.avg_px,
-                "limit_px": fill.limit_px,
-                "fee_quote": fill.fee_quote,
-                "book_ts_recv": quote["ts_us"] if quote else None,
-                "status": fill.status,
-            }
-        )
+        out.rows["fills"].append(rows.fill_row(sig, leg, fill, t_us, quote))
 
     def _finish(
         self,
@@ -210,7 +195,7 @@ class PaperTrader:
         reason = sig.get("size_reason")
         if outcome.status in ("missed", "leg_failure", "partial"):
             reason = ",".join(filter(None, [reason, f"buy:{legs[0].status}", f"sell:{legs[1].status}"]))
-        cost = _unwind_cost(outcome, legs, unwinds)
+        cost = rows.unwind_cost(legs, unwinds)
         self._pnl_row(state, out, t_us, sig, outcome.status, reason, sig["qty_sized"], outcome.matched_qty, fills, cost)
         return self.guard.evaluate(state, t_us, out)
 
@@ -227,87 +212,13 @@ class PaperTrader:
         fills: list[LegFill],
         unwind_cost: float,
     ) -> None:
-        realized = sum(f.cash_quote for f in fills)
-        fees = sum(f.fee_quote for f in fills)
-        qty_ref = qty_sized if qty_sized > 0 else sig["qty"]
-        # a skipped strategy's prices are not one symbol's buy and sell: keep the signal's own expectation
-        expected = sig.get("expected_profit_quote") if status == "skipped" else self._expected_profit(sig, qty_ref)
-        out.rows["pnl"].append(
-            {
-                "pnl_id": sig["signal_id"],
-                "signal_id": sig["signal_id"],
-                "strategy": sig["strategy"],
-                "symbol": sig["symbol"],
-                "buy_exchange": sig["buy_exchange"],
-                "sell_exchange": sig["sell_exchange"],
-                "ts_signal": sig["ts_signal_us"],
-                "ts_decided": t_us,
-                "status": status,
-                "reason": reason,
-                "qty_signal": sig["qty"],
-                "qty_sized": qty_sized,
-                "qty_matched": qty_matched,
-                "signal_net_edge_bps": sig.get("net_edge_bps"),
-                "expected_edge_bps": sig.get("net_edge_bps")
-                if status == "skipped"
-                else (edge_bps(expected, qty_ref, sig["buy_px"]) if expected is not None else None),
-                "realized_edge_bps": edge_bps(realized - fees, qty_sized, sig["buy_px"])
-                if status not in ("blocked", "skipped")
-                else None,
-                "expected_profit_quote": expected or 0.0,
-                "realized_pnl_quote": realized,
-                "fees_quote": fees,
-                "net_pnl_quote": realized - fees,
-                "unwind_cost_quote": unwind_cost,
-                "cum_net_pnl_usdt": state.ledger.realized_pnl - state.ledger.fees,
-            }
+        cum_net_pnl_usdt = state.ledger.realized_pnl - state.ledger.fees
+        row = rows.pnl_row(
+            sig, t_us, status, reason, (qty_sized, qty_matched), fills, unwind_cost, self.fees_bps, cum_net_pnl_usdt
         )
-
-    def _expected_profit(self, sig: dict[str, Any], qty: float) -> float | None:
-        """Net profit at the signal's own prices and our fees (None when the signal cannot be priced)."""
-        fb, fs = self.fees_bps.get(sig["buy_exchange"]), self.fees_bps.get(sig["sell_exchange"])
-        try:
-            b, s, q = float(sig["buy_px"]), float(sig["sell_px"]), float(qty)
-        except (TypeError, ValueError):
-            return None
-        if fb is None or fs is None or not all(math.isfinite(x) for x in (b, s, q)):
-            return None
-        return q * (s - b) - q * b * fb / 1e4 - q * s * fs / 1e4
+        out.rows["pnl"].append(row)
 
     def _positions(
         self, state: RiskState, out: Out, t_us: int, sig: dict[str, Any], stage: str, snap: dict[str, Any] | None
     ) -> None:
-        marks = snap["marks"] if snap else {}
-        base, quote = split_symbol(sig["symbol"])
-        ledger = state.ledger
-        for venue in sorted({sig["buy_exchange"], sig["sell_exchange"]}):
-            for asset in (base, quote):
-                bal = ledger.balance(venue, asset)
-                start = ledger.start_balances.get(venue, {}).get(asset, 0.0)
-                mark = marks.get(asset)
-                out.rows["positions"].append(
-                    {
-                        "position_id": f"{sig['signal_id']}/{stage}/{venue}/{asset}",
-                        "signal_id": sig["signal_id"],
-                        "ts_position": t_us,
-                        "exchange": venue,
-                        "asset": asset,
-                        "balance": bal,
-                        "start_balance": start,
-                        "position_qty": bal - start,
-                        "mark_usdt": mark,
-                        "position_usdt": (bal - start) * mark if mark is not None else None,
-                    }
-                )
-
-
-def _unwind_cost(outcome: Outcome, legs: list[LegFill], unwinds: list[LegFill]) -> float:
-    """Loss, fees included, of the quantities that were unwound (0 when nothing was)."""
-    buy, sell = legs
-    cost = 0.0
-    for u in unwinds:
-        leg = buy if u.side == "sell" else sell  # an unwind trades against its own leg
-        share = u.qty_filled / leg.qty_filled
-        leg_flow = share * (leg.cash_quote - leg.fee_quote)  # buy leg: -(cost + fee); sell leg: proceeds - fee
-        cost -= leg_flow + (u.cash_quote - u.fee_quote)
-    return cost
+        out.rows["positions"].extend(rows.position_rows(sig, stage, t_us, state.ledger, snap["marks"] if snap else {}))

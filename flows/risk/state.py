@@ -28,8 +28,6 @@ class RiskState:
     clock_us: int | None = None  # latest ts_recv seen
     first_us: int | None = None  # earliest ts_recv seen
     stream_clock: dict[str, int] = field(default_factory=dict)  # symbol -> latest ts_recv of its quotes
-    stream_seen: dict[str, tuple[int, float]] = field(default_factory=dict)  # stream -> (clock, wall s it advanced)
-    start_wall: float | None = None  # wall time of the first step (or of the resume): stall detection only
     marks_seen: dict[str, float] = field(default_factory=dict)  # last mark per asset, for instants before a quote
     tasks: list[tuple[int, int, str, int, dict[str, Any]]] = field(default_factory=list)  # heap, see schedule()
     task_seq: int = 0  # tie-break after (time, rank, key): arrival order, so payloads are never compared

@@ -39,9 +39,6 @@ class RiskRunner(Runner[Bundle, Item, RiskState]):
     def initial(self) -> RiskState:
         return self.engine.initial_state()
 
-    def resumed(self, state: RiskState) -> RiskState:
-        return self.engine.resumed(state)
-
     def step(self, state: RiskState, bundle: Bundle) -> tuple[RiskState, list[Item]]:
         state, out = self.engine.step(state, bundle)
         return state, list(out.items())

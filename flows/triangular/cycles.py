@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from connectors.markets.spot import Market
+from connectors.schema import polars_schema
 from flows.triangular.evaluate import chain_sizes
 
 TOLERANCE = 1e-12  # log-rate improvements smaller than this are float noise, not arbitrage
@@ -287,14 +288,5 @@ def cycle_rows(found: Sequence[tuple[str, datetime, FoundCycle]]) -> pl.DataFram
             "net_edge_bps": [f.net_edge_bps for _, _, f in found],
             "max_start": [f.max_start for _, _, f in found],
         },
-        schema={
-            "cycle_id": pl.String,
-            "scan_id": pl.String,
-            "ts_scan": pl.Datetime("us", "UTC"),
-            "route": pl.String,
-            "legs": pl.List(pl.String),
-            "n_legs": pl.Int32,
-            "net_edge_bps": pl.Float64,
-            "max_start": pl.Float64,
-        },
+        schema=polars_schema("cycles_found"),
     )

@@ -29,7 +29,7 @@ import polars as pl
 
 from connectors.config import EpisodesConfig, TriangularConfig
 from connectors.markets.spot import Market
-from connectors.schema import PL_TS
+from connectors.schema import PL_TS, columns
 from flows.common.episodes import edge_events
 from flows.common.rejections import Gates, classify, reason_starts, rejection_rows
 
@@ -46,11 +46,7 @@ STATE_SCHEMA: dict[str, pl.DataType] = {
     "quote_id": pl.String(),
     "quarantined": pl.Boolean(),
 }
-SIGNAL_COLUMNS = (
-    "signal_id", "strategy", "symbol", "buy_exchange", "sell_exchange", "ts_signal", "buy_px", "sell_px", "qty",
-    "notional_quote", "gross_edge_bps", "net_edge_bps", "expected_profit_quote", "age_ms", "skew_ms",
-    "buy_quote_id", "sell_quote_id", "episode_id",
-)  # fmt: skip
+SIGNAL_COLUMNS = columns("signals")
 
 
 @dataclass(frozen=True)

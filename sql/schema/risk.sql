@@ -95,7 +95,7 @@ CREATE TABLE alerts (
     alert_id     VARCHAR NOT NULL,  -- "<name>/<severity>/<ISO-8601 UTC instant>"
     ts_alert     TIMESTAMPTZ NOT NULL,
     name         VARCHAR NOT NULL,  -- a limit (drawdown, daily_loss, ...), feed_stale:<venue>, validation_failure_rate,
-                                    -- rebalance:<asset>, kill_switch, kill_switch_reset
+                                    -- rebalance:<asset>, stream_stall:<symbol>, kill_switch, kill_switch_reset
     severity     VARCHAR NOT NULL,  -- info | warning | critical
     value        DOUBLE,
     limit_value  DOUBLE,

@@ -9,9 +9,11 @@ import polars as pl
 
 from connectors.schema import POLARS_QUOTE_SCHEMA
 from flows.risk.engine import RiskEngine, RiskState
+from flows.risk.tables import SCHEMAS
 
 T0 = datetime(2024, 8, 9, 0, 0, 0, tzinfo=UTC)
 FEES_BPS = {"binance": 10.0, "okx": 10.0}
+ID = {t: next(iter(cols)) for t, cols in SCHEMAS.items()}  # each risk table's id column
 
 
 def ts(ms: float) -> datetime:
@@ -69,3 +71,12 @@ def run(
         for table, frame in out.items():
             parts.setdefault(table, []).append(frame)
     return state, {t: pl.concat(fs) for t, fs in parts.items()}
+
+
+def collect(items: list[tuple[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """A bytewax sink's ``(table, frame)`` items -> one frame per table, one row per id (a resume replays rows with
+    the same ids and contents), sorted by id."""
+    parts: dict[str, list[pl.DataFrame]] = {}
+    for table, frame in items:
+        parts.setdefault(table, []).append(frame)
+    return {t: pl.concat(fs).unique(ID[t], keep="first").sort(ID[t]) for t, fs in parts.items()}

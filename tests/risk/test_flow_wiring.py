@@ -13,6 +13,7 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+from risk_builders import ID, collect
 from risk_market import BAL, VENUES, batches, generate, make_engine, run
 
 from connectors import lake
@@ -21,7 +22,6 @@ from flows.risk.tables import SCHEMAS
 from flows.risk.wiring import risk_tables
 
 REPO = Path(__file__).resolve().parents[2]
-ID = {t: next(iter(cols)) for t, cols in SCHEMAS.items()}
 
 
 def market_settings() -> Settings:
@@ -37,13 +37,6 @@ def risk_flow(bundles: list, sink: list) -> Dataflow:
     tables = op.input("tables", flow, TestingSource(bundles))
     op.output("out", risk_tables("risk", tables, market_settings()), TestingSink(sink))
     return flow
-
-
-def collect(items: list[tuple[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
-    parts: dict[str, list[pl.DataFrame]] = {}
-    for table, frame in items:
-        parts.setdefault(table, []).append(frame)
-    return {t: pl.concat(fs).unique(ID[t], keep="first").sort(ID[t]) for t, fs in parts.items()}
 
 
 @pytest.fixture(scope="module")

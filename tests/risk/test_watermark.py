@@ -1,8 +1,10 @@
-"""Decisions wait for every expected symbol stream; a stream that delivers nothing for stream_stall_ms of wall time
-stops holding them back (also after a resume, silence before it does not count); waiting changes when rows appear,
-never which rows."""
+"""Decisions wait for every expected symbol stream; a stream more than stream_stall_ms of receive time behind the
+latest quote holds them back by that much at most (a resume from a snapshot changes nothing); waiting changes when
+rows appear, never which rows."""
 
 from __future__ import annotations
+
+import pickle
 
 import polars as pl
 from risk_builders import quotes, signal
@@ -14,20 +16,9 @@ BAL = {"binance": {"USDT": 10_000.0, "BTC": 2.0}, "okx": {"USDT": 10_000.0, "BTC
 FEES = {"binance": 10.0, "okx": 10.0}
 
 
-class Wall:
-    """A wall clock that advances one second per reading (one reading per step)."""
-
-    def __init__(self) -> None:
-        self.t = -1.0
-
-    def __call__(self) -> float:
-        self.t += 1.0
-        return self.t
-
-
 def engine(expected: list[str]) -> RiskEngine:
-    cfg = RiskConfig(balances=BAL, latency_ms=0, reorder_grace_ms=500, min_liquidity_usdt=0, stream_stall_ms=3000)
-    return RiskEngine(cfg, FEES, rebalance_threshold=1.0, expected_symbols=expected, wall_clock=Wall())
+    cfg = RiskConfig(balances=BAL, latency_ms=0, reorder_grace_ms=500, min_liquidity_usdt=0, stream_stall_ms=500)
+    return RiskEngine(cfg, FEES, rebalance_threshold=1.0, expected_symbols=expected)
 
 
 def market(ms: float):
@@ -59,8 +50,8 @@ def test_a_missing_expected_symbol_holds_decisions_until_it_counts_as_stalled():
     free_steps, free = run_steps(engine(["BTC/USDT"]))
     # without SOL expected, s1 (t=1000) is decided once BTC's clock passes 1000 + 500 ms grace: step 3 (t=1500)
     assert free_steps.index(1) == 3
-    # with SOL expected but silent, nothing is decided until SOL has been silent for more than 3 s of wall time
-    # (the 5th step, wall 4 s)
+    # with SOL expected but silent, it holds decisions back to the latest quote minus 500 ms (stream_stall_ms), so s1
+    # is decided once BTC's clock passes 1000 + 500 ms stall + 500 ms grace: step 4 (t=2000)
     assert held_steps.index(1) == 4
     for table, frame in free.items():
         key = frame.columns[0]
@@ -70,9 +61,8 @@ def test_a_missing_expected_symbol_holds_decisions_until_it_counts_as_stalled():
 def test_silence_before_a_resume_is_not_a_stall():
     eng = engine(["BTC/USDT", "ETH/USDT"])
     state = eng.initial_state()
-    for events in stream()[:3]:  # only BTC arrives; wall 0..2 s
+    for events in stream()[:3]:  # only BTC arrives; t 0..1000 ms
         state, _ = eng.step(state, events)
-    eng.wall_clock.t += 100.0  # the process was down for 100 s, then resumes from its snapshot
-    state = eng.resumed(state)
+    state = pickle.loads(pickle.dumps(state))  # the process was down, then resumes from its snapshot
     state, out = eng.step(state, stream()[3])
-    assert "pnl" not in out  # ETH still holds decisions back: its silence restarted at the resume
+    assert "pnl" not in out  # ETH still holds decisions back: downtime is no receive time, only quotes move the clock
