@@ -14,12 +14,9 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from arbflow.errors import BadFrame
 from connectors.markets import id_to_symbol, market
 from connectors.schema import PL_TS
-
-
-class BadFrame(ValueError):
-    """A frame that cannot be decoded (garbage, truncated gzip, not JSON): becomes a ``bad_frame`` feed event."""
 
 
 @dataclass
