@@ -49,8 +49,8 @@ import polars as pl
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
+from arbflow.settings import Settings, load_settings
 from bench.live_stages import Stages
-from connectors.config import Settings, load_settings
 from connectors.exchanges.session import FeedSettings
 from connectors.live import LiveSource, LiveVenue
 from flows.arbitrage import build_flow

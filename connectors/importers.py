@@ -20,9 +20,10 @@ from typing import Any
 
 import polars as pl
 
+from arbflow.errors import BadFrame
 from connectors.capture import to_quote_schema
 from connectors.exchanges import venue_class
-from connectors.exchanges.base import BadFrame, Decoded, Venue, book_to_quote, raw_quote_frame
+from connectors.exchanges.base import Decoded, Venue, book_to_quote, raw_quote_frame
 from connectors.exchanges.binance import Binance
 from connectors.markets import id_to_symbol
 from connectors.schema import PL_TS

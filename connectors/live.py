@@ -50,9 +50,9 @@ import polars as pl
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from arbflow.settings import LiveConfig
 from connectors.batches import RawBatch
 from connectors.capture import CaptureWriter
-from connectors.config import LiveConfig
 from connectors.exchanges import venue_class
 from connectors.exchanges.base import raw_quote_frame
 from connectors.exchanges.ccxtpro import CcxtProSession

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from connectors.config import SimulatorConfig
+from arbflow.settings import SimulatorConfig
 from connectors.schema import POLARS_QUOTE_SCHEMA
 
 DEFAULT_START = datetime(2024, 8, 9, tzinfo=UTC)

@@ -25,9 +25,9 @@ import polars as pl
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
+from arbflow.settings import Settings, load_settings
 from connectors import lake
 from connectors.batches import RawBatch
-from connectors.config import Settings, load_settings
 from connectors.exchanges.feed_state import down_events
 from connectors.live import input_live, live_source
 from connectors.readahead import ReadAheadSource

@@ -37,9 +37,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from arbflow.errors import ConfigError
+from arbflow.settings import Settings, SimulatorConfig, load_settings
 from connectors import lake, runs
 from connectors.capture import CaptureWriter
-from connectors.config import ConfigError, Settings, SimulatorConfig, load_settings
 from connectors.formats import resolve as resolve_format
 from connectors.logs import configure_logging, read_heartbeats
 from connectors.replay import expand

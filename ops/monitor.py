@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import psutil
 
-from connectors.config import MonitorConfig
+from arbflow.settings import MonitorConfig
 from connectors.logs import read_heartbeats
 from connectors.runs import FINISHED, last_run
 from ops.alerts import Alert, AlertLog

@@ -40,8 +40,8 @@ import duckdb
 import pyarrow.parquet as pq
 from croniter import croniter
 
+from arbflow.settings import ScheduledJobConfig
 from connectors import lake
-from connectors.config import ScheduledJobConfig
 from connectors.logs import HeartbeatWriter, with_fields
 from connectors.replay import expand
 

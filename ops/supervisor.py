@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from connectors.config import MonitorConfig
+from arbflow.settings import MonitorConfig
 from connectors.logs import with_fields
 from ops.alerts import Alert
 
@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import signal
 
-    from connectors.config import load_settings
+    from arbflow.settings import load_settings
     from connectors.logs import HeartbeatWriter, configure_logging
     from ops.alerts import AlertLog
 

@@ -13,7 +13,8 @@ import heapq
 import json
 from typing import Any
 
-from connectors.exchanges.base import BadFrame, Decoded, Venue, book_row, parse_json
+from arbflow.errors import BadFrame
+from connectors.exchanges.base import Decoded, Venue, book_row, parse_json
 from connectors.markets import id_to_symbol
 
 EXCHANGE = "binance"

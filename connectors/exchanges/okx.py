@@ -17,7 +17,8 @@ import json
 import zlib
 from typing import Any
 
-from connectors.exchanges.base import BadFrame, Decoded, Venue, book_row, ms_to_us, parse_json, quote_row
+from arbflow.errors import BadFrame
+from connectors.exchanges.base import Decoded, Venue, book_row, ms_to_us, parse_json, quote_row
 
 EXCHANGE = "okx"
 QUOTE_CHANNELS = ("bbo-tbt", "tickers")

@@ -24,7 +24,8 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import connect
 
-from connectors.exchanges.base import BadFrame, Decoded, Venue
+from arbflow.errors import BadFrame
+from connectors.exchanges.base import Decoded, Venue
 
 FEED_EVENT_KINDS = (
     "connect", "connect_failed", "live", "disconnect", "stall", "resubscribe", "gap", "resync", "bad_frame",

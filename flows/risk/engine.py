@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import polars as pl
 
-from connectors.config import RiskConfig, Settings
+from arbflow.settings import RiskConfig, Settings
 from flows.risk import book
 from flows.risk.guard import Guard
 from flows.risk.ledger import Ledger

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from flows.risk.execution import LegFill, Outcome, Side, classify, edge_bps, fill_leg, limit_prices
 from flows.risk.guard import Guard
 from flows.risk.ledger import split_symbol

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from connectors.config import EpisodesConfig, TriangularConfig
+from arbflow.settings import EpisodesConfig, TriangularConfig
 from connectors.markets.spot import Market
 from connectors.schema import PL_TS
 from flows.common.episodes import edge_events

@@ -31,8 +31,9 @@ import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
 
+from arbflow.errors import ConfigError
+from arbflow.settings import CleaningConfig, Settings
 from connectors import markets as offline_markets
-from connectors.config import CleaningConfig, ConfigError, Settings
 from connectors.markets.spot import Market, markets_from_ccxt
 from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
 from flows.common import cleaning, episodes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from connectors.config import Settings
+from arbflow.settings import Settings
 from flows.cli import app
 from tests.core.conftest import REPO
 

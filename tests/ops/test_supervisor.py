@@ -15,7 +15,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.config import MonitorConfig
+from arbflow.settings import MonitorConfig
 from ops.alerts import AlertLog
 from ops.supervisor import RestartPolicy, Supervisor
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psutil
 import pytest
 
-from connectors.config import MonitorConfig
+from arbflow.settings import MonitorConfig
 from connectors.logs import HeartbeatWriter, read_heartbeats
 from ops.alerts import AlertLog
 from ops.monitor import (

@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 from risk_builders import T0
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from connectors.schema import POLARS_QUOTE_SCHEMA
 from flows.risk.engine import RiskEngine
 

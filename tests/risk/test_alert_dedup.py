@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 from risk_builders import quotes, run, signal, ts
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from flows.risk.engine import RiskEngine
 
 FEES = {"binance": 10.0, "okx": 10.0}

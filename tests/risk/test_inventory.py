@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from risk_builders import quotes, run, signal
 
-from connectors.config import RiskConfig, load_settings
+from arbflow.settings import RiskConfig, load_settings
 from flows.risk.engine import RiskEngine
 
 FEES = {"binance": 10.0, "okx": 10.0}

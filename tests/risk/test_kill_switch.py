@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from risk_builders import quotes, run, signal, ts, us
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from flows.risk import limits
 from flows.risk.engine import RiskEngine
 

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from risk_builders import quotes, run, signal, ts, us
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from flows.risk.engine import RiskEngine
 from flows.risk.execution import fill_leg, walk_levels
 

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from risk_builders import quotes, run, signal, us
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from flows.risk.engine import RiskEngine
 
 BAL = {"binance": {"USDT": 10_000.0, "BTC": 2.0}, "okx": {"USDT": 10_000.0, "BTC": 2.0}}

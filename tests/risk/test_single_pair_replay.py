@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from flows.risk import limits
 from tests.core.conftest import run_flow, settings_for, table
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 from risk_builders import quotes, signal
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from flows.risk.engine import RiskEngine
 
 BAL = {"binance": {"USDT": 10_000.0, "BTC": 2.0}, "okx": {"USDT": 10_000.0, "BTC": 2.0}}

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from connectors.config import MarketMakingConfig, load_settings
+from arbflow.settings import MarketMakingConfig, load_settings
 from flows.market_making.quotes import inventory_skew_bps, paper_quotes
 from flows.triangular.evaluate import SIGNAL_COLUMNS
 

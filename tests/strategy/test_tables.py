@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from connectors.config import MarketMakingConfig
+from arbflow.settings import MarketMakingConfig
 from connectors.lake import table_schemas, to_arrow
 from connectors.markets.spot import Market
 from flows.common.episodes import EVENT_SCHEMA, Moments, episode_row, flush, moment_partials, runs, zscore_row
