@@ -9,7 +9,7 @@ the environment. Defaults follow the design doc ("5.1 arbitrage system"); fracti
 
 from arbflow.settings.load import ENV_PREFIX, load_settings
 from arbflow.settings.model import Settings
-from arbflow.settings.risk import DEFAULT_BALANCE, RiskConfig
+from arbflow.settings.risk import RiskConfig
 from arbflow.settings.service import (
     ApiConfig,
     LoggingConfig,
@@ -30,7 +30,6 @@ from arbflow.settings.strategies import (
 )
 
 __all__ = [
-    "DEFAULT_BALANCE",
     "ENV_PREFIX",
     "USD_QUOTES",
     "ApiConfig",

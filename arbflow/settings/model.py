@@ -9,36 +9,33 @@ from pydantic import model_validator
 
 from arbflow.errors import ConfigError
 from arbflow.settings.base import Section
-from arbflow.settings.risk import DEFAULT_BALANCE, RiskConfig
+from arbflow.settings.risk import RiskConfig
 from arbflow.settings.service import ApiConfig, LoggingConfig, MonitorConfig, QualityConfig, ScheduleConfig, SinksConfig
 from arbflow.settings.sources import CleaningConfig, LiveConfig, SimulatorConfig, SourceConfig, VenueConfig
 from arbflow.settings.strategies import CrossConfig, EpisodesConfig, MarketMakingConfig, TriangularConfig, WindowsConfig
 
 
 class Settings(Section):
-    """Everything a run needs."""
+    """Everything a run needs. No key has a default in code: config/default.toml, which ``load_settings`` always
+    reads first, is the one place defaults live (a key missing there fails validation, naming it)."""
 
-    source: SourceConfig = SourceConfig()
-    simulator: SimulatorConfig = SimulatorConfig()
-    venues: dict[str, VenueConfig] = {
-        "binance": VenueConfig(taker_fee_bps=10.0),
-        "okx": VenueConfig(taker_fee_bps=10.0),
-        "htx": VenueConfig(taker_fee_bps=20.0),
-    }
-    cleaning: CleaningConfig = CleaningConfig()
-    cross: CrossConfig = CrossConfig()
-    windows: WindowsConfig = WindowsConfig()
-    sinks: SinksConfig = SinksConfig()
-    quality: QualityConfig = QualityConfig()
-    live: LiveConfig = LiveConfig()
-    api: ApiConfig = ApiConfig()
-    logging: LoggingConfig = LoggingConfig()
-    monitor: MonitorConfig = MonitorConfig()
-    triangular: TriangularConfig = TriangularConfig()
-    market_making: MarketMakingConfig = MarketMakingConfig()
-    episodes: EpisodesConfig = EpisodesConfig()
-    risk: RiskConfig = RiskConfig()
-    schedule: ScheduleConfig = ScheduleConfig()
+    source: SourceConfig
+    simulator: SimulatorConfig
+    venues: dict[str, VenueConfig]
+    cleaning: CleaningConfig
+    cross: CrossConfig
+    windows: WindowsConfig
+    sinks: SinksConfig
+    quality: QualityConfig
+    live: LiveConfig
+    api: ApiConfig
+    logging: LoggingConfig
+    monitor: MonitorConfig
+    triangular: TriangularConfig
+    market_making: MarketMakingConfig
+    episodes: EpisodesConfig
+    risk: RiskConfig
+    schedule: ScheduleConfig
 
     @model_validator(mode="before")
     @classmethod
@@ -48,13 +45,15 @@ class Settings(Section):
             return data
         venues = _source_venues(data)
         data = _under_data_dir(data)
+        risk = data.get("risk", {})
+        venue_balance = risk.get("venue_balance") if isinstance(risk, dict) else None
         for section, key, value in (
             ("triangular", "exchanges", venues),
             ("market_making", "exchanges", venues[:1]),
-            ("risk", "balances", {venue: dict(DEFAULT_BALANCE) for venue in venues}),
+            ("risk", "balances", {venue: dict(venue_balance) for venue in venues} if venue_balance else None),
         ):
             table = data.get(section, {})
-            if isinstance(table, dict) and key not in table:
+            if isinstance(table, dict) and key not in table and value is not None:
                 data[section] = {**table, key: value}
         return data
 
@@ -90,13 +89,12 @@ class Settings(Section):
 def _source_venues(data: dict[str, Any]) -> list[str]:
     """The venues the raw config's source trades: live.venues for live, else simulator.venues (sample, simulator)."""
 
-    def get(section: str, key: str, default: Any) -> Any:
+    def get(section: str, key: str) -> Any:
         table = data.get(section, {})
-        return table.get(key, default) if isinstance(table, dict) else getattr(table, key, default)
+        return table.get(key) if isinstance(table, dict) else getattr(table, key, None)
 
-    if get("source", "kind", "sample") == "live":
-        return list(get("live", "venues", LiveConfig().venues))
-    return list(get("simulator", "venues", SimulatorConfig().venues))
+    venues = get("live", "venues") if get("source", "kind") == "live" else get("simulator", "venues")
+    return list(venues) if isinstance(venues, list | tuple) else []  # missing: validation names the key
 
 
 def _under_data_dir(data: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +102,9 @@ def _under_data_dir(data: dict[str, Any]) -> dict[str, Any]:
     live.capture_dir and in scheduled jobs' paths is sinks.data_dir, and a job's unset output_dir is
     ``<data_dir>/jobs``."""
     sinks, schedule, live = data.get("sinks", {}), data.get("schedule", {}), data.get("live", {})
-    data_dir = str(sinks.get("data_dir", SinksConfig().data_dir) if isinstance(sinks, dict) else sinks.data_dir)
+    data_dir = sinks.get("data_dir") if isinstance(sinks, dict) else getattr(sinks, "data_dir", None)
+    if not isinstance(data_dir, str):
+        return data  # missing or mistyped: validation names sinks.data_dir
 
     def resolve(value: Any) -> Any:
         return value.replace("{data_dir}", data_dir) if isinstance(value, str) else value

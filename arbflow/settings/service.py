@@ -13,34 +13,34 @@ from arbflow.settings.base import Section
 class SinksConfig(Section):
     """Outputs: a Parquet lake, with a DuckDB file of views over it."""
 
-    data_dir: str = "data"
-    write_quotes_clean: bool = True
-    write_spreads: bool = False  # one row per evaluated venue pair per update: large
+    data_dir: str
+    write_quotes_clean: bool
+    write_spreads: bool  # one row per evaluated venue pair per update: large
 
 
 class QualityConfig(Section):
     """Great Expectations gate."""
 
-    suites_dir: str = ""  # empty = the suites shipped in the quality package
-    audit_rows: int = Field(100_000, gt=0)  # GX audit chunk: at most this many judged rows ...
-    audit_interval_s: float = Field(60.0, gt=0)  # ... or this span of receive clock, whichever comes first
-    audit_every: int = Field(1, gt=0)  # GX validates one chunk in this many (by chunk number)
+    suites_dir: str  # empty = the suites shipped in the quality package
+    audit_rows: int = Field(gt=0)  # GX audit chunk: at most this many judged rows ...
+    audit_interval_s: float = Field(gt=0)  # ... or this span of receive clock, whichever comes first
+    audit_every: int = Field(gt=0)  # GX validates one chunk in this many (by chunk number)
 
 
 class ApiConfig(Section):
     """HTTP API (ops/api/). Keys come only from the environment (ARBFLOW_API_KEYS), never from this file."""
 
-    host: str = "127.0.0.1"  # the container sets 0.0.0.0
-    port: int = Field(8080, ge=1, le=65535)
-    rate_limit_per_min: int = Field(100, ge=1)  # per API key, sliding 60 s window
-    cors_origins: list[str] = []  # empty = CORS off
+    host: str  # the container sets 0.0.0.0
+    port: int = Field(ge=1, le=65535)
+    rate_limit_per_min: int = Field(ge=1)  # per API key, sliding 60 s window
+    cors_origins: list[str]  # empty = CORS off
 
 
 class LoggingConfig(Section):
     """Structured JSON logs and the pipeline_logs retention per level (design doc: DEBUG 1 d ... FATAL 365 d)."""
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    retention_days: dict[str, int] = {"DEBUG": 1, "INFO": 7, "WARNING": 30, "ERROR": 90, "CRITICAL": 365}
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+    retention_days: dict[str, int]
 
     @model_validator(mode="after")
     def _every_level_kept_somehow(self) -> LoggingConfig:
@@ -54,15 +54,15 @@ class LoggingConfig(Section):
 class MonitorConfig(Section):
     """System monitor alert thresholds (design doc) and supervisor restart policy (3 retries, 5 s, x2)."""
 
-    max_response_time_ms: float = Field(1000.0, gt=0)
-    max_error_rate: float = Field(0.01, ge=0, le=1)
-    max_cpu_pct: float = Field(80.0, gt=0, le=100)
-    max_memory_pct: float = Field(85.0, gt=0, le=100)
-    max_disk_pct: float = Field(90.0, gt=0, le=100)
-    heartbeat_timeout_s: float = Field(30.0, gt=0)  # a module silent for longer is unhealthy
-    restart_retries: int = Field(3, ge=0)
-    restart_initial_delay_s: float = Field(5.0, ge=0)
-    restart_backoff: float = Field(2.0, ge=1)
+    max_response_time_ms: float = Field(gt=0)
+    max_error_rate: float = Field(ge=0, le=1)
+    max_cpu_pct: float = Field(gt=0, le=100)
+    max_memory_pct: float = Field(gt=0, le=100)
+    max_disk_pct: float = Field(gt=0, le=100)
+    heartbeat_timeout_s: float = Field(gt=0)  # a module silent for longer is unhealthy
+    restart_retries: int = Field(ge=0)
+    restart_initial_delay_s: float = Field(ge=0)
+    restart_backoff: float = Field(ge=1)
 
 
 class ScheduledJobConfig(Section):
@@ -90,7 +90,7 @@ class ScheduledJobConfig(Section):
 class ScheduleConfig(Section):
     """Scheduled batch replays, run by ``arbflow schedule`` (foreground) or ``arbflow schedule --once JOB``."""
 
-    jobs: list[ScheduledJobConfig] = []
+    jobs: list[ScheduledJobConfig]
 
     @model_validator(mode="after")
     def _unique_names(self) -> ScheduleConfig:

@@ -13,32 +13,32 @@ from connectors.resources import SAMPLE_DIR
 class VenueConfig(Section):
     """Per-venue trading costs."""
 
-    taker_fee_bps: float = Field(10.0, ge=0, le=1000)  # design doc fee_rate 0.001
+    taker_fee_bps: float = Field(ge=0, le=1000)  # design doc fee_rate 0.001
 
 
 class SimulatorConfig(Section):
     """Deterministic synthetic market (see connectors/simulator.py)."""
 
-    seed: int = 7
-    venues: list[str] = ["binance", "okx", "htx"]
-    symbols: list[str] = ["BTC/USDT", "ETH/USDT"]
-    duration_s: float = Field(600.0, gt=0)
-    rate_hz: float = Field(5.0, gt=0)  # quotes per second per venue per symbol
-    cross_opportunities: int = Field(6, ge=0)  # injected above the threshold
-    fee_eaten_opportunities: int = Field(3, ge=0)  # positive gross edge that fees eat (must not signal)
-    opportunity_duration_s: float = Field(3.0, gt=0)
-    anomaly_rate: float = Field(0.002, ge=0, lt=0.5)
+    seed: int
+    venues: list[str]
+    symbols: list[str]
+    duration_s: float = Field(gt=0)
+    rate_hz: float = Field(gt=0)  # quotes per second per venue per symbol
+    cross_opportunities: int = Field(ge=0)  # injected above the threshold
+    fee_eaten_opportunities: int = Field(ge=0)  # positive gross edge that fees eat (must not signal)
+    opportunity_duration_s: float = Field(gt=0)
+    anomaly_rate: float = Field(ge=0, lt=0.5)
 
 
 class SourceConfig(Section):
     """Where quotes come from."""
 
-    kind: Literal["sample", "replay", "simulator", "live"] = "sample"
-    paths: list[str] = []  # replay: recorded files (globs allowed) in any format of connectors/formats.py
-    format: Literal["auto", "capture", "tardis_quotes", "tardis_book_snapshot", "hftbacktest", "cryptofeed"] = "auto"
-    batch_rows: int = Field(20_000, ge=1)  # micro-batch size: throughput comes from batches
-    speed: float = Field(0.0, ge=0)  # 0 = as fast as possible, 1.0 = real time, 10 = 10x
-    sample_dir: str = ""  # empty = the bundled real Binance sample, wherever arbflow is installed
+    kind: Literal["sample", "replay", "simulator", "live"]
+    paths: list[str]  # replay: recorded files (globs allowed) in any format of connectors/formats.py
+    format: Literal["auto", "capture", "tardis_quotes", "tardis_book_snapshot", "hftbacktest", "cryptofeed"]
+    batch_rows: int = Field(ge=1)  # micro-batch size: throughput comes from batches
+    speed: float = Field(ge=0)  # 0 = as fast as possible, 1.0 = real time, 10 = 10x
+    sample_dir: str  # empty = the bundled real Binance sample, wherever arbflow is installed
 
     @field_validator("sample_dir")
     @classmethod
@@ -49,32 +49,32 @@ class SourceConfig(Section):
 class CleaningConfig(Section):
     """QingXi: what a clean quote is."""
 
-    symbols: list[str] = ["BTC/USDT", "ETH/USDT", "ETH/BTC"]
-    max_latency_ms: float = Field(5000.0, gt=0)  # ts_recv - ts_exchange beyond this = stale (collector timeout)
-    outlier_bps: float = Field(500.0, gt=0)  # mid vs rolling median of the venue's own recent mids
-    outlier_window: int = Field(21, ge=4)
+    symbols: list[str]
+    max_latency_ms: float = Field(gt=0)  # ts_recv - ts_exchange beyond this = stale (collector timeout)
+    outlier_bps: float = Field(gt=0)  # mid vs rolling median of the venue's own recent mids
+    outlier_window: int = Field(ge=4)
 
 
 class LiveConfig(Section):
     """Live venue feeds (connectors/live.py): connections, watchdog timing, micro-batching, capture."""
 
-    venues: list[Literal["binance", "okx", "htx"]] = ["binance", "okx", "htx"]
-    symbols: list[str] = ["BTC/USDT", "ETH/USDT", "ETH/BTC"]  # ccxt unified; checked against the market snapshots
-    depth: bool = False  # also subscribe depth channels and write the books table
-    okx_quote_channel: Literal["bbo-tbt", "tickers"] = "bbo-tbt"
-    transports: dict[str, Literal["native", "ccxtpro"]] = {}  # per venue; default native (ccxtpro: binance, okx)
-    ws_urls: dict[str, str] = {}  # per-venue WebSocket base URL override, e.g. {binance = "ws://127.0.0.1:9000"}
-    rest_urls: dict[str, str] = {}  # per-venue REST base URL override (Binance depth snapshots)
-    stall_timeout_s: float = Field(10.0, gt=0)  # no market data this long = stall -> resubscribe -> reconnect
-    backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
-    backoff_jitter: float = Field(0.25, ge=0, lt=1)
-    max_clock_skew_ms: float = Field(1000.0, gt=0)  # |receive clock - venue clock| beyond this = clock_skew event
-    batch_rows: int = Field(20_000, ge=1)  # at most this many quotes per batch (a batch = what arrived since a poll)
-    run_for_s: float = Field(0.0, ge=0)  # 0 = until stopped
+    venues: list[Literal["binance", "okx", "htx"]]
+    symbols: list[str]  # ccxt unified; checked against the market snapshots
+    depth: bool  # also subscribe depth channels and write the books table
+    okx_quote_channel: Literal["bbo-tbt", "tickers"]
+    transports: dict[str, Literal["native", "ccxtpro"]]  # per venue; default native (ccxtpro: binance, okx)
+    ws_urls: dict[str, str]  # per-venue WebSocket base URL override, e.g. {binance = "ws://127.0.0.1:9000"}
+    rest_urls: dict[str, str]  # per-venue REST base URL override (Binance depth snapshots)
+    stall_timeout_s: float = Field(gt=0)  # no market data this long = stall -> resubscribe -> reconnect
+    backoff_initial_s: float = Field(gt=0)
+    backoff_max_s: float = Field(gt=0)
+    backoff_jitter: float = Field(ge=0, lt=1)
+    max_clock_skew_ms: float = Field(gt=0)  # |receive clock - venue clock| beyond this = clock_skew event
+    batch_rows: int = Field(ge=1)  # at most this many quotes per batch (a batch = what arrived since a poll)
+    run_for_s: float = Field(ge=0)  # 0 = until stopped
     # empty = no capture; else Parquet quote files there (replay them with kind = "replay"); {data_dir} = sinks.data_dir
-    capture_dir: str = ""
-    capture_rows_per_file: int = Field(100_000, ge=1)
+    capture_dir: str
+    capture_rows_per_file: int = Field(ge=1)
 
     @model_validator(mode="before")
     @classmethod

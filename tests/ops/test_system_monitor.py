@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psutil
 import pytest
 
-from arbflow.settings import MonitorConfig
+from arbflow.settings import load_settings
 from connectors.logs import HeartbeatWriter, read_heartbeats
 from ops.alerts import AlertLog
 from ops.monitor import (
@@ -24,7 +24,7 @@ from ops.monitor import (
 )
 
 T0 = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
-DOC = Thresholds.from_config(MonitorConfig())
+DOC = Thresholds.from_config(load_settings(environ={}).monitor)
 
 
 def test_design_doc_thresholds_come_from_config():

@@ -7,11 +7,17 @@ from typing import Any
 
 import polars as pl
 
+from arbflow.settings import RiskConfig, load_settings
 from connectors.schema import POLARS_QUOTE_SCHEMA
 from flows.risk.engine import RiskEngine, RiskState
 
 T0 = datetime(2024, 8, 9, 0, 0, 0, tzinfo=UTC)
 FEES_BPS = {"binance": 10.0, "okx": 10.0}
+
+
+def risk_config(**overrides: Any) -> RiskConfig:
+    """The shipped ``[risk]`` section (config/default.toml) with ``overrides``, validated like a config file."""
+    return RiskConfig(**(load_settings(environ={}).risk.model_dump() | overrides))
 
 
 def ts(ms: float) -> datetime:

@@ -5,9 +5,8 @@ never which rows."""
 from __future__ import annotations
 
 import polars as pl
-from risk_builders import quotes, signal
+from risk_builders import quotes, risk_config, signal
 
-from arbflow.settings import RiskConfig
 from flows.risk.engine import RiskEngine
 
 BAL = {"binance": {"USDT": 10_000.0, "BTC": 2.0}, "okx": {"USDT": 10_000.0, "BTC": 2.0}}
@@ -26,7 +25,7 @@ class Wall:
 
 
 def engine(expected: list[str]) -> RiskEngine:
-    cfg = RiskConfig(balances=BAL, latency_ms=0, reorder_grace_ms=500, min_liquidity_usdt=0, stream_stall_ms=3000)
+    cfg = risk_config(balances=BAL, latency_ms=0, reorder_grace_ms=500, min_liquidity_usdt=0, stream_stall_ms=3000)
     return RiskEngine(cfg, FEES, rebalance_threshold=1.0, expected_symbols=expected, wall_clock=Wall())
 
 
