@@ -8,14 +8,15 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from arbflow.settings import MarketMakingConfig
+from arbflow.settings import load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.markets.spot import Market
 from flows.common.episodes import EVENT_SCHEMA, Moments, episode_row, flush, moment_partials, runs, zscore_row
 from flows.common.rejections import Gates, rejections_from_spreads
 from flows.market_making.quotes import paper_quotes
 from flows.triangular.cycles import build_graph, cycle_rows, find_negative_cycles
-from flows.triangular.evaluate import build_cycle_book, evaluate_batch
+from flows.triangular.evaluate import evaluate_batch
+from flows.triangular.markets import build_cycle_book
 from tests.strategy.test_triangular import PARAMS, quotes
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
@@ -95,7 +96,7 @@ def test_cycles_and_market_making_fit(schemas: dict) -> None:
     rows = cycle_rows([("scan/okx/41", T0, f) for f in found])
     assert to_arrow(rows, schemas["cycles_found"], "cycles_found").num_rows == 1
     mm = quotes([("BTC/USDT", 59990.0, 1.0, 60010.0, 1.0, 0)])
-    _, signals = paper_quotes(mm, {}, MarketMakingConfig())
+    _, signals = paper_quotes(mm, {}, load_settings(environ={}).market_making)
     assert to_arrow(signals, schemas["signals"], "signals").num_rows == 5
 
 
