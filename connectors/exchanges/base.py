@@ -55,7 +55,8 @@ class Venue:
     client_ping: ClassVar[str | None] = None  # text the client must send when idle (OKX "ping")
     client_ping_interval_s: ClassVar[float] = 20.0
     book_levels: ClassVar[int] = 5
-    # ``[live]`` keys (arbflow/settings/ LiveConfig) that are this venue's own options: (key, keyword argument)
+    sends_exchange_time: ClassVar[bool] = True  # its quote channel stamps each update with the venue's clock
+    # ``[live]`` keys (arbflow/settings/sources.py LiveConfig) that are this venue's own options: (key, keyword argument)
     config_options: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None) -> None:
