@@ -37,6 +37,7 @@ bid/ask, so HTX needs the native ``market.<sym>.bbo`` channel. ccxt provides the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import queue
 import threading
@@ -254,9 +255,9 @@ class LiveSource(FixedPartitionedSource[LiveItem, dict[str, dict[str, int]]]):
         capture_rows_per_file: capture file size limit in rows.
     """
 
-    def __init__(self, venues: list[LiveVenue], settings: FeedSettings | None = None, batch_rows: int = 1000,
+    def __init__(self, venues: list[LiveVenue], settings: FeedSettings, *, batch_rows: int, capture_rows_per_file: int,
                  run_for_s: float | None = None, capture_dir: str | None = None,
-                 capture_rows_per_file: int = 100_000, stop: Callable[[], bool] | None = None) -> None:  # fmt: skip
+                 stop: Callable[[], bool] | None = None) -> None:  # fmt: skip
         names = [v.partition for v in venues]
         if len(set(names)) != len(names):
             msg = f"one LiveVenue per exchange: got {names}"
@@ -267,7 +268,7 @@ class LiveSource(FixedPartitionedSource[LiveItem, dict[str, dict[str, int]]]):
         for v in venues:
             v.validate()
         self.venues = {v.partition: v for v in venues}
-        self.settings = settings or FeedSettings(ws_url="")
+        self.settings = settings
         self.batch_rows, self.run_for_s = batch_rows, run_for_s
         self.capture_dir, self.capture_rows_per_file = capture_dir, capture_rows_per_file
         self.stop = stop
@@ -326,12 +327,18 @@ def input_live(step_id: str, flow: Dataflow, source: LiveSource) -> LiveStreams:
     return LiveStreams(split.trues, tables, ordered)  # type: ignore[arg-type]
 
 
-def live_source(cfg: LiveConfig) -> LiveSource:
-    """The ``[live]`` configuration section -> a LiveSource (what ``source.kind = "live"`` runs)."""
+def feed_settings(cfg: LiveConfig, **overrides: Any) -> FeedSettings:
+    """The ``[live]`` watchdog and backoff timing as session settings (``overrides`` replace fields, e.g. tests')."""
     settings = FeedSettings(
         ws_url="", stall_timeout_s=cfg.stall_timeout_s, backoff_initial_s=cfg.backoff_initial_s,
         backoff_max_s=cfg.backoff_max_s, backoff_jitter=cfg.backoff_jitter, max_clock_skew_ms=cfg.max_clock_skew_ms,
     )  # fmt: skip
+    return dataclasses.replace(settings, **overrides)
+
+
+def live_source(cfg: LiveConfig) -> LiveSource:
+    """The ``[live]`` configuration section -> a LiveSource (what ``source.kind = "live"`` runs)."""
+    settings = feed_settings(cfg)
     venues = []
     for name in cfg.venues:
         transport = cfg.transports.get(name, "native")
