@@ -28,11 +28,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    """How often and how patiently a crashed child is restarted."""
+    """How often and how patiently a crashed child is restarted (the ``[monitor] restart_*`` keys)."""
 
-    retries: int = 3
-    initial_delay_s: float = 5.0
-    backoff: float = 2.0
+    retries: int
+    initial_delay_s: float
+    backoff: float
 
     @classmethod
     def from_config(cls, cfg: MonitorConfig) -> RestartPolicy:
@@ -72,7 +72,7 @@ class Supervisor:
     def __init__(
         self,
         argv: Sequence[str],
-        policy: RestartPolicy | None = None,
+        policy: RestartPolicy,
         *,
         name: str = "dataflow",
         on_alert: Callable[[Alert], None] | None = None,
@@ -83,7 +83,7 @@ class Supervisor:
             msg = "Supervisor needs a non-empty command line"
             raise ValueError(msg)
         self.argv = list(argv)
-        self.policy = policy or RestartPolicy()
+        self.policy = policy
         self.name = name
         self.on_alert = on_alert
         self.cwd = cwd

@@ -116,12 +116,14 @@ class CycleBook:
 
 def build_cycle_book(
     markets: Mapping[str, Market],
-    paths: Sequence[str] = (),
-    discover: bool = True,
-    start_assets: Sequence[str] = ("USDT",),
+    paths: Sequence[str],
+    discover: bool,
+    start_assets: Sequence[str],
     valuation_asset: str = "USDT",
 ) -> CycleBook:
     """Configured paths (both directions) plus, with ``discover``, every triangle; duplicates by route collapse.
+
+    ``paths``, ``discover`` and ``start_assets`` are the ``[triangular]`` keys of the same names (no defaults here).
 
     Cycles whose start asset has no ``<start>/<valuation_asset>`` market are dropped: their size could not be held to
     the position limit.

@@ -30,7 +30,7 @@ def schemas() -> dict:
 def test_triangular_outputs_fit_signals_signal_legs_rejections_and_opportunities(
     schemas: dict, binance_markets: dict[str, Market]
 ) -> None:
-    book = build_cycle_book(binance_markets, ("BTC/USDT-ETH/BTC-ETH/USDT",), discover=False)
+    book = build_cycle_book(binance_markets, ("BTC/USDT-ETH/BTC-ETH/USDT",), discover=False, start_assets=("USDT",))
     out = evaluate_batch(
         quotes(
             [
