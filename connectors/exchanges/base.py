@@ -56,6 +56,9 @@ class Venue:
     client_ping_interval_s: ClassVar[float] = 20.0
     book_levels: ClassVar[int] = 5
     sends_exchange_time: ClassVar[bool] = True  # its quote channel stamps each update with the venue's clock
+    # what third-party recordings call this venue: cryptofeed capture file prefixes, tardis.dev exchange ids
+    cryptofeed_ids: ClassVar[tuple[str, ...]] = ()
+    tardis_ids: ClassVar[tuple[str, ...]] = ()
     # ``[live]`` keys (arbflow/settings/sources.py LiveConfig) that are this venue's own options: (key, keyword argument)
     config_options: ClassVar[tuple[tuple[str, str], ...]] = ()
 

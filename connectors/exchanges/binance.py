@@ -105,6 +105,8 @@ class Binance(Venue):
     ws_url = "wss://stream.binance.com:9443"
     rest_url = "https://api.binance.com"
     sends_exchange_time = False  # spot bookTicker carries no event time
+    cryptofeed_ids = ("BINANCE",)
+    tardis_ids = ("binance",)
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None) -> None:
         super().__init__(symbols, depth, source)

@@ -47,6 +47,8 @@ class Htx(Venue):
     exchange = EXCHANGE
     ws_url = "wss://api.huobi.pro"
     book_levels = 5
+    cryptofeed_ids = ("HUOBI",)
+    tardis_ids = ("huobi", "htx")
 
     def connect_url(self, base: str) -> str:
         return f"{base.rstrip('/')}/ws"

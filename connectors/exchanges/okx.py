@@ -99,6 +99,8 @@ class Okx(Venue):
     client_ping = "ping"
     client_ping_interval_s = 20.0  # the venue drops connections idle for 30 s
     config_options = (("okx_quote_channel", "quote_channel"),)
+    cryptofeed_ids = ("OKX", "OKEX")
+    tardis_ids = ("okex", "okx")
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None,
                  quote_channel: str = "bbo-tbt", ping_interval_s: float = 20.0,
