@@ -27,7 +27,8 @@ from bytewax.testing import TestingSink, run_main
 from arbflow.settings import load_settings
 from connectors.exchanges import Binance
 from connectors.exchanges.session import FeedSession
-from connectors.live import LiveSource, LiveVenue, feed_settings
+from connectors.live import LiveSource, LiveVenue
+from connectors.live_wiring import feed_settings
 from connectors.markets import ccxt_exchange
 from tests.connectors.conftest import binance_recording
 from tests.fakes.exchanges import FakeBinance

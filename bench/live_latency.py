@@ -51,7 +51,8 @@ from bytewax.testing import TestingSink, run_main
 
 from arbflow.settings import Settings, load_settings
 from bench.live_stages import Stages
-from connectors.live import LiveSource, LiveVenue, feed_settings
+from connectors.live import LiveSource, LiveVenue
+from connectors.live_wiring import feed_settings
 from flows.arbitrage import build_flow
 from tests.fakes.exchanges import Action, FakeBinance, FakeHtx, FakeOkx
 from tests.fixtures.live_flow.derive import binance_tickers

@@ -29,7 +29,7 @@ from arbflow.settings import Settings, load_settings
 from connectors import lake
 from connectors.batches import RawBatch
 from connectors.exchanges.feed_state import down_events
-from connectors.live import input_live, live_source
+from connectors.live_wiring import input_live, live_source
 from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource, expand
 from connectors.runs import RunLog

@@ -38,7 +38,7 @@ Emit = Callable[[str, dict[str, Any]], None]  # ("quote" | "book" | "event", row
 class FeedSettings:
     """Timing and endpoints of one venue session (seconds and milliseconds as named).
 
-    The timing comes from the validated ``[live]`` section (connectors/live.py ``feed_settings``), never from a default
+    The timing comes from the validated ``[live]`` section (connectors/live_wiring.py ``feed_settings``), never from a default
     here; ``rest_url`` None means the venue module's own endpoint.
     """
 

@@ -16,7 +16,8 @@ from bytewax.testing import TestingSink, cluster_main, run_main
 from arbflow.settings import load_settings
 from connectors.batches import RawBatch
 from connectors.exchanges.session import FeedSettings
-from connectors.live import LiveSource, LiveVenue, TableBatch, feed_settings
+from connectors.live import LiveSource, LiveVenue, TableBatch
+from connectors.live_wiring import feed_settings
 from tests.fakes.exchanges import FakeExchange
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -10,7 +10,8 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
 from connectors import lake
-from connectors.live import LiveSource, LiveVenue, input_live
+from connectors.live import LiveSource, LiveVenue
+from connectors.live_wiring import input_live
 from tests.connectors.conftest import FAST, SIZES, binance_recording
 from tests.fakes.exchanges import FakeBinance
 
