@@ -33,12 +33,15 @@ def _pair_index(markets: Mapping[str, Market]) -> dict[tuple[str, str], Market]:
     return {(m.base, m.quote): m for m in markets.values()}
 
 
-def cycle_from_assets(assets: Sequence[str], markets: Mapping[str, Market]) -> Cycle:
+def cycle_from_assets(
+    assets: Sequence[str], markets: Mapping[str, Market], pairs: Mapping[tuple[str, str], Market] | None = None
+) -> Cycle:
     """Assets in order, start repeated at the end (``["USDT", "BTC", "ETH", "USDT"]``) -> the cycle's legs.
 
     A hop from ``a`` to ``b`` buys on market ``b/a`` or sells on market ``a/b``; a hop without a market raises.
+    ``pairs``: the markets by (base, quote), when the caller builds many cycles from the same markets.
     """
-    pairs = _pair_index(markets)
+    pairs = _pair_index(markets) if pairs is None else pairs
     legs = []
     for held, wanted in itertools.pairwise(assets):
         if (wanted, held) in pairs:
@@ -85,6 +88,7 @@ def discover_cycles(markets: Mapping[str, Market], start_assets: Sequence[str]) 
         neighbours.setdefault(m.base, set()).add(m.quote)
         neighbours.setdefault(m.quote, set()).add(m.base)
     rank = {a: i for i, a in enumerate(start_assets)}
+    pairs = _pair_index(markets)  # once: an exchange has thousands of markets and tens of thousands of cycles
     cycles = []
     for a in sorted(neighbours):
         for b in sorted(x for x in neighbours[a] if x > a):
@@ -94,8 +98,8 @@ def discover_cycles(markets: Mapping[str, Market], start_assets: Sequence[str]) 
                     continue
                 start = min(trio, key=rank.__getitem__)
                 x, y = sorted({a, b, c} - {start})
-                cycles.append(cycle_from_assets([start, x, y, start], markets))
-                cycles.append(cycle_from_assets([start, y, x, start], markets))
+                cycles.append(cycle_from_assets([start, x, y, start], markets, pairs))
+                cycles.append(cycle_from_assets([start, y, x, start], markets, pairs))
     return cycles
 
 
