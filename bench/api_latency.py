@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import uvicorn
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.lake import table_schemas
 from ops.api import create_app
 

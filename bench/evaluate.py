@@ -26,7 +26,7 @@ from types import ModuleType
 import polars as pl
 from harness import FEES_BPS, SYMBOLS, VENUES, Spent, load_version, timed
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.simulator import simulate
 from flows.cross import spreads, windows
 

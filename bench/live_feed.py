@@ -24,12 +24,16 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
+from arbflow.settings import load_settings
 from connectors.exchanges import Binance
-from connectors.exchanges.session import FeedSession, FeedSettings
+from connectors.exchanges.session import FeedSession
 from connectors.live import LiveSource, LiveVenue
+from connectors.live_wiring import feed_settings
 from connectors.markets import ccxt_exchange
 from tests.connectors.conftest import binance_recording
 from tests.fakes.exchanges import FakeBinance
+
+LIVE = load_settings(environ={}).live  # the shipped [live] timing
 
 
 def frames(n: int) -> list[dict]:
@@ -61,7 +65,7 @@ async def native(url: str, n: int) -> tuple[int, int, float]:
             if len(got) >= n:
                 done.set()
 
-    session = FeedSession(lambda: Binance(["BTC/USDT"]), FeedSettings(ws_url=url, stall_timeout_s=30), emit)
+    session = FeedSession(lambda: Binance(["BTC/USDT"]), feed_settings(LIVE, ws_url=url, stall_timeout_s=30), emit)
     t0 = time.perf_counter()
     task = asyncio.create_task(session.run())
     try:
@@ -109,8 +113,8 @@ def receive_to_flow_latency_ms(url: str, n: int) -> list[float]:
         return item
 
     flow = Dataflow("bench_latency")
-    src = LiveSource([LiveVenue("binance", ["BTC/USDT"], ws_url=url)], FeedSettings(ws_url="", stall_timeout_s=30),
-                     batch_rows=1000, run_for_s=n / 800 + 1.0)  # fmt: skip
+    src = LiveSource([LiveVenue("binance", ["BTC/USDT"], ws_url=url)], feed_settings(LIVE, stall_timeout_s=30),
+                     batch_rows=1000, capture_rows_per_file=LIVE.capture_rows_per_file, run_for_s=n / 800 + 1.0)  # fmt: skip
     op.output("out", op.map("measure", op.input("live", flow, src), measure), TestingSink([]))
     run_main(flow)
     all_ms = np.concatenate(lat)
@@ -120,8 +124,8 @@ def receive_to_flow_latency_ms(url: str, n: int) -> list[float]:
 def bytewax_live(url: str, n: int) -> tuple[int, float]:
     out: list = []
     flow = Dataflow("bench_live")
-    src = LiveSource([LiveVenue("binance", ["BTC/USDT"], ws_url=url)], FeedSettings(ws_url="", stall_timeout_s=30),
-                     batch_rows=1000, run_for_s=max(3.0, n / 5000))  # fmt: skip
+    src = LiveSource([LiveVenue("binance", ["BTC/USDT"], ws_url=url)], feed_settings(LIVE, stall_timeout_s=30),
+                     batch_rows=1000, capture_rows_per_file=LIVE.capture_rows_per_file, run_for_s=max(3.0, n / 5000))  # fmt: skip
     op.output("out", op.input("live", flow, src), TestingSink(out))
     t0 = time.perf_counter()
     run_main(flow)

@@ -49,15 +49,16 @@ import polars as pl
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
+from arbflow.settings import Settings, load_settings
 from bench.live_stages import Stages
-from connectors.config import Settings, load_settings
-from connectors.exchanges.session import FeedSettings
 from connectors.live import LiveSource, LiveVenue
+from connectors.live_wiring import feed_settings
 from flows.arbitrage import build_flow
 from tests.fakes.exchanges import Action, FakeBinance, FakeHtx, FakeOkx
 from tests.fixtures.live_flow.derive import binance_tickers
 
 REPO = Path(__file__).resolve().parent.parent
+LIVE = load_settings(environ={}).live  # the shipped [live] timing and sizes
 LIFT_EVERY, LIFT_BPS = 50, 80.0
 TAIL_S = 2.0  # run_for_s beyond the streaming time: drain
 WARMUP_FRAMES = 5  # sent first; the stream starts once their rows are in the lake (the flow's GX context is built)
@@ -253,7 +254,8 @@ def idle_cpu(seconds: float) -> float:
     with FakeBinance([[("sleep", seconds + 5.0)]], {"lastUpdateId": 0, "bids": [], "asks": []}) as fake:
         flow = Dataflow("idle")
         source = LiveSource([LiveVenue("binance", ["BTC/USDT"], ws_url=fake.url)],
-                            FeedSettings(ws_url="", stall_timeout_s=60.0), run_for_s=seconds)  # fmt: skip
+                            feed_settings(LIVE, stall_timeout_s=60.0), run_for_s=seconds,
+                            batch_rows=LIVE.batch_rows, capture_rows_per_file=LIVE.capture_rows_per_file)  # fmt: skip
         op.output("out", op.input("live", flow, source), TestingSink([]))
         cpu0, wall0 = time.process_time(), time.monotonic()
         run_main(flow)

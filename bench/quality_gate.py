@@ -19,7 +19,7 @@ import time
 import polars as pl
 from harness import FEES_BPS, SYMBOLS, VENUES
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.normalize import normalize
 from connectors.simulator import simulate
 from quality.compiled import CompiledGate

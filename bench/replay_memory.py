@@ -34,7 +34,7 @@ def write(prefix: Path, rows: int) -> None:
 
 def read(paths: list[Path]) -> None:
     t0, rows, batches = time.perf_counter(), 0, 0
-    part = ReplaySource(paths, batch_rows=20_000).build_part("bench", "replay", None)
+    part = ReplaySource(paths, batch_rows=20_000, speed=0.0).build_part("bench", "replay", None)
     while True:
         try:
             for batch in part.next_batch():

@@ -30,7 +30,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 from harness import FEES_BPS, REPO, SYMBOLS, VENUES
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.simulator import simulate
 
 MIN_NET, MAX_AGE_MS, MAX_SKEW_MS = 30.0, 1000.0, 500.0

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import polars as pl
 
+from arbflow.settings import load_settings
 from connectors.batches import RawBatch
-from connectors.config import load_settings
 from connectors.simulator import sample_market
 from flows.common.batches import check_batch
 from flows.triangular.evaluate import evaluate_batch

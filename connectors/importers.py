@@ -20,17 +20,18 @@ from typing import Any
 
 import polars as pl
 
+from arbflow.errors import BadFrame
 from connectors.capture import to_quote_schema
-from connectors.exchanges import venue_class
-from connectors.exchanges.base import BadFrame, Decoded, Venue, book_to_quote, raw_quote_frame
+from connectors.exchanges import VENUES, venue_class
+from connectors.exchanges.base import Decoded, Venue, book_to_quote, raw_quote_frame
 from connectors.exchanges.binance import Binance
 from connectors.markets import id_to_symbol
 from connectors.schema import PL_TS, columns, polars_schema
 
 BOOK_COLUMNS = polars_schema("books", *(c for c in columns("books") if c != "book_id"))  # ids come at ingest
-# cryptofeed file prefix / tardis exchange id -> ccxt id
-CRYPTOFEED_VENUES = {"BINANCE": "binance", "OKX": "okx", "OKEX": "okx", "HUOBI": "htx"}
-TARDIS_VENUES = {"binance": "binance", "okex": "okx", "okx": "okx", "huobi": "htx", "htx": "htx"}
+# cryptofeed file prefix / tardis exchange id -> ccxt id, as each venue module declares them
+CRYPTOFEED_VENUES = {name: cls.exchange for cls in VENUES.values() for name in cls.cryptofeed_ids}
+TARDIS_VENUES = {name: cls.exchange for cls in VENUES.values() for name in cls.tardis_ids}
 
 
 def quotes_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

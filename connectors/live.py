@@ -18,9 +18,9 @@ Items out of ``next_batch``, on every poll, whatever has arrived (no wait for a 
   ``ts_recv``/``ts_exchange`` are UTC µs datetimes.
 - ``TableBatch("feed_events", ...)``: connects, disconnects, stalls, gaps, clock skew (sql/schema/feeds.sql), each
   with ``event_id`` "live-<venue>/event/<n>". Quotes that arrived before an event go out before it. ``input_live``
-  splits the stream into ``RawBatch`` items and ``(table, frame)`` items for the lake sink. A venue whose feed is
-  down contributes no quote to any signal: ``feed_up`` says when and ``connectors/exchanges/feed_state.stale_leg``
-  applies it.
+  (connectors/live_wiring.py) splits the stream into ``RawBatch`` items and ``(table, frame)`` items for the lake
+  sink. A venue whose feed is down contributes no quote to any signal: ``feed_up`` says when and
+  ``connectors/exchanges/feed_state.stale_leg`` applies it.
 - ``TableBatch("books", ...)`` when depth is subscribed (``book_id`` "live-<venue>/book/<n>").
 
 Transports (``LiveVenue.transport``). ``native`` (default): our WebSocket session and venue modules. ``ccxtpro``:
@@ -42,25 +42,19 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import bytewax.operators as op
 import polars as pl
-from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.batches import RawBatch
 from connectors.capture import CaptureWriter
-from connectors.config import LiveConfig
-from connectors.exchanges import venue_class
 from connectors.exchanges.base import raw_quote_frame
 from connectors.exchanges.ccxtpro import CcxtProSession
 from connectors.exchanges.session import Emit, FeedSession, FeedSettings, now_us
 from connectors.live_venue import BOOK_SCHEMA, FEED_EVENT_SCHEMA, LiveVenue, TableBatch, table_frame
 
-__all__ = ["BOOK_SCHEMA", "FEED_EVENT_SCHEMA", "LiveSource", "LiveStreams", "LiveVenue", "TableBatch", "input_live",
-           "live_source"]  # fmt: skip
+__all__ = ["BOOK_SCHEMA", "FEED_EVENT_SCHEMA", "LiveSource", "LiveVenue", "TableBatch"]
 
 DRAIN_QUIET_S = 0.25  # after stop(): end once nothing has arrived for this long
 LiveItem = RawBatch | TableBatch
@@ -254,9 +248,9 @@ class LiveSource(FixedPartitionedSource[LiveItem, dict[str, dict[str, int]]]):
         capture_rows_per_file: capture file size limit in rows.
     """
 
-    def __init__(self, venues: list[LiveVenue], settings: FeedSettings | None = None, batch_rows: int = 1000,
+    def __init__(self, venues: list[LiveVenue], settings: FeedSettings, *, batch_rows: int, capture_rows_per_file: int,
                  run_for_s: float | None = None, capture_dir: str | None = None,
-                 capture_rows_per_file: int = 100_000, stop: Callable[[], bool] | None = None) -> None:  # fmt: skip
+                 stop: Callable[[], bool] | None = None) -> None:  # fmt: skip
         names = [v.partition for v in venues]
         if len(set(names)) != len(names):
             msg = f"one LiveVenue per exchange: got {names}"
@@ -267,7 +261,7 @@ class LiveSource(FixedPartitionedSource[LiveItem, dict[str, dict[str, int]]]):
         for v in venues:
             v.validate()
         self.venues = {v.partition: v for v in venues}
-        self.settings = settings or FeedSettings(ws_url="")
+        self.settings = settings
         self.batch_rows, self.run_for_s = batch_rows, run_for_s
         self.capture_dir, self.capture_rows_per_file = capture_dir, capture_rows_per_file
         self.stop = stop
@@ -284,60 +278,3 @@ class LiveSource(FixedPartitionedSource[LiveItem, dict[str, dict[str, int]]]):
         }
         return _LivePartition(list(self.venues.values()), self.settings, self.batch_rows, resume_state,
                               self.run_for_s, captures, self.stop)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class LiveStreams:
-    """What ``input_live`` returns.
-
-    Attributes:
-        quotes: ``RawBatch`` items in arrival order, for the normalize step (same type as replay and simulator
-            sources).
-        tables: ``(table_name, frame)`` items (``feed_events``, ``books``), ready for the lake sink.
-        ordered: ``RawBatch`` items and ``feed_events`` frames in one stream, in arrival order: a step that must see
-            a venue go down before the quotes that arrived after it (connectors/exchanges/feed_state.py) reads this,
-            since two streams merged downstream keep no order between them.
-    """
-
-    quotes: Stream[RawBatch]
-    tables: Stream[tuple[str, pl.DataFrame]]
-    ordered: Stream[RawBatch | pl.DataFrame]
-
-
-def _table_item(item: LiveItem) -> tuple[str, pl.DataFrame]:
-    if not isinstance(item, TableBatch):
-        msg = f"expected a TableBatch after the RawBatch branch, got {type(item).__name__}"
-        raise TypeError(msg)
-    return item.table, item.frame
-
-
-def _ordered_item(item: LiveItem) -> RawBatch | pl.DataFrame | None:
-    if isinstance(item, RawBatch):
-        return item
-    return item.frame if item.table == "feed_events" else None
-
-
-def input_live(step_id: str, flow: Dataflow, source: LiveSource) -> LiveStreams:
-    """``op.input`` for a LiveSource, split into its quote batches and its table rows (and both, in order)."""
-    items = op.input(step_id, flow, source)
-    split = op.branch(f"{step_id}_split", items, lambda item: isinstance(item, RawBatch))
-    tables = op.map(f"{step_id}_tables", split.falses, _table_item)
-    ordered = op.filter_map(f"{step_id}_ordered", items, _ordered_item)
-    return LiveStreams(split.trues, tables, ordered)  # type: ignore[arg-type]
-
-
-def live_source(cfg: LiveConfig) -> LiveSource:
-    """The ``[live]`` configuration section -> a LiveSource (what ``source.kind = "live"`` runs)."""
-    settings = FeedSettings(
-        ws_url="", stall_timeout_s=cfg.stall_timeout_s, backoff_initial_s=cfg.backoff_initial_s,
-        backoff_max_s=cfg.backoff_max_s, backoff_jitter=cfg.backoff_jitter, max_clock_skew_ms=cfg.max_clock_skew_ms,
-    )  # fmt: skip
-    venues = []
-    for name in cfg.venues:
-        transport = cfg.transports.get(name, "native")
-        options = venue_class(name).options_from(cfg) if transport == "native" else {}
-        venues.append(LiveVenue(name, list(cfg.symbols), depth=cfg.depth, ws_url=cfg.ws_urls.get(name),
-                                rest_url=cfg.rest_urls.get(name), options=options, transport=transport))  # fmt: skip
-    return LiveSource(venues, settings, batch_rows=cfg.batch_rows, run_for_s=cfg.run_for_s or None,
-                      capture_dir=cfg.capture_dir or None,
-                      capture_rows_per_file=cfg.capture_rows_per_file)  # fmt: skip

@@ -226,9 +226,10 @@ class ReplaySource(FixedPartitionedSource[RawBatch, int]):
     def __init__(
         self,
         files: Sequence[Path],
+        *,
+        batch_rows: int,
+        speed: float,
         name: str = "replay",
-        batch_rows: int = 20_000,
-        speed: float = 0.0,
         file_format: str | None = None,
     ) -> None:
         self.files, self.name, self.batch_rows, self.speed = list(files), name, batch_rows, speed

@@ -25,9 +25,9 @@ import polars as pl
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 
+from arbflow.settings import Settings, load_settings
 from connectors import lake
 from connectors.batches import RawBatch
-from connectors.config import Settings, load_settings
 from connectors.exchanges.feed_state import down_events
 from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource, expand
@@ -86,7 +86,7 @@ def _inputs(flow: Dataflow, settings: Settings, gate: CompiledGate) -> Inputs:
 
     if settings.source.kind != "live":
         return Inputs(op.input("quotes", flow, ReadAheadSource(_replay_source(settings), check)), [], None)
-    from connectors.live import input_live, live_source  # ccxt.pro's import costs ~0.5 s that a replay never needs
+    from connectors.live_wiring import input_live, live_source
 
     live = input_live("quotes", flow, live_source(settings.live))  # venues merged at one point, in arrival order
 

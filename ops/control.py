@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from connectors.config import Settings
+from arbflow.settings import Settings
 from connectors.runs import last_run, mark_partial
 from ops.alerts import Alert
 from ops.errors import ApiError, ErrorCode

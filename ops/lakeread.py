@@ -17,13 +17,10 @@ from typing import Any
 
 import duckdb
 
+from arbflow.errors import UnknownColumnError
 from connectors.lake import lake_dir, table_glob
 
 _TIME_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMP")
-
-
-class UnknownColumnError(ValueError):
-    """A filter named a column the table does not have."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import psutil
 
-from connectors.config import MonitorConfig
+from arbflow.settings import MonitorConfig
 from connectors.logs import read_heartbeats
 from connectors.runs import FINISHED, last_run
 from ops.alerts import Alert, AlertLog
@@ -35,14 +35,15 @@ HealthState = Literal["healthy", "unhealthy", "stale", "finished"]
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Alert when a reading is above its limit (design doc: 1000 ms, 1 %, CPU 80 %, memory 85 %, disk 90 %)."""
+    """Alert when a reading is above its limit (the ``[monitor]`` keys; design doc: 1000 ms, 1 %, CPU 80 %, memory
+    85 %, disk 90 %)."""
 
-    response_time_ms: float = 1000.0
-    error_rate: float = 0.01
-    cpu_pct: float = 80.0
-    memory_pct: float = 85.0
-    disk_pct: float = 90.0
-    heartbeat_timeout_s: float = 30.0
+    response_time_ms: float
+    error_rate: float
+    cpu_pct: float
+    memory_pct: float
+    disk_pct: float
+    heartbeat_timeout_s: float
 
     @classmethod
     def from_config(cls, cfg: MonitorConfig) -> Thresholds:
@@ -173,7 +174,7 @@ class SystemMonitor:
     def __init__(
         self,
         data_dir: str | Path,
-        thresholds: Thresholds | None = None,
+        thresholds: Thresholds,
         *,
         alerts: AlertLog | None = None,
         requests: RequestStats | None = None,
@@ -181,7 +182,7 @@ class SystemMonitor:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.heartbeat_dir = self.data_dir / "heartbeats"
-        self.thresholds = thresholds or Thresholds()
+        self.thresholds = thresholds
         self.alerts = alerts or AlertLog()
         self.requests = requests or RequestStats()
         self.alert_cooldown_s = alert_cooldown_s

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from arbflow.errors import QueryError
 from connectors.resources import QUERY_DIR
 
 PARAM_RE = re.compile(
@@ -24,10 +25,6 @@ PARAM_RE = re.compile(
     r"(?:\s*=\s*(?P<default>'[^']*'|\S+))?\s*(?P<help>.*)$"
 )
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class QueryError(ValueError):
-    """A named query is unknown, malformed, or got parameters it cannot use; the message says what to change."""
 
 
 def _timestamp(raw: str) -> datetime:

@@ -37,8 +37,8 @@ from typing import Any, Literal
 import duckdb
 from croniter import croniter
 
+from arbflow.settings import ScheduledJobConfig
 from connectors import lake
-from connectors.config import ScheduledJobConfig
 from connectors.logs import HeartbeatWriter, with_fields
 from connectors.replay import expand
 from ops.flow_process import flow_argv, flow_env, lake_rows, run_flow

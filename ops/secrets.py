@@ -20,16 +20,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from arbflow.errors import SecretsError
+
 PASSPHRASE_ENV = "ARBFLOW_SECRETS_PASSPHRASE"
 FORMAT = "arbflow-secrets-v1"
 PBKDF2_ITERATIONS = 600_000  # OWASP 2023 recommendation for PBKDF2-HMAC-SHA256
 _SALT_BYTES = 16
 _NONCE_BYTES = 12  # GCM standard nonce
 _KEY_BYTES = 32  # AES-256
-
-
-class SecretsError(RuntimeError):
-    """The store cannot be opened; the message says what to fix and never contains secret material."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from connectors.config import MonitorConfig
+from arbflow.settings import MonitorConfig
 from connectors.logs import with_fields
 from ops.alerts import Alert
 
@@ -28,11 +28,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    """How often and how patiently a crashed child is restarted."""
+    """How often and how patiently a crashed child is restarted (the ``[monitor] restart_*`` keys)."""
 
-    retries: int = 3
-    initial_delay_s: float = 5.0
-    backoff: float = 2.0
+    retries: int
+    initial_delay_s: float
+    backoff: float
 
     @classmethod
     def from_config(cls, cfg: MonitorConfig) -> RestartPolicy:
@@ -72,7 +72,7 @@ class Supervisor:
     def __init__(
         self,
         argv: Sequence[str],
-        policy: RestartPolicy | None = None,
+        policy: RestartPolicy,
         *,
         name: str = "dataflow",
         on_alert: Callable[[Alert], None] | None = None,
@@ -83,7 +83,7 @@ class Supervisor:
             msg = "Supervisor needs a non-empty command line"
             raise ValueError(msg)
         self.argv = list(argv)
-        self.policy = policy or RestartPolicy()
+        self.policy = policy
         self.name = name
         self.on_alert = on_alert
         self.cwd = cwd
@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import signal
 
-    from connectors.config import load_settings
+    from arbflow.settings import load_settings
     from connectors.logs import HeartbeatWriter, configure_logging
     from ops.alerts import AlertLog
 

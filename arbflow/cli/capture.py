@@ -12,9 +12,9 @@ from rich.table import Table
 
 from arbflow.cli.common import DAY, ConfigOpt, DataDirOpt, command_query, console, fail, settings_for
 from arbflow.cli.flowrun import input_rows, run_flow_command
+from arbflow.settings import SimulatorConfig
 from connectors import lake
 from connectors.capture import CaptureWriter
-from connectors.config import SimulatorConfig
 from connectors.simulator import DEFAULT_START, simulate
 
 

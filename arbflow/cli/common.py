@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from arbflow.errors import ConfigError
+from arbflow.settings import Settings, load_settings
 from connectors import lake
-from connectors.config import ConfigError, Settings, load_settings
 from connectors.resources import CLI_QUERY_DIR
 from ops import queries
 from ops.flow_process import flow_env

@@ -21,8 +21,8 @@ from arbflow.cli.common import (
     settings_for,
     to_json,
 )
+from arbflow.settings import Settings
 from connectors import lake, runs
-from connectors.config import Settings
 from connectors.logs import read_heartbeats
 from ops import queries
 from ops.scheduler import job_root, next_fire, read_state

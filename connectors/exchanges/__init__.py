@@ -17,3 +17,9 @@ def venue_class(exchange: str) -> type[Venue]:
     except KeyError:
         msg = f"no live connector for exchange {exchange!r}; available: {', '.join(sorted(VENUES))}"
         raise ValueError(msg) from None
+
+
+def sends_exchange_time(exchange: str) -> bool:
+    """Whether the venue's quotes carry its own clock; a venue without a module (a simulator-only name) does."""
+    cls = VENUES.get(exchange)
+    return cls.sends_exchange_time if cls is not None else True

@@ -14,12 +14,9 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from arbflow.errors import BadFrame
 from connectors.markets import id_to_symbol, market
 from connectors.schema import PL_TS, POLARS_QUOTE_SCHEMA
-
-
-class BadFrame(ValueError):
-    """A frame that cannot be decoded (garbage, truncated gzip, not JSON): becomes a ``bad_frame`` feed event."""
 
 
 @dataclass
@@ -58,7 +55,11 @@ class Venue:
     client_ping: ClassVar[str | None] = None  # text the client must send when idle (OKX "ping")
     client_ping_interval_s: ClassVar[float] = 20.0
     book_levels: ClassVar[int] = 5
-    # ``[live]`` keys (connectors/config.py LiveConfig) that are this venue's own options: (key, keyword argument)
+    sends_exchange_time: ClassVar[bool] = True  # its quote channel stamps each update with the venue's clock
+    # what third-party recordings call this venue: cryptofeed capture file prefixes, tardis.dev exchange ids
+    cryptofeed_ids: ClassVar[tuple[str, ...]] = ()
+    tardis_ids: ClassVar[tuple[str, ...]] = ()
+    # ``[live]`` keys (arbflow/settings/sources.py LiveConfig) that are this venue's own options: (key, keyword argument)
     config_options: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None) -> None:

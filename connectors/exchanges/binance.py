@@ -13,7 +13,8 @@ import heapq
 import json
 from typing import Any
 
-from connectors.exchanges.base import BadFrame, Decoded, Venue, book_row, parse_json
+from arbflow.errors import BadFrame
+from connectors.exchanges.base import Decoded, Venue, book_row, parse_json
 from connectors.markets import id_to_symbol
 
 EXCHANGE = "binance"
@@ -103,6 +104,9 @@ class Binance(Venue):
     exchange = EXCHANGE
     ws_url = "wss://stream.binance.com:9443"
     rest_url = "https://api.binance.com"
+    sends_exchange_time = False  # spot bookTicker carries no event time
+    cryptofeed_ids = ("BINANCE",)
+    tardis_ids = ("binance",)
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None) -> None:
         super().__init__(symbols, depth, source)

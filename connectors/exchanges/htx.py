@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connectors.exchanges.base import BadFrame, Decoded, Venue, book_row, ms_to_us, parse_json, quote_row
+from arbflow.errors import BadFrame
+from connectors.exchanges.base import Decoded, Venue, book_row, ms_to_us, parse_json, quote_row
 
 EXCHANGE = "htx"
 
@@ -46,6 +47,8 @@ class Htx(Venue):
     exchange = EXCHANGE
     ws_url = "wss://api.huobi.pro"
     book_levels = 5
+    cryptofeed_ids = ("HUOBI",)
+    tardis_ids = ("huobi", "htx")
 
     def connect_url(self, base: str) -> str:
         return f"{base.rstrip('/')}/ws"

@@ -17,7 +17,8 @@ import json
 import zlib
 from typing import Any
 
-from connectors.exchanges.base import BadFrame, Decoded, Venue, book_row, ms_to_us, parse_json, quote_row
+from arbflow.errors import BadFrame
+from connectors.exchanges.base import Decoded, Venue, book_row, ms_to_us, parse_json, quote_row
 
 EXCHANGE = "okx"
 QUOTE_CHANNELS = ("bbo-tbt", "tickers")
@@ -98,6 +99,8 @@ class Okx(Venue):
     client_ping = "ping"
     client_ping_interval_s = 20.0  # the venue drops connections idle for 30 s
     config_options = (("okx_quote_channel", "quote_channel"),)
+    cryptofeed_ids = ("OKX", "OKEX")
+    tardis_ids = ("okex", "okx")
 
     def __init__(self, symbols: list[str], depth: bool = False, source: str | None = None,
                  quote_channel: str = "bbo-tbt", ping_interval_s: float = 20.0,

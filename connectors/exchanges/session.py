@@ -24,7 +24,8 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import connect
 
-from connectors.exchanges.base import BadFrame, Decoded, Venue
+from arbflow.errors import BadFrame
+from connectors.exchanges.base import Decoded, Venue
 
 FEED_EVENT_KINDS = (
     "connect", "connect_failed", "live", "disconnect", "stall", "resubscribe", "gap", "resync", "bad_frame",
@@ -35,16 +36,20 @@ Emit = Callable[[str, dict[str, Any]], None]  # ("quote" | "book" | "event", row
 
 @dataclass(frozen=True)
 class FeedSettings:
-    """Timing and endpoints of one venue session (seconds and milliseconds as named)."""
+    """Timing and endpoints of one venue session (seconds and milliseconds as named).
+
+    The timing comes from the validated ``[live]`` section (connectors/live_wiring.py ``feed_settings``), never from a default
+    here; ``rest_url`` None means the venue module's own endpoint.
+    """
 
     ws_url: str
+    stall_timeout_s: float  # no market data for this long = a silent stall
+    backoff_initial_s: float
+    backoff_max_s: float
+    backoff_jitter: float  # e.g. 0.25 = +-25 % so many clients do not reconnect in lockstep
+    max_clock_skew_ms: float  # |receive clock - venue clock| beyond this is a clock_skew event
     rest_url: str | None = None
-    stall_timeout_s: float = 10.0  # no market data for this long = a silent stall
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    backoff_jitter: float = 0.25  # +-25 % so many clients do not reconnect in lockstep
-    max_clock_skew_ms: float = 1000.0  # |receive clock - venue clock| beyond this is a clock_skew event
-    open_timeout_s: float = 5.0
+    open_timeout_s: float = 5.0  # WebSocket handshake bound (not a setting)
 
 
 def backoff_delay_s(attempt: int, initial_s: float, max_s: float, jitter: float, u: float) -> float:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from arbflow.settings import Settings
 from connectors.batches import RawBatch, books_table
-from connectors.config import Settings
 from connectors.normalize import REJECT_COLUMNS, normalize
 from connectors.schema import QUOTE_COLUMNS
 from flows.common import cleaning

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from connectors.config import CleaningConfig
+from arbflow.settings import CleaningConfig
 from connectors.schema import event_time
 
 TAIL_COLUMNS = ("exchange", "seq", "ts_event", "bid_px", "bid_qty", "ask_px", "ask_qty", "mid")

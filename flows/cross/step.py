@@ -9,7 +9,7 @@ from datetime import timedelta
 import polars as pl
 from bytewax.operators import StatefulLogic
 
-from connectors.config import Settings
+from arbflow.settings import Settings
 from flows.common import cleaning
 from flows.common.batches import FeedDowns, SymbolBooks, Tables, rejected_rows
 from flows.common.rejections import Gates

@@ -17,7 +17,7 @@ import bytewax.operators.windowing as win
 import polars as pl
 from bytewax.dataflow import Stream
 
-from connectors.config import Settings
+from arbflow.settings import Settings
 from flows.cross.moments import Moments, moment_partials, zscore_row
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from connectors.config import MarketMakingConfig
+from arbflow.settings import MarketMakingConfig
 from flows.triangular.evaluate import SIGNAL_COLUMNS
 
 

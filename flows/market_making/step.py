@@ -17,7 +17,7 @@ import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
 
-from connectors.config import CleaningConfig, MarketMakingConfig, Settings
+from arbflow.settings import CleaningConfig, MarketMakingConfig, Settings
 from flows.common import cleaning
 from flows.common.keyed import Runner, keyed_step
 from flows.market_making.quotes import paper_quotes

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 
 import polars as pl
 
-from connectors.config import RiskConfig, Settings
+from arbflow.settings import RiskConfig, Settings
 from connectors.schema import columns
 from flows.risk import book, streams
 from flows.risk.guard import Guard

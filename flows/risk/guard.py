@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from flows.risk import book, limits, metrics
 from flows.risk.ledger import split_symbol
 from flows.risk.state import US_PER_DAY, US_PER_MS, Out, RiskState

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 
 LEVEL_RANK = {"ok": 0, "medium": 1, "warning": 2, "critical": 3}
 RISK_LEVEL = {"ok": "low", "medium": "medium", "warning": "high", "critical": "critical"}

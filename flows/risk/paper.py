@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.config import RiskConfig
+from arbflow.settings import RiskConfig
 from flows.risk import rows
 from flows.risk.execution import LegFill, Outcome, Side, classify, fill_leg, limit_prices
 from flows.risk.guard import Guard

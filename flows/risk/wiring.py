@@ -16,7 +16,7 @@ import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
 
-from connectors.config import Settings
+from arbflow.settings import Settings
 from flows.common.keyed import Runner, keyed_step
 from flows.risk.engine import INPUT_TABLES, RiskEngine, RiskState
 

@@ -1,4 +1,4 @@
-"""Triangular arbitrage on one exchange: cycle enumeration from market metadata and vectorized batch evaluation.
+"""Triangular arbitrage on one exchange: vectorized batch evaluation of its cycle book (flows/triangular/markets.py).
 
 A *cycle* starts with an amount of a start asset (USDT), converts it through three markets of one venue and ends in
 the start asset again. Each leg either buys a market's base at the ask (paying quote) or sells base at the bid. The
@@ -18,187 +18,20 @@ other leg (carried across batches in a small state frame, so a bytewax ``statefu
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import polars as pl
 
-from connectors.config import EpisodesConfig, TriangularConfig
-from connectors.markets.spot import Market
-from connectors.schema import PL_TS, columns
+from arbflow.settings import EpisodesConfig, TriangularConfig
+from connectors.schema import columns
 from flows.common.episodes import edge_events
 from flows.common.rejections import Gates, classify, reason_starts, rejection_rows
+from flows.triangular.markets import LEGS, CycleBook
+from flows.triangular.state import PRICE_STATE, STATE_SCHEMA, TriangularState, empty_state, history, positioned
 
-LEGS = 3
-PRICE_STATE = ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_event", "ts_recv", "quote_id")
-STATE_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.String(),
-    "bid_px": pl.Float64(),
-    "bid_qty": pl.Float64(),
-    "ask_px": pl.Float64(),
-    "ask_qty": pl.Float64(),
-    "ts_event": PL_TS,
-    "ts_recv": PL_TS,
-    "quote_id": pl.String(),
-    "quarantined": pl.Boolean(),
-}
 SIGNAL_COLUMNS = columns("signals")
-
-
-@dataclass(frozen=True)
-class Cycle:
-    """One direction of a triangle: ``route`` names the assets in order (``USDT>BTC>ETH>USDT``)."""
-
-    route: str
-    start_asset: str
-    legs: tuple[tuple[str, str], ...]  # (symbol, "buy" | "sell")
-
-
-def _pair_index(markets: Mapping[str, Market]) -> dict[tuple[str, str], Market]:
-    return {(m.base, m.quote): m for m in markets.values()}
-
-
-def cycle_from_assets(assets: Sequence[str], markets: Mapping[str, Market]) -> Cycle:
-    """Assets in order, start repeated at the end (``["USDT", "BTC", "ETH", "USDT"]``) -> the cycle's legs.
-
-    A hop from ``a`` to ``b`` buys on market ``b/a`` or sells on market ``a/b``; a hop without a market raises.
-    """
-    pairs = _pair_index(markets)
-    legs = []
-    for held, wanted in itertools.pairwise(assets):
-        if (wanted, held) in pairs:
-            legs.append((pairs[(wanted, held)].symbol, "buy"))
-        elif (held, wanted) in pairs:
-            legs.append((pairs[(held, wanted)].symbol, "sell"))
-        else:
-            msg = f"no market converts {held} to {wanted} (cycle {'>'.join(assets)})"
-            raise ValueError(msg)
-    return Cycle(route=">".join(assets), start_asset=assets[0], legs=tuple(legs))
-
-
-def cycles_from_path(path: str, markets: Mapping[str, Market]) -> tuple[Cycle, Cycle]:
-    """A configured path ``BTC/USDT-ETH/BTC-ETH/USDT`` -> both directions; the start asset is the one shared by the
-    first and last market. A path naming an unknown market or not closing is a configuration error."""
-    symbols = path.split("-")
-    unknown = [s for s in symbols if s not in markets]
-    if unknown or len(symbols) < 3:
-        msg = f"triangular path {path!r}: unknown markets {unknown}" if unknown else f"path {path!r} needs 3+ legs"
-        raise ValueError(msg)
-    first, last = markets[symbols[0]], markets[symbols[-1]]
-    shared = sorted({first.base, first.quote} & {last.base, last.quote})
-    if len(shared) != 1:
-        msg = f"triangular path {path!r}: first and last markets must share exactly one asset, got {shared}"
-        raise ValueError(msg)
-    assets = [shared[0]]
-    for symbol in symbols:
-        m = markets[symbol]
-        if assets[-1] not in (m.base, m.quote):
-            msg = f"triangular path {path!r}: {symbol} does not trade {assets[-1]}"
-            raise ValueError(msg)
-        assets.append(m.quote if assets[-1] == m.base else m.base)
-    if assets[-1] != assets[0]:
-        msg = f"triangular path {path!r} ends in {assets[-1]}, not in {assets[0]}"
-        raise ValueError(msg)
-    return cycle_from_assets(assets, markets), cycle_from_assets(assets[::-1], markets)
-
-
-def discover_cycles(markets: Mapping[str, Market], start_assets: Sequence[str]) -> list[Cycle]:
-    """Every triangle of assets linked pairwise by markets, in both directions, starting at the first asset of
-    ``start_assets`` it contains (triangles without one are skipped: nothing to value them in)."""
-    neighbours: dict[str, set[str]] = {}
-    for m in markets.values():
-        neighbours.setdefault(m.base, set()).add(m.quote)
-        neighbours.setdefault(m.quote, set()).add(m.base)
-    rank = {a: i for i, a in enumerate(start_assets)}
-    cycles = []
-    for a in sorted(neighbours):
-        for b in sorted(x for x in neighbours[a] if x > a):
-            for c in sorted(x for x in neighbours[a] & neighbours[b] if x > b):
-                trio = [x for x in (a, b, c) if x in rank]
-                if not trio:
-                    continue
-                start = min(trio, key=rank.__getitem__)
-                x, y = sorted({a, b, c} - {start})
-                cycles.append(cycle_from_assets([start, x, y, start], markets))
-                cycles.append(cycle_from_assets([start, y, x, start], markets))
-    return cycles
-
-
-@dataclass(frozen=True)
-class CycleBook:
-    """The cycles of one exchange as frames the batch evaluator joins against.
-
-    Attributes:
-        cycles: one row per cycle: ``cycle_idx, route, start_asset, value_symbol`` (the ``<start>/<valuation>``
-            market pricing the start asset, null when the start asset is the valuation asset) and per leg ``k``:
-            ``leg{k}_symbol, leg{k}_buy, leg{k}_fee_bps, leg{k}_step, leg{k}_min_qty, leg{k}_min_notional``.
-        touch: ``symbol, cycle_idx``: which cycles an update of a symbol triggers.
-    """
-
-    cycles: pl.DataFrame
-    touch: pl.DataFrame
-
-
-def build_cycle_book(
-    markets: Mapping[str, Market],
-    paths: Sequence[str] = (),
-    discover: bool = True,
-    start_assets: Sequence[str] = ("USDT",),
-    valuation_asset: str = "USDT",
-) -> CycleBook:
-    """Configured paths (both directions) plus, with ``discover``, every triangle; duplicates by route collapse.
-
-    Cycles whose start asset has no ``<start>/<valuation_asset>`` market are dropped: their size could not be held to
-    the position limit.
-    """
-    by_route: dict[str, Cycle] = {}
-    for path in paths:
-        for cycle in cycles_from_path(path, markets):
-            by_route.setdefault(cycle.route, cycle)
-    if discover:
-        for cycle in discover_cycles(markets, start_assets):
-            by_route.setdefault(cycle.route, cycle)
-    pairs = _pair_index(markets)
-    rows = []
-    for cycle in by_route.values():
-        if len(cycle.legs) != LEGS:
-            msg = f"cycle {cycle.route} has {len(cycle.legs)} legs; triangular evaluation takes {LEGS} (see cycles.py)"
-            raise ValueError(msg)
-        value = pairs.get((cycle.start_asset, valuation_asset))
-        if cycle.start_asset != valuation_asset and value is None:
-            continue
-        row: dict[str, Any] = {
-            "route": cycle.route,
-            "start_asset": cycle.start_asset,
-            "value_symbol": value.symbol if value is not None and cycle.start_asset != valuation_asset else None,
-        }
-        for k, (symbol, side) in enumerate(cycle.legs):
-            m = markets[symbol]
-            row |= {
-                f"leg{k}_symbol": symbol,
-                f"leg{k}_buy": side == "buy",
-                f"leg{k}_fee_bps": m.taker_fee_bps,
-                f"leg{k}_step": m.lot_step_base,
-                f"leg{k}_min_qty": m.min_qty_base,
-                f"leg{k}_min_notional": m.min_notional_quote,
-            }
-        rows.append(row)
-    rows.sort(key=lambda r: r["route"])
-    schema: dict[str, pl.DataType] = {"route": pl.String(), "start_asset": pl.String(), "value_symbol": pl.String()}
-    for k in range(LEGS):
-        schema |= {f"leg{k}_symbol": pl.String(), f"leg{k}_buy": pl.Boolean()}
-        schema |= {f"leg{k}_{c}": pl.Float64() for c in ("fee_bps", "step", "min_qty", "min_notional")}
-    cycles = pl.DataFrame(rows, schema=schema).with_row_index("cycle_idx")
-    touch = (
-        pl.concat([cycles.select(pl.col(f"leg{k}_symbol").alias("symbol"), "cycle_idx") for k in range(LEGS)])
-        .unique()
-        .sort("symbol", "cycle_idx")
-    )
-    return CycleBook(cycles=cycles, touch=touch)
 
 
 def chain_sizes(rates: np.ndarray, capacities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -214,29 +47,6 @@ def chain_sizes(rates: np.ndarray, capacities: np.ndarray) -> tuple[np.ndarray, 
     """
     arrive = np.cumprod(np.hstack([np.ones((rates.shape[0], 1)), rates[:, :-1]]), axis=1)
     return np.min(capacities / arrive, axis=1), arrive
-
-
-@dataclass(frozen=True)
-class TriangularState:
-    """What one exchange's evaluator carries between batches (picklable, for a bytewax ``stateful_map``).
-
-    Attributes:
-        last: latest quote per symbol (:data:`STATE_SCHEMA`); a quarantined update keeps the last clean prices and
-            raises ``quarantined`` until the next clean one.
-        open: routes with an open opportunity -> receive time of its last qualifying evaluation (a signal is
-            emitted only when an opportunity starts, see flows/common/episodes.py).
-        reasons: each route's rejection reason at its latest evaluation (a rejection row is written when it
-            starts or changes).
-    """
-
-    last: pl.DataFrame
-    open: dict[str, datetime] = field(default_factory=dict)
-    reasons: dict[str, str] = field(default_factory=dict)
-
-
-def empty_state() -> TriangularState:
-    """The evaluator's state before any quote: no symbol seen, no route qualifying."""
-    return TriangularState(pl.DataFrame(schema=STATE_SCHEMA))
 
 
 @dataclass(frozen=True)
@@ -292,51 +102,6 @@ class TriangularOut:
     evaluations: int
 
 
-def _history(quotes: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
-    """State rows (pos -1) then the batch in processing order; a quarantined row keeps the last clean prices of its
-    symbol but raises the symbol's ``quarantined`` flag until the next clean update."""
-    batch = quotes.select(
-        "pos",
-        "symbol",
-        *[
-            pl.when(pl.col("quarantined")).then(None).otherwise(pl.col(c)).cast(STATE_SCHEMA[c]).alias(c)
-            for c in PRICE_STATE
-        ],
-        "quarantined",
-    )
-    hist = pl.concat([state.select(pl.lit(-1, pl.Int64).alias("pos"), *STATE_SCHEMA), batch], how="vertical")
-    return hist.sort("pos", maintain_order=True).with_columns(pl.col(PRICE_STATE).forward_fill().over("symbol"))
-
-
-def _positioned(quotes: pl.DataFrame, book: CycleBook) -> pl.DataFrame:
-    """Rows of the cycles' symbols with their processing position ``pos``, event time and quarantine flag."""
-    q = quotes.with_row_index("pos").with_columns(
-        pl.col("pos").cast(pl.Int64),
-        pl.coalesce(pl.col("ts_exchange"), pl.col("ts_recv")).alias("ts_event"),
-        (pl.col("quarantined").fill_null(False) if "quarantined" in quotes.columns else pl.lit(False)).alias(
-            "quarantined"
-        ),
-    )
-    return q.join(book.touch.select("symbol").unique(), on="symbol", how="semi")
-
-
-def latest_at(quotes: pl.DataFrame, state: TriangularState, book: CycleBook, positions: Sequence[int]) -> pl.DataFrame:
-    """The evaluator's latest quote per symbol right after each row position of ``quotes`` (same input as
-    :func:`evaluate_batch`, same semantics as ``TriangularOut.state.last``), stacked: ``snap`` (index into
-    ``positions``) plus :data:`STATE_SCHEMA`, sorted by snap and symbol. Snapshots for periodic scans, in one join."""
-    hist = _history(_positioned(quotes, book), state.last)
-    grid = (
-        pl.DataFrame(
-            {"snap": range(len(positions)), "pos": list(positions)}, schema={"snap": pl.Int64, "pos": pl.Int64}
-        )
-        .join(hist.select("symbol").unique(), how="cross")
-        .sort("pos", "snap", "symbol")
-    )
-    snaps = grid.join_asof(hist, on="pos", by="symbol", strategy="backward", check_sortedness=False)
-    seen = pl.col("ts_recv").is_not_null() | pl.col("quarantined").is_not_null()  # the symbol had a row by then
-    return snaps.filter(seen).select("snap", *STATE_SCHEMA).sort("snap", "symbol")
-
-
 def evaluate_batch(
     quotes: pl.DataFrame, state: TriangularState | None, book: CycleBook, params: TriangularParams
 ) -> TriangularOut:
@@ -356,8 +121,8 @@ def evaluate_batch(
     if others:
         msg = f"triangular evaluator for {params.exchange!r} got {others} quotes of other exchanges: key by exchange"
         raise ValueError(msg)
-    q = _positioned(quotes, book)
-    hist = _history(q, state.last)
+    q = positioned(quotes, book)
+    hist = history(q, state.last)
     last = hist.group_by("symbol").last().select(*STATE_SCHEMA).sort("symbol")
     known = hist.filter(pl.col("bid_px").is_not_null()).select("symbol").unique()
     cycles = book.cycles

@@ -31,23 +31,18 @@ import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
 
+from arbflow.errors import ConfigError
+from arbflow.settings import CleaningConfig, Settings
 from connectors import markets as offline_markets
-from connectors.config import CleaningConfig, ConfigError, Settings
 from connectors.markets.spot import Market, markets_from_ccxt
 from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
 from flows.common import cleaning, episodes
 from flows.common.episodes import Run, as_utc
 from flows.common.keyed import Runner, keyed_step
 from flows.triangular.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
-from flows.triangular.evaluate import (
-    CycleBook,
-    TriangularParams,
-    TriangularState,
-    build_cycle_book,
-    empty_state,
-    evaluate_batch,
-    latest_at,
-)
+from flows.triangular.evaluate import TriangularParams, evaluate_batch
+from flows.triangular.markets import CycleBook, build_cycle_book
+from flows.triangular.state import TriangularState, empty_state, latest_at
 
 Item = tuple[str, pl.DataFrame]
 ROW_COLUMNS = (*QUOTE_COLUMNS, "quote_id")

@@ -20,8 +20,8 @@ import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
 
+from arbflow.settings import CleaningConfig, Settings
 from connectors import markets as offline_markets
-from connectors.config import CleaningConfig, Settings
 from connectors.markets.spot import Market, markets_from_ccxt
 from connectors.schema import POLARS_QUOTE_SCHEMA, event_time
 from flows.common import cleaning

@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from connectors.config import Settings, load_settings
+from arbflow.settings import Settings, load_settings
 from connectors.logs import HeartbeatWriter, PipelineLogHandler, apply_retention, configure_logging, with_fields
 from ops.alerts import AlertLog
 from ops.api.common import VERSION, Context, error_response

@@ -15,12 +15,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
-from connectors.config import Settings
+from arbflow.errors import UnknownColumnError
+from arbflow.settings import Settings
 from connectors.logs import with_fields
 from ops.api.stream import SignalHub
 from ops.control import FlowControl
 from ops.errors import ApiError, ErrorCode
-from ops.lakeread import LakeQuery, UnknownColumnError, query_rows
+from ops.lakeread import LakeQuery, query_rows
 from ops.monitor import SystemMonitor
 from ops.security import ApiKeys, SlidingWindowLimiter
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.queries import QueryError, load_queries, parse
+from arbflow.errors import QueryError
+from ops.queries import load_queries, parse
 from tests.cli.conftest import RunLake, count, invoke
 
 EXPECTED = {"best_signals", "rejection_reasons", "validation_failures", "route_spread_stats", "route_summary",

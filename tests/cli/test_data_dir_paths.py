@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from tests.cli.conftest import ARBFLOW, Market, count
 
 WRAP = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && cd "$0" && exec "$@"'

@@ -17,7 +17,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from connectors.config import ConfigError, ScheduledJobConfig, load_settings
+from arbflow.errors import ConfigError
+from arbflow.settings import ScheduledJobConfig, load_settings
 from ops.scheduler import Scheduler, job_days, next_fire, read_state
 from tests.cli.conftest import ARBFLOW, SMALL, Market, count, invoke
 

@@ -13,9 +13,11 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig
 from bytewax.testing import TestingSink, cluster_main, run_main
 
+from arbflow.settings import load_settings
 from connectors.batches import RawBatch
 from connectors.exchanges.session import FeedSettings
 from connectors.live import LiveSource, LiveVenue, TableBatch
+from connectors.live_wiring import feed_settings
 from tests.fakes.exchanges import FakeExchange
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -30,9 +32,11 @@ FAST = FeedSettings(
     max_clock_skew_ms=1500.0,
 )
 
+# batch and capture-file sizes of the live tests (kw of run_live may override them)
+SIZES = {"batch_rows": 1000, "capture_rows_per_file": 100_000}
 
 # Happy paths: the fake goes quiet once its script ends, which must not count as a stall within the run.
-CALM = FeedSettings(ws_url="", stall_timeout_s=30.0)
+CALM = feed_settings(load_settings(environ={}).live, stall_timeout_s=30.0)
 
 
 def binance_recording() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -73,7 +77,7 @@ def run_live(
     out: list[Any] = []
     flow = Dataflow("live_test")
     stop = (lambda: all(f.finished.is_set() for f in until)) if until else None
-    stream = op.input("live", flow, LiveSource(venues, settings, run_for_s=run_for_s, stop=stop, **kw))
+    stream = op.input("live", flow, LiveSource(venues, settings, run_for_s=run_for_s, stop=stop, **(SIZES | kw)))
     op.output("out", stream, TestingSink(out))
     if workers == 1:
         run_main(flow, epoch_interval=timedelta(milliseconds=200), recovery_config=recovery)

@@ -50,7 +50,7 @@ def test_capture_files_split_per_hour_and_row_limit_with_offsets_in_names(tmp_pa
 def _replay(files: list[Path]) -> pl.DataFrame:
     out: list = []
     flow = Dataflow("replay_capture")
-    op.output("out", op.input("in", flow, ReplaySource(files, batch_rows=50)), TestingSink(out))
+    op.output("out", op.input("in", flow, ReplaySource(files, batch_rows=50, speed=0.0)), TestingSink(out))
     run_main(flow)
     return pl.concat([b.frame for b in out])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.live import LiveSource, LiveVenue
-from tests.connectors.conftest import FAST, binance_recording, jsonl, run_live
+from tests.connectors.conftest import CALM, FAST, SIZES, binance_recording, jsonl, run_live
 from tests.fakes.exchanges import FakeBinance, FakeOkx
 
 
@@ -64,6 +64,6 @@ def test_ccxtpro_dropped_connection_is_a_disconnect_then_a_reconnect() -> None:
 
 def test_ccxtpro_refuses_htx_and_depth_at_build_time() -> None:
     with pytest.raises(ValueError, match="no watchBidsAsks for htx"):
-        LiveSource([LiveVenue("htx", ["BTC/USDT"], transport="ccxtpro")])
+        LiveSource([LiveVenue("htx", ["BTC/USDT"], transport="ccxtpro")], CALM, **SIZES)
     with pytest.raises(ValueError, match="top of book only"):
-        LiveSource([LiveVenue("okx", ["BTC/USDT"], depth=True, transport="ccxtpro")])
+        LiveSource([LiveVenue("okx", ["BTC/USDT"], depth=True, transport="ccxtpro")], CALM, **SIZES)

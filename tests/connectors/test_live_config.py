@@ -9,9 +9,10 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
+from arbflow.errors import ConfigError
+from arbflow.settings import load_settings
 from connectors.batches import RawBatch
-from connectors.config import ConfigError, load_settings
-from connectors.live import live_source
+from connectors.live_wiring import live_source
 from tests.connectors.conftest import binance_recording, jsonl
 from tests.fakes.exchanges import FakeBinance, FakeHtx, FakeOkx
 

@@ -15,8 +15,8 @@ from typing import Any
 import polars as pl
 from bytewax.testing import run_main
 
+from arbflow.settings import Settings, load_settings
 from connectors import lake
-from connectors.config import Settings, load_settings
 from flows.arbitrage import build_flow
 from tests.connectors.conftest import jsonl
 from tests.fakes.exchanges import Action, FakeBinance, FakeHtx, FakeOkx

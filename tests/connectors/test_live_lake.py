@@ -10,8 +10,9 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
 from connectors import lake
-from connectors.live import LiveSource, LiveVenue, input_live
-from tests.connectors.conftest import FAST, binance_recording
+from connectors.live import LiveSource, LiveVenue
+from connectors.live_wiring import input_live
+from tests.connectors.conftest import FAST, SIZES, binance_recording
 from tests.fakes.exchanges import FakeBinance
 
 
@@ -26,7 +27,7 @@ def test_feed_events_and_books_sink_into_the_lake_and_quotes_stay_raw_batches(tm
     with FakeBinance([first, second], snapshot) as fake:
         venue = LiveVenue("binance", ["BTC/USDT"], depth=True, ws_url=fake.url, rest_url=fake.http_url)
         flow = Dataflow("live_lake")
-        live = input_live("live", flow, LiveSource([venue], FAST, run_for_s=2.0))
+        live = input_live("live", flow, LiveSource([venue], FAST, run_for_s=2.0, **SIZES))
         op.output("quotes", live.quotes, TestingSink(quotes))
         op.output("lake", live.tables, lake.LakeSink(tmp_path, schemas))
         run_main(flow)

@@ -62,26 +62,30 @@ def test_a_gzipped_tardis_file_and_a_parquet_capture_are_sniffed(tmp_path: Path)
     parquet = tmp_path / "capture.parquet"
     importers.read_tardis_quotes(TARDIS_QUOTES).write_parquet(parquet)
     assert sniff(parquet).name == "capture"
-    assert quotes_of(drain(ReplaySource([gz]))).drop("quote_id").equals(importers.read_tardis_quotes(TARDIS_QUOTES))
+    assert (
+        quotes_of(drain(ReplaySource([gz], batch_rows=20_000, speed=0.0)))
+        .drop("quote_id")
+        .equals(importers.read_tardis_quotes(TARDIS_QUOTES))
+    )
 
 
 def test_a_garbage_csv_is_a_clear_error_naming_columns_and_formats(tmp_path: Path) -> None:
     bad = tmp_path / "garbage.csv"
     bad.write_text("when,price,size\n1,2,3\n")
     with pytest.raises(ValueError, match=r"columns seen: \['when', 'price', 'size'\]") as err:
-        ReplaySource([bad])
+        ReplaySource([bad], batch_rows=20_000, speed=0.0)
     for known in ("capture", "tardis_quotes", "tardis_book_snapshot", "hftbacktest", "cryptofeed", "--format"):
         assert known in str(err.value)
 
 
 def test_an_unknown_explicit_format_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="use one of auto, capture, tardis_quotes"):
-        ReplaySource([TARDIS_QUOTES], file_format="tardis")
+        ReplaySource([TARDIS_QUOTES], file_format="tardis", batch_rows=20_000, speed=0.0)
 
 
 def test_an_explicit_format_overrides_sniffing() -> None:
     """A book snapshot file named as tardis_quotes replays its best level only, without books."""
-    batches = drain(ReplaySource([TARDIS_BOOK5], file_format="tardis_quotes"))
+    batches = drain(ReplaySource([TARDIS_BOOK5], file_format="tardis_quotes", batch_rows=20_000, speed=0.0))
     assert all(b.books is None for b in batches)
     assert quotes_of(batches).drop("quote_id").equals(importers.read_tardis_quotes(TARDIS_BOOK5))
 
@@ -99,7 +103,7 @@ def test_an_explicit_format_overrides_sniffing() -> None:
 )
 def test_replay_gives_the_importer_rows_in_receive_order(path: Path, importer) -> None:
     want = importer(path).sort("ts_recv", maintain_order=True)
-    got = quotes_of(drain(ReplaySource([path], batch_rows=7)))
+    got = quotes_of(drain(ReplaySource([path], batch_rows=7, speed=0.0)))
     assert got.height == want.height > 0
     assert got.drop("quote_id").equals(want)
     assert got["quote_id"].to_list() == [f"replay/{i}" for i in range(want.height)]
@@ -107,7 +111,7 @@ def test_replay_gives_the_importer_rows_in_receive_order(path: Path, importer) -
 
 @pytest.mark.parametrize("path", [TARDIS_BOOK5, TARDIS / "binance_book_snapshot_25_2024-08-08_BTCUSDT.csv"])
 def test_tardis_book_snapshots_carry_their_books_aligned_to_the_quotes(path: Path) -> None:
-    batches = drain(ReplaySource([path], batch_rows=7))
+    batches = drain(ReplaySource([path], batch_rows=7, speed=0.0))
     want = importers.read_tardis_books(path)
     books = pl.concat([b.books for b in batches if b.books is not None])
     assert books.schema == pl.Schema(BOOKS_SCHEMA)
@@ -121,7 +125,7 @@ def test_tardis_book_snapshots_carry_their_books_aligned_to_the_quotes(path: Pat
 
 
 def test_hftbacktest_replay_has_book_ticker_quotes_and_depth_books() -> None:
-    batches = drain(ReplaySource([HFTBACKTEST], batch_rows=50))
+    batches = drain(ReplaySource([HFTBACKTEST], batch_rows=50, speed=0.0))
     books = pl.concat([b.books for b in batches if b.books is not None])
     assert books.drop("quote_id", "book_id").equals(importers.read_hftbacktest_books(HFTBACKTEST))
     quotes = quotes_of(batches)
@@ -137,7 +141,7 @@ def test_a_ragged_csv_line_is_quarantined_with_its_line_number_and_text(tmp_path
     lines[9] = lines[9].rsplit(",", 1)[0]  # file line 10: one field short
     path = tmp_path / "ragged.csv"
     path.write_text("\n".join(lines) + "\n")
-    quotes, rejected = normalize(quotes_of(drain(ReplaySource([path]))))
+    quotes, rejected = normalize(quotes_of(drain(ReplaySource([path], batch_rows=20_000, speed=0.0))))
     assert rejected["reason"].to_list() == ["malformed_line", "malformed_line"]
     assert rejected["detail"].to_list() == ["line=6", "line=10"]
     assert rejected["raw"].to_list() == [lines[5], lines[9]]
@@ -164,14 +168,14 @@ def test_streamed_merge_is_the_full_sort_order_with_ties_and_an_unsorted_file(tm
     want = pl.concat(
         [f.with_columns(pl.lit(i).alias("_f"), pl.int_range(pl.len()).alias("_r")) for i, f in enumerate(frames)]
     ).sort("ts_recv", "_f", "_r")
-    got = quotes_of(drain(ReplaySource(files, batch_rows=64)))
+    got = quotes_of(drain(ReplaySource(files, batch_rows=64, speed=0.0)))
     assert got.select("exchange", "bid_px").equals(want.select("exchange", "bid_px"))
 
 
 def test_resume_at_an_offset_gives_exactly_the_rest(tmp_path: Path) -> None:
     files = [TARDIS_QUOTES, TARDIS_BOOK5, HFTBACKTEST]
-    whole = drain(ReplaySource(files, batch_rows=25))
-    resumed = drain(ReplaySource(files, batch_rows=25), resume=100)
+    whole = drain(ReplaySource(files, batch_rows=25, speed=0.0))
+    resumed = drain(ReplaySource(files, batch_rows=25, speed=0.0), resume=100)
     assert [b.batch_seq for b in resumed] == [b.batch_seq for b in whole if b.batch_seq >= 100]
     for a, b in zip(resumed, [b for b in whole if b.batch_seq >= 100], strict=True):
         assert a.frame.equals(b.frame)
@@ -180,7 +184,7 @@ def test_resume_at_an_offset_gives_exactly_the_rest(tmp_path: Path) -> None:
 
 def test_the_documented_capture_example_replays_to_the_bundled_sample_rows() -> None:
     example = Path(__file__).resolve().parents[2] / "docs" / "quote-capture-example.csv"
-    quotes, rejected = normalize(quotes_of(drain(ReplaySource([example]))))
+    quotes, rejected = normalize(quotes_of(drain(ReplaySource([example], batch_rows=20_000, speed=0.0))))
     sample = FIXTURES.parent.parent / "samples" / "binance-spot-2024-08-08" / "binance_quotes.parquet"
     assert rejected.height == 0
     assert quotes.drop("quote_id").equals(pl.read_parquet(sample).head(quotes.height)) and quotes.height == 6

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from arbflow.errors import BadFrame
 from connectors.exchanges import Binance, Htx, Okx, venue_class
-from connectors.exchanges.base import BadFrame
 from connectors.exchanges.binance import LocalBook
 from connectors.exchanges.session import backoff_delay_s
 from tests.connectors.conftest import jsonl

@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 from bytewax.testing import run_main
 
+from arbflow.settings import Settings, load_settings
 from connectors import lake
-from connectors.config import Settings, load_settings
 from flows.arbitrage import build_flow
 
 REPO = Path(__file__).resolve().parents[2]

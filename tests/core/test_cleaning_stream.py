@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from connectors.config import CleaningConfig, load_settings
+from arbflow.settings import CleaningConfig, load_settings
 from connectors.schema import POLARS_QUOTE_SCHEMA, event_time
 from connectors.simulator import simulate
 from flows.common import cleaning

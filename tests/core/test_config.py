@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.config import ConfigError, load_settings
+from arbflow.errors import ConfigError
+from arbflow.settings import load_settings
 from tests.core.conftest import REPO
 
 DEFAULT = REPO / "config" / "default.toml"

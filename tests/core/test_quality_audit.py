@@ -49,7 +49,7 @@ def _audit_flow(recording: Path, data_dir: Path, crash_marker: Path) -> Dataflow
     schemas = lake.table_schemas()
     lake.prepare(data_dir, schemas)
     flow = Dataflow("audit")
-    batches = op.input("quotes", flow, ReplaySource([recording], name="replay", batch_rows=BATCH_ROWS))
+    batches = op.input("quotes", flow, ReplaySource([recording], name="replay", batch_rows=BATCH_ROWS, speed=0.0))
     judged = op.map("crash_once", op.map("judged", batches, _judged), crash_once)
     op.output("lake", quality_audit("audit", judged, AUDIT_ROWS, 3600.0, None), lake.LakeSink(data_dir, schemas))
     return flow

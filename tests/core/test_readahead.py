@@ -30,7 +30,7 @@ def _summary(batch: RawBatch) -> tuple[int, list[str], str]:
 
 
 def test_items_and_order_equal_a_plain_map_and_prepare_runs_on_the_helper_thread(tmp_path: Path) -> None:
-    source = ReplaySource([_recording(tmp_path, 23)], name="r", batch_rows=5)
+    source = ReplaySource([_recording(tmp_path, 23)], name="r", batch_rows=5, speed=0.0)
     flow = Dataflow("readahead")
     out: list = []
     op.output("out", op.input("in", flow, ReadAheadSource(source, _summary)), TestingSink(out))
@@ -42,7 +42,7 @@ def test_items_and_order_equal_a_plain_map_and_prepare_runs_on_the_helper_thread
 
 
 def test_the_snapshot_is_the_last_batch_handed_on_and_a_resume_reads_the_rest(tmp_path: Path) -> None:
-    source = ReadAheadSource(ReplaySource([_recording(tmp_path, 23)], name="r", batch_rows=5), _summary)
+    source = ReadAheadSource(ReplaySource([_recording(tmp_path, 23)], name="r", batch_rows=5, speed=0.0), _summary)
     part = source.build_part("in", "r", None)
     assert part.snapshot() == 0
     first = part.next_batch()
@@ -66,9 +66,9 @@ def test_a_failing_prepare_step_is_raised_on_the_worker(tmp_path: Path) -> None:
             raise ValueError(msg)
         return batch.batch_seq
 
-    part = ReadAheadSource(ReplaySource([_recording(tmp_path, 23)], name="r", batch_rows=5), prepare).build_part(
-        "in", "r", None
-    )
+    part = ReadAheadSource(
+        ReplaySource([_recording(tmp_path, 23)], name="r", batch_rows=5, speed=0.0), prepare
+    ).build_part("in", "r", None)
     assert part.next_batch() + part.next_batch() == [0, 5]
     with pytest.raises(ValueError, match="batch 10 is bad"):
         part.next_batch()

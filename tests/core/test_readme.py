@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from arbflow.cli import app
-from connectors.config import Settings
+from arbflow.settings import Settings
 from tests.core.conftest import REPO
 
 README = (REPO / "README.md").read_text()

@@ -12,7 +12,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from ops_helpers import running_server, write_part
 from schemathesis.checks import not_a_server_error
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from ops.api import create_app
 
 KEY = "fuzz-key-0123456789"

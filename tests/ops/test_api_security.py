@@ -14,7 +14,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, run_main
 from ops_helpers import running_server, write_part
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.lake import LakeSink, prepare, table_schemas
 from connectors.logs import HeartbeatWriter, PipelineLogHandler, with_fields
 from ops.api import create_app

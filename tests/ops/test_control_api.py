@@ -14,7 +14,7 @@ import psutil
 import pytest
 from ops_helpers import running_server, write_part
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from ops.api import create_app
 from ops.control import FlowCommand
 

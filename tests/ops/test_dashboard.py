@@ -18,7 +18,7 @@ import pytest
 from ops_helpers import running_server
 from playwright.sync_api import expect, sync_playwright
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from ops.api import create_app
 from ops.control import default_flow_command
 

@@ -13,7 +13,7 @@ from ops_helpers import running_server, write_part
 from playwright.sync_api import expect
 from test_dashboard import CHROMIUM, KEY, _page, browser  # noqa: F401  (browser is a fixture)
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from ops.api import create_app
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

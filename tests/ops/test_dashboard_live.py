@@ -12,7 +12,7 @@ from ops_helpers import running_server
 from playwright.sync_api import expect
 from test_dashboard import CHROMIUM, KEY, _page, browser  # noqa: F401  (browser is a fixture)
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.signal_bus import SignalPublisher, socket_path
 from ops.api import create_app
 

@@ -16,7 +16,7 @@ import polars as pl
 import pytest
 from ops_helpers import running_server, wait_until
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.lake import lake_dir, table_glob
 from connectors.logs import read_heartbeats
 from flows.common.heartbeat import FlowCounters, count, heartbeat_fields

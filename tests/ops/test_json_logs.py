@@ -12,7 +12,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.logs import (
     PIPELINE_LOGS_SCHEMA,
     JsonFormatter,

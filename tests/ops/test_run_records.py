@@ -15,7 +15,7 @@ import duckdb
 import httpx
 from ops_helpers import running_server, wait_until
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.lake import table_glob
 from connectors.logs import read_heartbeats
 from connectors.runs import effective_status, last_run

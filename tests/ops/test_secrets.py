@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
+from arbflow.errors import SecretsError
 from ops.secrets import (
     PASSPHRASE_ENV,
     PBKDF2_ITERATIONS,
     ExchangeCredential,
-    SecretsError,
     load_credentials,
     passphrase_from_env,
     save_credentials,

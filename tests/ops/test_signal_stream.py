@@ -15,7 +15,7 @@ import polars as pl
 from ops_helpers import running_server, wait_until
 from sse_client import Reader, StalledClient
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.lake import table_glob
 from connectors.logs import read_heartbeats
 from connectors.signal_bus import SignalPublisher, socket_path

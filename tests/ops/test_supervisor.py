@@ -15,7 +15,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.config import MonitorConfig
+from arbflow.settings import load_settings
 from ops.alerts import AlertLog
 from ops.supervisor import RestartPolicy, Supervisor
 
@@ -40,8 +40,8 @@ def _crasher(tmp_path: Path, crashes: int) -> tuple[list[str], Path]:
 
 
 def test_default_policy_is_the_design_doc_one():
-    assert RestartPolicy().delays_s() == [5.0, 10.0, 20.0]
-    assert RestartPolicy.from_config(MonitorConfig()) == RestartPolicy(3, 5.0, 2.0)
+    assert RestartPolicy.from_config(load_settings(environ={}).monitor).delays_s() == [5.0, 10.0, 20.0]
+    assert RestartPolicy.from_config(load_settings(environ={}).monitor) == RestartPolicy(3, 5.0, 2.0)
 
 
 def test_child_crashing_twice_is_restarted_with_backoff_then_succeeds(tmp_path):
@@ -101,7 +101,7 @@ def test_killed_child_is_restarted_and_stop_keeps_it_down(tmp_path):
 
 def test_bad_arguments_fail_clearly():
     with pytest.raises(ValueError, match="non-empty"):
-        Supervisor([])
+        Supervisor([], FAST)
     sup = Supervisor([sys.executable, "-c", "pass"], FAST)
     sup.start()
     with pytest.raises(RuntimeError, match="already started"):

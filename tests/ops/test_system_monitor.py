@@ -6,12 +6,13 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
 
-from connectors.config import MonitorConfig
+from arbflow.settings import load_settings
 from connectors.logs import HeartbeatWriter, read_heartbeats
 from ops.alerts import AlertLog
 from ops.monitor import (
@@ -24,7 +25,7 @@ from ops.monitor import (
 )
 
 T0 = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
-DOC = Thresholds.from_config(MonitorConfig())
+DOC = Thresholds.from_config(load_settings(environ={}).monitor)
 
 
 def test_design_doc_thresholds_come_from_config():
@@ -50,17 +51,17 @@ def test_each_threshold_fires_only_above_its_limit(key, below, above, kind):
 
 def test_missing_readings_raise_nothing_and_real_readings_drive_the_same_logic():
     assert threshold_alerts({"response_time_ms": None, "error_rate": None, "cpu_pct": float("nan")}, DOC, T0) == []
-    mon = SystemMonitor(".")
+    mon = SystemMonitor(".", DOC)
     real = mon.system()
     readings = {"cpu_pct": real.cpu_pct, "memory_pct": real.memory_pct, "disk_pct": real.disk_pct}
     # limits just under / at each measured value: the real reading must trip exactly the lowered ones
-    strict = Thresholds(cpu_pct=real.cpu_pct - 0.01, memory_pct=real.memory_pct - 0.01, disk_pct=real.disk_pct)
+    strict = replace(DOC, cpu_pct=real.cpu_pct - 0.01, memory_pct=real.memory_pct - 0.01, disk_pct=real.disk_pct)
     kinds = {a.kind for a in threshold_alerts(readings, strict, real.ts)}
     assert kinds == {"cpu", "memory"}  # disk sits exactly at its limit: not above it
 
 
 def test_system_readings_are_measured_not_made_up():
-    mon = SystemMonitor(".")
+    mon = SystemMonitor(".", DOC)
     first, second = mon.system(), mon.system()
     assert 0.0 <= first.cpu_pct <= 100.0 and first.cpu_count == psutil.cpu_count()
     assert first.memory_pct == pytest.approx(psutil.virtual_memory().percent, abs=5.0)
@@ -72,7 +73,7 @@ def test_system_readings_are_measured_not_made_up():
 def test_process_readings_of_a_real_child_and_a_gone_one():
     child = subprocess.Popen([sys.executable, "-c", "x = bytearray(64 * 2**20); import time; time.sleep(30)"])
     try:
-        mon = SystemMonitor(".")
+        mon = SystemMonitor(".", DOC)
         deadline = time.monotonic() + 10
         while (r := mon.process(child.pid)) is not None and r.rss_bytes < 64 * 2**20 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -91,7 +92,7 @@ def test_heartbeats_written_by_another_process_drive_module_health(tmp_path):
     HeartbeatWriter(hb, "scheduler").beat(False, "job replay-daily failed")
     beats = read_heartbeats(hb)
     now = datetime.now(UTC)
-    health = {h.module: h for h in SystemMonitor(tmp_path).modules(now)}
+    health = {h.module: h for h in SystemMonitor(tmp_path, DOC).modules(now)}
     assert health["dataflow"].status == "healthy" and health["dataflow"].counters == {"quotes_in": 1200}
     assert health["scheduler"].status == "unhealthy" and "failed" in health["scheduler"].detail
     later = module_health(beats["dataflow"], "dataflow", now + timedelta(seconds=31), DOC.heartbeat_timeout_s)
@@ -114,7 +115,7 @@ def test_request_stats_p95_and_error_rate_in_the_window():
 
 def test_check_raises_alerts_once_per_cooldown(tmp_path):
     alerts = AlertLog()
-    low = Thresholds(memory_pct=0.001)  # any real machine is above this
+    low = replace(DOC, memory_pct=0.001)  # any real machine is above this
     mon = SystemMonitor(tmp_path, low, alerts=alerts, alert_cooldown_s=3600)
     first = mon.check()
     assert "memory" in {a.kind for a in first["active_alerts"]}

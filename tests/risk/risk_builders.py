@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from arbflow.settings import RiskConfig, load_settings
 from connectors.schema import POLARS_QUOTE_SCHEMA
 from flows.risk.engine import RiskEngine, RiskState
 from flows.risk.tables import SCHEMAS
@@ -14,6 +15,11 @@ from flows.risk.tables import SCHEMAS
 T0 = datetime(2024, 8, 9, 0, 0, 0, tzinfo=UTC)
 FEES_BPS = {"binance": 10.0, "okx": 10.0}
 ID = {t: next(iter(cols)) for t, cols in SCHEMAS.items()}  # each risk table's id column
+
+
+def risk_config(**overrides: Any) -> RiskConfig:
+    """The shipped ``[risk]`` section (config/default.toml) with ``overrides``, validated like a config file."""
+    return RiskConfig(**(load_settings(environ={}).risk.model_dump() | overrides))
 
 
 def ts(ms: float) -> datetime:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from risk_builders import T0
+from risk_builders import T0, risk_config
 
-from connectors.config import RiskConfig
 from connectors.schema import POLARS_QUOTE_SCHEMA
 from flows.risk.engine import RiskEngine
 
@@ -86,7 +85,7 @@ def batches(quotes: pl.DataFrame, signals: pl.DataFrame, width_ms: int, signal_d
 
 def make_engine() -> RiskEngine:
     """The engine the synthetic-market tests use: 150 ms latency (quotes move within it), 1 s grace and metrics."""
-    cfg = RiskConfig(
+    cfg = risk_config(
         balances=BAL, latency_ms=150, reorder_grace_ms=1000, execution_timeout_ms=500, metrics_interval_ms=1000,
         var_window=30, max_drawdown=0.5, max_daily_loss=0.5, min_liquidity_usdt=10_000, max_open_orders=50,
     )  # fmt: skip

@@ -4,9 +4,8 @@ cooldown), again on a level change, and again after it cleared once the cooldown
 from __future__ import annotations
 
 import polars as pl
-from risk_builders import quotes, run, signal, ts
+from risk_builders import quotes, risk_config, run, signal, ts
 
-from connectors.config import RiskConfig
 from flows.risk.engine import RiskEngine
 
 FEES = {"binance": 10.0, "okx": 10.0}
@@ -23,7 +22,7 @@ def engine(balances: dict, **overrides) -> RiskEngine:
         "alert_cooldown_ms": COOLDOWN_MS,
         "max_feed_stale_ms": 60_000,
     }
-    return RiskEngine(RiskConfig(**(base | overrides)), FEES, rebalance_threshold=0.1)
+    return RiskEngine(risk_config(**(base | overrides)), FEES, rebalance_threshold=0.1)
 
 
 def market(ms: float, cheap: str = "binance", down: float = 0.0):

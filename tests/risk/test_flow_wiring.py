@@ -16,8 +16,8 @@ from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 from risk_builders import ID, collect
 from risk_market import BAL, VENUES, batches, generate, make_engine, run
 
+from arbflow.settings import Settings, load_settings
 from connectors import lake
-from connectors.config import Settings, load_settings
 from flows.risk.tables import SCHEMAS
 from flows.risk.wiring import risk_tables
 

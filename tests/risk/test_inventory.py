@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from risk_builders import quotes, run, signal
+from risk_builders import quotes, risk_config, run, signal
 
-from connectors.config import RiskConfig, load_settings
+from arbflow.settings import load_settings
 from flows.risk.engine import RiskEngine
 
 FEES = {"binance": 10.0, "okx": 10.0}
@@ -14,7 +14,7 @@ FEES = {"binance": 10.0, "okx": 10.0}
 
 def engine(balances: dict, **overrides) -> RiskEngine:
     base = {"balances": balances, "latency_ms": 0, "reorder_grace_ms": 0, "min_liquidity_usdt": 0}
-    return RiskEngine(RiskConfig(**(base | overrides)), FEES, rebalance_threshold=0.1)
+    return RiskEngine(risk_config(**(base | overrides)), FEES, rebalance_threshold=0.1)
 
 
 def market(ms: float):

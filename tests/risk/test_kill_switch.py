@@ -7,9 +7,8 @@ from datetime import timedelta
 
 import polars as pl
 import pytest
-from risk_builders import quotes, run, signal, ts, us
+from risk_builders import quotes, risk_config, run, signal, ts, us
 
-from connectors.config import RiskConfig
 from flows.risk import limits
 from flows.risk.engine import RiskEngine
 
@@ -20,7 +19,7 @@ LOSS_LIMIT_USDT = 5.0
 
 
 def engine(**overrides) -> RiskEngine:
-    cfg = RiskConfig(
+    cfg = risk_config(
         **{
             "balances": BAL,
             "latency_ms": 0,
@@ -192,12 +191,12 @@ def test_open_orders_capacity_blocks_without_tripping_the_kill_switch():
     ("value", "expected"), [(0.0399, "medium"), (0.04, "warning"), (0.0499999, "warning"), (0.05, "critical")]
 )
 def test_limit_severity_boundaries(value: float, expected: str):
-    cfg = RiskConfig()
+    cfg = risk_config()
     assert limits.check_ceiling("drawdown", value, 0.05, cfg).severity == expected
 
 
 def test_margin_ratio_is_a_floor():
-    cfg = RiskConfig()
+    cfg = risk_config()
     assert limits.check_floor("margin_ratio", 1.2, 1.2, cfg).severity == "critical"
     assert limits.check_floor("margin_ratio", 1.45, 1.2, cfg).severity == "warning"  # 1.2 / 1.45 = 83 %
     assert limits.check_floor("margin_ratio", None, 1.2, cfg) is None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from risk_builders import quotes, run, signal, ts, us
+from risk_builders import quotes, risk_config, run, signal, ts, us
 
-from connectors.config import RiskConfig
 from flows.risk.engine import RiskEngine
 from flows.risk.execution import fill_leg, walk_levels
 
@@ -15,7 +14,7 @@ FEES = {"binance": 10.0, "okx": 10.0}
 
 
 def engine(**overrides) -> RiskEngine:
-    cfg = RiskConfig(
+    cfg = risk_config(
         **{
             "balances": BAL,
             "reorder_grace_ms": 0,

@@ -11,8 +11,8 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import cluster_main, run_main
 
+from arbflow.settings import Settings, load_settings
 from connectors import lake
-from connectors.config import Settings, load_settings
 from flows import arbitrage
 from flows.risk.tables import SCHEMAS
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from risk_builders import quotes, run, signal, us
+from risk_builders import quotes, risk_config, run, signal, us
 
-from connectors.config import RiskConfig
 from flows.risk.engine import RiskEngine
 
 BAL = {"binance": {"USDT": 10_000.0, "BTC": 2.0}, "okx": {"USDT": 10_000.0, "BTC": 2.0}}
@@ -31,7 +30,7 @@ def both(bid_b: float, ask_b: float, bid_o: float, ask_o: float, ms: float):
 
 @pytest.fixture(scope="module")
 def result():
-    cfg = RiskConfig(
+    cfg = risk_config(
         balances=BAL, latency_ms=0, reorder_grace_ms=0, execution_timeout_ms=500, metrics_interval_ms=1000,
         var_window=4, min_liquidity_usdt=0, max_drawdown=0.5, max_feed_stale_ms=10_000,
     )  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from connectors.config import RiskConfig
+from arbflow.settings import load_settings
 from flows.risk import limits
 from tests.core.conftest import run_flow, settings_for, table
 
@@ -71,7 +71,7 @@ def test_balances_that_fit_the_pair_trade_it_without_a_config_alert(tmp_path):
 
 
 def test_valuation_gaps_of_the_default_balances():
-    bal = RiskConfig().balances  # USDT, BTC, ETH on every venue
+    bal = load_settings(environ={}).risk.balances  # USDT, BTC, ETH on every venue
     assert limits.valuation_gaps(bal, ["BTC/USDT", "ETH/USDT"], "USDT") == ([], [])  # the default config fits
     assert limits.valuation_gaps(bal, ["LINK/USDT"], "USDT") == (["BTC", "ETH"], ["LINK"])
     assert limits.valuation_gaps(bal, ["BTC/USDT", "ETH/BTC"], "USDT") == (["ETH"], [])  # ETH/BTC gives no USDT mark

@@ -13,7 +13,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 from risk_builders import collect, quotes, ts
 
-from connectors.config import Settings, load_settings
+from arbflow.settings import Settings, load_settings
 from flows.risk.wiring import risk_tables
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,9 +7,8 @@ from __future__ import annotations
 import pickle
 
 import polars as pl
-from risk_builders import quotes, signal
+from risk_builders import quotes, risk_config, signal
 
-from connectors.config import RiskConfig
 from flows.risk.engine import RiskEngine
 
 BAL = {"binance": {"USDT": 10_000.0, "BTC": 2.0}, "okx": {"USDT": 10_000.0, "BTC": 2.0}}
@@ -17,7 +16,7 @@ FEES = {"binance": 10.0, "okx": 10.0}
 
 
 def engine(expected: list[str]) -> RiskEngine:
-    cfg = RiskConfig(balances=BAL, latency_ms=0, reorder_grace_ms=500, min_liquidity_usdt=0, stream_stall_ms=500)
+    cfg = risk_config(balances=BAL, latency_ms=0, reorder_grace_ms=500, min_liquidity_usdt=0, stream_stall_ms=500)
     return RiskEngine(cfg, FEES, rebalance_threshold=1.0, expected_symbols=expected)
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from arbflow.settings import load_settings
 from connectors.batches import RawBatch
-from connectors.config import load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.simulator import simulate
 from flows.common import cleaning

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from connectors.config import MarketMakingConfig, load_settings
+from arbflow.settings import load_settings
 from flows.market_making.quotes import inventory_skew_bps, paper_quotes
 from flows.triangular.evaluate import SIGNAL_COLUMNS
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
-PARAMS = MarketMakingConfig()  # design doc: spread 0.002, 1000 per order, 10 s, target 0.5, 5 per side
+PARAMS = load_settings(
+    environ={}
+).market_making  # design doc: spread 0.002, 1000 per order, 10 s, target 0.5, 5 per side
 
 
 def quotes(rows: list[tuple[str, float, float, int]]) -> pl.DataFrame:

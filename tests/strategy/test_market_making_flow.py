@@ -10,8 +10,8 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
+from arbflow.settings import Settings, load_settings
 from connectors.batches import RawBatch
-from connectors.config import Settings, load_settings
 from connectors.simulator import simulate
 from flows.common.batches import check_batch
 from flows.market_making.step import market_making_tables

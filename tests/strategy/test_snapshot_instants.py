@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from arbflow.settings import Settings, load_settings
 from connectors.batches import RawBatch
-from connectors.config import Settings, load_settings
 from flows.common.batches import check_batch, split_by_symbol
 from flows.cross.spreads import SpreadParams
 from flows.cross.step import SymbolLogic

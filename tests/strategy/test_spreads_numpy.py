@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.simulator import simulate
 from flows.common.rejections import Gates
 from flows.cross import spreads

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from connectors.config import MarketMakingConfig
+from arbflow.settings import load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.markets.spot import Market
 from flows.common.episodes import EVENT_SCHEMA, episode_row, flush, runs
@@ -16,7 +16,8 @@ from flows.common.rejections import Gates, rejections_from_spreads
 from flows.cross.moments import Moments, moment_partials, zscore_row
 from flows.market_making.quotes import paper_quotes
 from flows.triangular.cycles import build_graph, cycle_rows, find_negative_cycles
-from flows.triangular.evaluate import build_cycle_book, evaluate_batch
+from flows.triangular.evaluate import evaluate_batch
+from flows.triangular.markets import build_cycle_book
 from tests.strategy.test_triangular import PARAMS, quotes
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
@@ -30,7 +31,7 @@ def schemas() -> dict:
 def test_triangular_outputs_fit_signals_signal_legs_rejections_and_opportunities(
     schemas: dict, binance_markets: dict[str, Market]
 ) -> None:
-    book = build_cycle_book(binance_markets, ("BTC/USDT-ETH/BTC-ETH/USDT",), discover=False)
+    book = build_cycle_book(binance_markets, ("BTC/USDT-ETH/BTC-ETH/USDT",), discover=False, start_assets=("USDT",))
     out = evaluate_batch(
         quotes(
             [
@@ -96,7 +97,7 @@ def test_cycles_and_market_making_fit(schemas: dict) -> None:
     rows = cycle_rows([("scan/okx/41", T0, f) for f in found])
     assert to_arrow(rows, schemas["cycles_found"], "cycles_found").num_rows == 1
     mm = quotes([("BTC/USDT", 59990.0, 1.0, 60010.0, 1.0, 0)])
-    _, signals = paper_quotes(mm, {}, MarketMakingConfig())
+    _, signals = paper_quotes(mm, {}, load_settings(environ={}).market_making)
     assert to_arrow(signals, schemas["signals"], "signals").num_rows == 5
 
 

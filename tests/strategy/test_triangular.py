@@ -9,19 +9,11 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from connectors.markets.spot import Market
 from flows.common.rejections import REJECTION_SCHEMA
-from flows.triangular.evaluate import (
-    SIGNAL_COLUMNS,
-    CycleBook,
-    Market,
-    TriangularParams,
-    build_cycle_book,
-    cycles_from_path,
-    discover_cycles,
-    empty_state,
-    evaluate_batch,
-    latest_at,
-)
+from flows.triangular.evaluate import SIGNAL_COLUMNS, TriangularParams, evaluate_batch
+from flows.triangular.markets import CycleBook, build_cycle_book, cycles_from_path, discover_cycles
+from flows.triangular.state import empty_state, latest_at
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
 PATHS = ("BTC/USDT-ETH/BTC-ETH/USDT", "BTC/USDT-BNB/BTC-BNB/USDT")

@@ -14,8 +14,9 @@ from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
+from arbflow.errors import ConfigError
+from arbflow.settings import Settings, load_settings
 from connectors.batches import RawBatch
-from connectors.config import ConfigError, Settings, load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.simulator import SimResult, simulate
 from flows.common.batches import check_batch

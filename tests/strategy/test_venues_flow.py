@@ -10,8 +10,8 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
+from arbflow.settings import Settings, load_settings
 from connectors.batches import RawBatch
-from connectors.config import Settings, load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.simulator import SimResult, simulate
 from flows.common.batches import check_batch

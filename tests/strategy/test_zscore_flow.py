@@ -12,7 +12,7 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from connectors.config import load_settings
+from arbflow.settings import load_settings
 from connectors.lake import table_schemas, to_arrow
 from flows.cross.zscores import zscore_tables
 
