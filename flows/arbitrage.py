@@ -344,10 +344,18 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     # Live: the system clock lets windows close while a feed is quiet.
     lateness = timedelta(seconds=settings.windows.allowed_lateness_s)
     if settings.source.kind == "live":
-        clock = win.EventClock(lambda p: p.ts_first, wait_for_system_duration=lateness)
+        # wake when the watermark can reach the close time (not at it, which would notify every activation)
+        clock = win.EventClock(
+            lambda p: p.ts_first, wait_for_system_duration=lateness, to_system_utc=lambda t: t + lateness
+        )
     else:
         frozen = datetime(1970, 1, 1, tzinfo=UTC)
-        clock = win.EventClock(lambda p: p.ts_first, wait_for_system_duration=lateness, now_getter=lambda: frozen)
+        clock = win.EventClock(
+            lambda p: p.ts_first,
+            wait_for_system_duration=lateness,
+            now_getter=lambda: frozen,
+            to_system_utc=windows.no_system_wakeup,
+        )
     stats = win.fold_window(
         "spread_stats",
         partials,
