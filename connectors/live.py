@@ -70,7 +70,8 @@ _COUNTERS = ("quote", "event", "book", "event_batch", "book_batch")
 IDLE_WAKE_S = 0.001  # poll period while nothing is queued: bounds the added latency (idle cost: bench/live_latency.py)
 # GIL switch interval of a live process. Bytewax enters Python for every step it runs; while another thread runs
 # Python (this source's venue loop decoding a burst, the GX audit, the lake writer), each entry waits up to the
-# interval, 5 ms by default. Measured with a busy thread beside a 6-step flow: p99 32-34 ms at 5 ms, 0.1-0.7 ms here.
+# interval, 5 ms by default. bench/gil_switch.py (a busy thread beside a 6-step flow, loaded machine): p99 0.1-34 ms
+# over runs at 5 ms, 0.1-0.7 ms here.
 GIL_SWITCH_S = 0.0005
 
 
