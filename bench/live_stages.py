@@ -136,5 +136,36 @@ class Stages:
         return {stage: np.array(v) for stage, v in cols.items()}
 
 
+TARGET_SSE_P50_MS, TARGET_SSE_P99_MS, TARGET_DURABLE_P99_MS = 2.0, 10.0, 250.0  # issue 10, at 5,000 msg/s
 SIGNAL_STAGES = ("source emit", "checked", "cleaned", "signal computed", "published", "API hub (bus)",
                  "SSE delivered", "durable in lake")  # fmt: skip
+
+
+def report(r: dict[str, Any]) -> str:
+    """One rate: delivery and lag, then the signal path stage by stage (hop and cumulative from the receive clock)."""
+    lines = [
+        (
+            f"{r['rate']:.0f} msg/s: sent {r['sent']}, clean rows {r['clean_rows']}, lag (quotes_clean durable) last fifth "
+            f"p50/p99 {r['lag_last_p50']:.0f}/{r['lag_last_p99']:.0f} ms, growth {r['lag_growth_ms_per_s']:.0f} ms/s, "
+            f"keeps up: {r['keeps_up']}"
+        ),
+        (
+            f"  signals: computed {r['signals_computed']}, in the lake {r['signals_in_lake']}, at the API hub "
+            f"{r['signals_at_hub']}, delivered to the SSE client {r['signals_delivered']}; timed at every stage "
+            f"{r['signals_timed']}"
+        ),
+        f"  {'stage (per signal, ms)':<26} {'hop p50':>8} {'hop p99':>8} {'from recv p50':>14} {'p99':>8}",
+    ]
+    lines += [
+        f"  {stage:<26} {r[f'{stage} hop p50']:8.2f} {r[f'{stage} hop p99']:8.2f} {r[f'{stage} p50']:14.2f} "
+        f"{r[f'{stage} p99']:8.2f}"
+        for stage in SIGNAL_STAGES
+    ]
+    sse, lake = (r["SSE delivered p50"], r["SSE delivered p99"]), r["durable in lake p99"]
+    lines.append(
+        f"  targets: receive -> SSE p50 {sse[0]:.2f} ms (<= {TARGET_SSE_P50_MS:g}) "
+        f"{'met' if sse[0] <= TARGET_SSE_P50_MS else 'MISSED'}, p99 {sse[1]:.2f} ms (<= {TARGET_SSE_P99_MS:g}) "
+        f"{'met' if sse[1] <= TARGET_SSE_P99_MS else 'MISSED'}; durable p99 {lake:.0f} ms (<= {TARGET_DURABLE_P99_MS:g}) "
+        f"{'met' if lake <= TARGET_DURABLE_P99_MS else 'MISSED'}"
+    )
+    return "\n".join(lines)
