@@ -147,15 +147,27 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     per_symbol = op.stateful(
         "qingxi_stream_and_celue_cross", keyed, lambda resume: SymbolLogic(settings, params, window, resume)
     )
+    # Signals out first: Bytewax runs a worker's steps in the order they were added, so publishing is added before
+    # every other consumer of these streams and a signal leaves before that round's risk, windows, triangular, lake.
+    symbol_tables = op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables)
+    symbol_tables = publish_signals("publish_cross", symbol_tables, data_dir)
     partials = op.flat_map("route_partials", per_symbol, lambda kv: [(p.route_key(), p) for p in kv[1].partials])
     # Replay: a frozen system clock makes the watermark pure event time, so window closing is deterministic.
     # Live: the system clock lets windows close while a feed is quiet.
     lateness = timedelta(seconds=settings.windows.allowed_lateness_s)
     if settings.source.kind == "live":
-        clock = win.EventClock(lambda p: p.ts_first, wait_for_system_duration=lateness)
+        # wake when the watermark can reach the close time (not at it, which would notify every activation)
+        clock = win.EventClock(
+            lambda p: p.ts_first, wait_for_system_duration=lateness, to_system_utc=lambda t: t + lateness
+        )
     else:
         frozen = datetime(1970, 1, 1, tzinfo=UTC)
-        clock = win.EventClock(lambda p: p.ts_first, wait_for_system_duration=lateness, now_getter=lambda: frozen)
+        clock = win.EventClock(
+            lambda p: p.ts_first,
+            wait_for_system_duration=lateness,
+            now_getter=lambda: frozen,
+            to_system_utc=windows.no_system_wakeup,
+        )
     stats = win.fold_window(
         "spread_stats",
         partials,
@@ -185,7 +197,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
             settings.quality.suites_dir or None,
             settings.quality.audit_every,
         ),
-        publish_signals("publish_cross", op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables), data_dir),
+        symbol_tables,
         *risk_out,
         publish_signals("publish_triangular", triangular_tables("triangular", checked, settings), data_dir),
         market_making_tables("market_making", checked, settings),

@@ -54,6 +54,10 @@ class AuditState:
     buffer: list[tuple[str, int, pl.DataFrame]] = field(default_factory=list)
     pending: list[Chunk] = field(default_factory=list)
     cuts: int = 0  # chunks cut so far, audited or skipped
+    buffered_rows: int = 0  # rows in ``buffer``
+
+
+COMPACT_FRAMES = 256  # live batches are a few rows: past this many buffered frames, concatenate all but the newest
 
 
 _GATES: dict[str | None, tuple[QualityGate, CompiledGate]] = {}  # in the audit process: gates per suites dir
@@ -159,9 +163,15 @@ class AuditLogic(StatefulLogic[tuple[str, int, pl.DataFrame], pl.DataFrame, Audi
         return out
 
     def on_item(self, value: tuple[str, int, pl.DataFrame]) -> tuple[list[pl.DataFrame], bool]:
+        """Buffer the batch (in place, in O(1): at live rates thousands of tiny batches make up a chunk), cut when full."""
         if value[2].height:
-            self.state = replace(self.state, buffer=[*self.state.buffer, value])
-        buffered = sum(frame.height for _, _, frame in self.state.buffer)
+            buffer = self.state.buffer
+            buffer.append(value)
+            if len(buffer) > COMPACT_FRAMES:  # the first and last entries keep the chunk's first and last batch_seq
+                merged = pl.concat([frame for _, _, frame in buffer[:-1]], how="vertical")
+                buffer[:-1] = [(buffer[0][0], buffer[0][1], merged)]
+            self.state = replace(self.state, buffered_rows=self.state.buffered_rows + value[2].height)
+        buffered = self.state.buffered_rows
         if not buffered:
             return [], StatefulLogic.RETAIN
         first, last = self.state.buffer[0][2]["ts_recv"].min(), self.state.buffer[-1][2]["ts_recv"].max()
@@ -181,7 +191,7 @@ class AuditLogic(StatefulLogic[tuple[str, int, pl.DataFrame], pl.DataFrame, Audi
             future = self.running.get(chunk.first_seq)
             done = chunk.runs is None and future is not None and future.done() and future.exception() is None
             pending.append(replace(chunk, runs=future.result()) if done else chunk)
-        return replace(self.state, pending=pending)
+        return replace(self.state, buffer=list(self.state.buffer), pending=pending)  # on_item appends in place
 
 
 def quality_audit(

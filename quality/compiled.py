@@ -128,27 +128,51 @@ class ExpectationVerdict:
 
 
 def evaluate(suite: Suite, frame: pl.DataFrame) -> list[ExpectationVerdict]:
-    """Every expectation of ``suite`` over ``frame``, in suite order, in one Polars pass."""
-    masks, counts, names = [], [], []
-    for i, exp in enumerate(suite.expectations):
-        kw = exp["kwargs"]
-        unexpected, considered = COMPILERS[exp["type"]][0](kw, frame.schema)
-        masks.append(unexpected.alias(f"u{i}"))
-        counts += [
-            (pl.len() if considered is None else considered.sum()).alias(f"c{i}"),
-            unexpected.sum().alias(f"n{i}"),
-        ]
-        names.append(f"{exp['type']}:{kw.get('column') or kw.get('column_A')}")
-    mask_frame = frame.select(masks)
-    totals = frame.select(counts).row(0, named=True) if frame.height else {}
-    verdicts = []
-    for i, exp in enumerate(suite.expectations):
-        considered, unexpected = totals.get(f"c{i}", 0), totals.get(f"n{i}", 0)
-        mostly = exp["kwargs"].get("mostly", 1.0)
-        success = (
-            unexpected == 0 if mostly >= 1 else considered == 0 or (considered - unexpected) / considered >= mostly
-        )
-        verdicts.append(ExpectationVerdict(names[i], bool(success), mask_frame[f"u{i}"]))
+    """Every expectation of ``suite`` over ``frame``, in suite order."""
+    return evaluate_suites([suite], frame)[0]
+
+
+Compiled = tuple[list[pl.Expr], list[str]]  # the select's expressions, the verdict names
+
+
+def compile_suites(suites: list[Suite], schema: pl.Schema) -> Compiled:
+    """Per expectation of every suite: its row flag ``u<s>_<i>`` and counts ``c<s>_<i>``, ``n<s>_<i>``, and names."""
+    exprs, names = [], []
+    for s, suite in enumerate(suites):
+        for i, exp in enumerate(suite.expectations):
+            kw = exp["kwargs"]
+            unexpected, considered = COMPILERS[exp["type"]][0](kw, schema)
+            exprs += [
+                unexpected.alias(f"u{s}_{i}"),
+                (pl.len() if considered is None else considered.sum()).alias(f"c{s}_{i}"),
+                unexpected.sum().alias(f"n{s}_{i}"),
+            ]
+            names.append(f"{exp['type']}:{kw.get('column') or kw.get('column_A')}")
+    return exprs, names
+
+
+def evaluate_suites(
+    suites: list[Suite], frame: pl.DataFrame, compiled: Compiled | None = None
+) -> list[list[ExpectationVerdict]]:
+    """Every expectation of every suite over ``frame``, per suite in suite order, in ONE Polars select: each row's
+    unexpected flag and the counts (broadcast) side by side. A live batch is a few rows, so the fixed cost of a query
+    is what a batch pays: one for all suites, not two per suite (``compiled``: from ``compile_suites`` for this
+    frame's schema, built once)."""
+    exprs, names = compiled or compile_suites(suites, frame.schema)
+    out = frame.select(exprs)
+    totals = out.row(0, named=True) if frame.height else {}
+    verdicts: list[list[ExpectationVerdict]] = []
+    k = 0
+    for s, suite in enumerate(suites):
+        verdicts.append([])
+        for i, exp in enumerate(suite.expectations):
+            considered, unexpected = totals.get(f"c{s}_{i}", 0), totals.get(f"n{s}_{i}", 0)
+            mostly = exp["kwargs"].get("mostly", 1.0)
+            success = (
+                unexpected == 0 if mostly >= 1 else considered == 0 or (considered - unexpected) / considered >= mostly
+            )
+            verdicts[-1].append(ExpectationVerdict(names[k], bool(success), out[f"u{s}_{i}"]))
+            k += 1
     return verdicts
 
 
@@ -161,10 +185,10 @@ class CompiledGate:
         self.suites = load_suites(directory)
         check_supported(self.suites, str(directory))
         self.columns = columns_of(self.suites)
+        self._compiled: dict[tuple[tuple[str, pl.DataType], ...], Compiled] = {}
         probe = gx_frame(empty_quotes(), self.columns) if probe is None else probe
         try:  # a dry run on an empty batch: a missing column or an unsupported dtype fails here, at start-up
-            for suite in self.suites:
-                evaluate(suite, probe)
+            evaluate_suites(self.suites, probe)
         except (pl.exceptions.PolarsError, KeyError, ValueError) as exc:
             msg = f"quality suites in {directory} do not compile against the quote columns: {exc}"
             raise ValueError(msg) from exc
@@ -173,8 +197,11 @@ class CompiledGate:
         """Quarantine rows failing a failing critical expectation (first in suite order names the reason)."""
         frame = gx_frame(quotes, self.columns)
         runs, reasons = [], None
-        for suite in self.suites:
-            verdicts = evaluate(suite, frame)
+        key = tuple(frame.schema.items())
+        if key not in self._compiled:  # one schema in practice (the quote columns): compiled once
+            self._compiled[key] = compile_suites(self.suites, frame.schema)
+        verdicts_per_suite = evaluate_suites(self.suites, frame, self._compiled[key])
+        for suite, verdicts in zip(self.suites, verdicts_per_suite, strict=True):
             failing = [verdicts[i] for i in evaluation_order(suite) if not verdicts[i].success]
             if suite.severity == "critical" and failing:
                 prior = [pl.lit(reasons)] if reasons is not None else []  # an earlier suite's reason stays

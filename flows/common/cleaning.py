@@ -48,9 +48,20 @@ def _split(frame: pl.DataFrame, checks: list[tuple[pl.Expr, str, pl.Expr]]) -> t
     names = [f"_check{i}" for i in range(len(checks))]
     flagged = frame.with_columns([cond.fill_null(False).alias(n) for n, (cond, _, _) in zip(names, checks)])
     mask = flagged.select(pl.any_horizontal(names)).to_series()
+    if not mask.any():  # the common case (a live batch of a few rows): no reason query, its empty result per schema
+        key = (tuple(frame.schema.items()), tuple(name for _, name, _ in checks))
+        if key not in _NO_REJECTS:
+            _NO_REJECTS[key] = _rejects(flagged.clear(), names, checks)
+        return flagged.drop(names), _NO_REJECTS[key]
+    return flagged.filter(~mask).drop(names), _rejects(flagged.filter(mask), names, checks)
+
+
+_NO_REJECTS: dict[tuple[object, ...], pl.DataFrame] = {}
+
+
+def _rejects(failed: pl.DataFrame, names: list[str], checks: list[tuple[pl.Expr, str, pl.Expr]]) -> pl.DataFrame:
     reason, detail = _first_failure([(pl.col(n), name, text) for n, (_, name, text) in zip(names, checks)])
-    rejected = flagged.filter(mask).with_columns(reason.alias("reason"), detail.alias("detail")).drop(names)
-    return flagged.filter(~mask).drop(names), rejected
+    return failed.with_columns(reason.alias("reason"), detail.alias("detail")).drop(names)
 
 
 def check_rows(quotes: pl.DataFrame, cfg: CleaningConfig, venues: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:

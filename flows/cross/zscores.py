@@ -19,6 +19,7 @@ from bytewax.dataflow import Stream
 
 from arbflow.settings import Settings
 from flows.cross.moments import Moments, moment_partials, zscore_row
+from flows.cross.windows import no_system_wakeup
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Item = tuple[str, pl.DataFrame]
@@ -49,7 +50,7 @@ def zscore_tables(step_id: str, spreads: Stream[pl.DataFrame], settings: Setting
     partials = op.flat_map(f"{step_id}_partials", spreads, lambda frame: moment_partials(frame, slide))
     frozen = EPOCH  # replay: a frozen system clock makes the watermark pure event time (deterministic closing)
     clock: win.EventClock[Moments] = win.EventClock(
-        _event_time, wait_for_system_duration=timedelta(0), now_getter=lambda: frozen
+        _event_time, wait_for_system_duration=timedelta(0), now_getter=lambda: frozen, to_system_utc=no_system_wakeup
     )
     out = win.fold_window(
         f"{step_id}_windows",

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from quality.compiled import COMPILERS, CompiledGate, evaluate
+from quality.compiled import COMPILERS, CompiledGate, compile_suites, evaluate, evaluate_suites
 from quality.gate import SUITES_DIR, QualityGate
 
 FLOATS = [None, float("nan"), float("inf"), float("-inf"), -1.5, 0.0, 0.5, 1.0, 2.0, 1e9]
@@ -79,8 +79,11 @@ def test_compiled_verdicts_equal_gx_row_for_row_on_fuzzed_batches(gates, seed: i
     frame = _batch(rng, n)
     if seed == 3:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("x"))  # a column wholly missing
-    for suite in compiled.suites:
-        ours = [(v.success, v.unexpected.arg_true().to_list()) for v in evaluate(suite, frame)]
+    fused = evaluate_suites(compiled.suites, frame, compile_suites(compiled.suites, frame.schema))  # validate's path
+    for suite, verdicts in zip(compiled.suites, fused, strict=True):
+        ours = [(v.success, v.unexpected.arg_true().to_list()) for v in verdicts]
+        alone = [(v.success, v.unexpected.arg_true().to_list()) for v in evaluate(suite, frame)]
+        assert ours == alone  # one select for every suite = one per suite
         theirs = gx_gate.verdicts(suite.name, frame)
         for exp, mine, gx in zip(suite.expectations, ours, theirs, strict=True):
             assert mine == gx, f"{suite.name} {exp} on\n{frame}"

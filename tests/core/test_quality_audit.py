@@ -18,7 +18,7 @@ from connectors import lake
 from connectors.batches import RawBatch
 from connectors.normalize import normalize
 from connectors.replay import ReplaySource
-from quality.audit import AuditLogic, AuditState, Chunk, audit_chunk, quality_audit
+from quality.audit import COMPACT_FRAMES, AuditLogic, AuditState, Chunk, audit_chunk, quality_audit
 from quality.compiled import CompiledGate
 from quality.gate import SUITES_DIR, QualityGate
 from tests.core.conftest import table, write_quotes
@@ -150,3 +150,21 @@ def test_audit_every_n_validates_one_chunk_in_n_by_chunk_number(tmp_path: Path) 
         "audit/sim/20-20/quotes.critical",
         "audit/sim/40-40/quotes.critical",
     ]
+
+
+def test_thousands_of_one_row_live_batches_make_one_chunk_of_exactly_their_rows_in_order(tmp_path: Path) -> None:
+    """Live batches are a few rows: the buffer is compacted as it grows, and the chunk is still every row, in order,
+    named by its first and last batch."""
+    n = 3 * COMPACT_FRAMES + 5
+    quotes = normalize(pl.read_parquet(_recording(tmp_path, rows=n)).with_row_index("quote_id"))[0]
+    logic = AuditLogic(rows=n, interval=timedelta(hours=1), suites_dir=None, resume=None)
+    for i in range(n - 1):
+        assert logic.on_item(("live", i, quotes.slice(i, 1)))[0] == []
+    snapshot = logic.snapshot()
+    assert len(logic.state.buffer) <= COMPACT_FRAMES + 1 and snapshot.buffered_rows == n - 1
+    logic.on_item(("live", n - 1, quotes.slice(n - 1, 1)))  # the n-th row cuts the chunk
+    (chunk,) = logic.state.pending
+    assert (chunk.partition, chunk.first_seq, chunk.last_seq) == ("live", 0, n - 1)
+    assert chunk.quotes.equals(quotes)
+    assert sum(frame.height for _, _, frame in snapshot.buffer) == n - 1  # the snapshot kept its own copy
+    logic.running[0].result()
