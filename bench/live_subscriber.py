@@ -36,7 +36,6 @@ def serve_api(data_dir: str, conn: Connection) -> None:
     """Child process: the API on ``data_dir``; sends its base URL, then (on any message) the hub's stamps as
     ``{signal_id: (ts_published_us, hub_us)}``."""
     from arbflow.settings import load_settings
-
     from ops.api import create_app
     from ops.api.stream import SignalHub
     from tests.ops.ops_helpers import running_server
