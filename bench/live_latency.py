@@ -11,8 +11,8 @@ evenly, paced against their start time (no drift). Prices are the real Binance b
 (binance->okx, htx->okx rising edges) about every 50 OKX pushes. The flow is the real one: ``build_flow`` on
 config/live.toml (``source.kind = "live"``: the venues merged at one point in arrival order, quality gate, lake
 sink) pointed at the fakes. Each venue first sends a few warm-up frames; the stream starts once their rows are in the
-lake and the audit's Great Expectations context is built (quality/gate.py warms it up on a thread: seconds of
-imports holding the GIL), and only stream rows are measured.
+lake (Great Expectations builds its context in the audit process, quality/audit.py, off the flow's GIL), and only
+stream rows are measured.
 
 Measured per rate:
 - delivered: quotes_clean rows / messages the fakes sent (the flow stops at ``run_for_s``; the fakes finish first).
@@ -192,11 +192,8 @@ def rows_with_mtime(data_dir: Path, table: str, ts_col: str, id_col: str | None 
 
 
 def go_when_warm(data_dir: Path, conn: Connection, go_us: list[int]) -> None:
-    """Tell the fakes to stream once the warm-up quotes are in the lake and GX has built its context."""
-    while not list((data_dir / "lake" / "quotes_clean").glob("date=*/part-*.parquet")) or any(
-        t.name == "gx-warm-up"
-        for t in threading.enumerate()  # GX's import holds the GIL for seconds
-    ):
+    """Tell the fakes to stream once the warm-up quotes are in the lake."""
+    while not list((data_dir / "lake" / "quotes_clean").glob("date=*/part-*.parquet")):
         time.sleep(0.05)
     time.sleep(0.5)
     go_us.append(time.time_ns() // 1000)
