@@ -58,7 +58,7 @@ def clean_batch(streams: StreamStates, checked: Checked, cfg: CleaningConfig) ->
         tables = [("quotes_rejected", rejected_rows(bad.drop("ts_event"), "clean", checked.batch_seq))]
     else:
         tables = []
-    tables.append(("quotes_clean", quotes))  # risk marks to these; the lake stores them unless told not to
+    tables.append(("quotes_clean", quotes.drop(ORDER)))  # the lake stores them unless told not to
     return streams, Clean(checked.batch_seq, quotes, by_symbol, quarantined, tables, checked.books)
 
 
