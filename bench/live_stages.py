@@ -6,8 +6,9 @@ functions the flow already calls at each step boundary, and stamps the receive c
 
 - ``emit``: ``connectors.live._LivePartition._drain`` returned the batch (the source hands it to Bytewax);
 - ``checked``: ``flows.arbitrage.check_batch`` returned (normalize, QingXi row checks, the quality gate);
-- ``cleaned``: ``flows.common.cleaning.clean_stream`` returned for the batch's symbol slice (stateful stream checks);
-- ``signal``: ``flows.arbitrage.process_symbol`` returned (cross evaluation done: signal rows exist);
+- ``cleaned``: ``flows.common.clean_stage.clean_batch`` returned (the stateful stream checks, once per batch);
+- ``signal``: ``flows.cross.step.process_symbol`` returned for the batch's last symbol slice (cross evaluation done:
+  signal rows exist);
 - ``subscriber``: a signal row arrived at a Unix-datagram subscriber bound at ``connectors.signal_bus.socket_path``
   (only once the signal publisher of branch ``api`` is merged; until then the hop reports n/a);
 - ``durable``: the lake part file holding the row was renamed into place (its mtime), read after the run.
@@ -25,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from connectors import live
 from flows import arbitrage
-from flows.common import cleaning
+from flows.common import clean_stage
+from flows.cross import step as cross_step
 
 
 def now_us() -> int:
@@ -47,13 +50,12 @@ class Stages:
         self.signal_done_us: dict[int, int] = {}
         self.signals: list[tuple[int, int]] = []  # (ts_signal µs, computed at µs)
         self.delivered: list[tuple[int, int]] = []  # (ts_signal µs, subscriber received at µs)
-        self._current = threading.local()
         self._undo: list[Callable[[], None]] = []
 
     def install(self) -> Stages:
         """Wrap the step functions (undone by ``uninstall``)."""
-        drain, check, clean, process = (live._LivePartition._drain, arbitrage.check_batch, cleaning.clean_stream,
-                                        arbitrage.process_symbol)  # fmt: skip
+        drain, check, clean, process = (live._LivePartition._drain, arbitrage.check_batch, clean_stage.clean_batch,
+                                        cross_step.process_symbol)  # fmt: skip
 
         def timed_drain(partition: Any) -> list[Any]:
             out = drain(partition)
@@ -69,18 +71,14 @@ class Stages:
             self.checked_us[batch.batch_seq] = now_us()
             return out
 
-        def timed_clean(*args: Any, **kw: Any) -> Any:
-            out = clean(*args, **kw)
-            seq = getattr(self._current, "batch_seq", None)
-            if seq is not None:
-                self.cleaned_us.setdefault(seq, now_us())
+        def timed_clean(streams: Any, checked: Any, cfg: Any) -> Any:
+            out = clean(streams, checked, cfg)
+            self.cleaned_us[checked.batch_seq] = now_us()
             return out
 
         def timed_process(settings: Any, params: Any, window: Any, state: Any, item: Any) -> Any:
-            seq = int(item["batch_seq"][0]) if not isinstance(item, arbitrage.FeedDowns) else None
-            self._current.batch_seq = seq
+            seq = int(item["batch_seq"][0]) if isinstance(item, pl.DataFrame) else None
             state, out = process(settings, params, window, state, item)
-            self._current.batch_seq = None  # other strategies' cleaning is not this step's
             t = now_us()
             if seq is not None:
                 self.signal_done_us[seq] = max(self.signal_done_us.get(seq, 0), t)
@@ -90,11 +88,12 @@ class Stages:
             return state, out
 
         live._LivePartition._drain = timed_drain  # type: ignore[method-assign]
-        arbitrage.check_batch, cleaning.clean_stream, arbitrage.process_symbol = timed_check, timed_clean, timed_process
+        arbitrage.check_batch, clean_stage.clean_batch = timed_check, timed_clean
+        cross_step.process_symbol = timed_process
         self._undo.append(lambda: setattr(live._LivePartition, "_drain", drain))
         self._undo.append(lambda: setattr(arbitrage, "check_batch", check))
-        self._undo.append(lambda: setattr(cleaning, "clean_stream", clean))
-        self._undo.append(lambda: setattr(arbitrage, "process_symbol", process))
+        self._undo.append(lambda: setattr(clean_stage, "clean_batch", clean))
+        self._undo.append(lambda: setattr(cross_step, "process_symbol", process))
         return self
 
     def subscribe(self, data_dir: Path, stop: threading.Event) -> bool:
