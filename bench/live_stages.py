@@ -6,7 +6,7 @@ functions the flow already calls at each step boundary, and stamps the receive c
 
 - ``emit``: ``connectors.live._LivePartition._drain`` returned the batch (the source hands it to Bytewax);
 - ``checked``: ``flows.arbitrage.check_batch`` returned (normalize, QingXi row checks, the quality gate);
-- ``cleaned``: ``flows.common.cleaning.clean_stream`` returned for the batch's symbol slice (stateful stream checks);
+- ``cleaned``: ``flows.common.clean_stage.clean_batch`` returned (the stateful stream checks, once per batch);
 - ``computed``: ``flows.cross.step.process_symbol`` returned (cross evaluation done: signal rows exist); a signal is
   stamped with the batch that computed it (a quote in a slice's trailing instant waits for the next slice);
 - ``published``, ``hub``, ``delivered``: the datagram's ``ts_published_us``, its arrival at the API's hub, and the
@@ -16,7 +16,6 @@ functions the flow already calls at each step boundary, and stamps the receive c
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +25,7 @@ import polars as pl
 
 from connectors import live
 from flows import arbitrage
-from flows.common import cleaning
+from flows.common import clean_stage
 from flows.cross import step as cross_step
 
 
@@ -45,12 +44,11 @@ class Stages:
         self.cleaned_us: dict[int, int] = {}
         self.signal_done_us: dict[int, int] = {}
         self.signals: dict[str, tuple[int, int, int]] = {}  # signal_id -> (ts_signal µs, batch_seq, computed at µs)
-        self._current = threading.local()
         self._undo: list[Callable[[], None]] = []
 
     def install(self) -> Stages:
         """Wrap the step functions (undone by ``uninstall``)."""
-        drain, check, clean, process = (live._LivePartition._drain, arbitrage.check_batch, cleaning.clean_stream,
+        drain, check, clean, process = (live._LivePartition._drain, arbitrage.check_batch, clean_stage.clean_batch,
                                         cross_step.process_symbol)  # fmt: skip
 
         def timed_drain(partition: Any) -> list[Any]:
@@ -67,18 +65,14 @@ class Stages:
             self.checked_us[batch.batch_seq] = now_us()
             return out
 
-        def timed_clean(*args: Any, **kw: Any) -> Any:
-            out = clean(*args, **kw)
-            seq = getattr(self._current, "batch_seq", None)
-            if seq is not None:
-                self.cleaned_us.setdefault(seq, now_us())
+        def timed_clean(streams: Any, checked: Any, cfg: Any) -> Any:
+            out = clean(streams, checked, cfg)
+            self.cleaned_us[checked.batch_seq] = now_us()
             return out
 
         def timed_process(settings: Any, params: Any, window: Any, state: Any, item: Any) -> Any:
-            seq = int(item["batch_seq"][0]) if not isinstance(item, arbitrage.FeedDowns) else None
-            self._current.batch_seq = seq
+            seq = int(item["batch_seq"][0]) if isinstance(item, pl.DataFrame) else None
             state, out = process(settings, params, window, state, item)
-            self._current.batch_seq = None  # other strategies' cleaning is not this step's
             t = now_us()
             if seq is not None:
                 self.signal_done_us[seq] = max(self.signal_done_us.get(seq, 0), t)
@@ -89,15 +83,15 @@ class Stages:
             return state, out
 
         live._LivePartition._drain = timed_drain  # type: ignore[method-assign]
-        arbitrage.check_batch, cleaning.clean_stream, cross_step.process_symbol = (
+        arbitrage.check_batch, clean_stage.clean_batch, cross_step.process_symbol = (
             timed_check,
             timed_clean,
             timed_process,
         )
         self._undo.append(lambda: setattr(live._LivePartition, "_drain", drain))
         self._undo.append(lambda: setattr(arbitrage, "check_batch", check))
-        self._undo.append(lambda: setattr(cleaning, "clean_stream", clean))
-        self._undo.append(lambda: setattr(arbitrage, "process_symbol", process))
+        self._undo.append(lambda: setattr(clean_stage, "clean_batch", clean))
+        self._undo.append(lambda: setattr(cross_step, "process_symbol", process))
         return self
 
     def uninstall(self) -> None:

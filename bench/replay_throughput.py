@@ -10,6 +10,10 @@ process's peak RSS, and two references measured in this same invocation on the s
 
     .venv/bin/python bench/replay_throughput.py              # 10M quotes
     .venv/bin/python bench/replay_throughput.py --quotes 2e6 # quicker
+
+``--against DIR`` also runs the flow of another checkout (``git worktree add /tmp/base main``) on the same file,
+alternating with this one ``--rounds`` times, and prints both runs' wall and CPU seconds (user + system of the flow
+process): on a shared machine the CPU seconds of alternating runs compare two versions better than wall time.
 """
 
 from __future__ import annotations
@@ -127,11 +131,15 @@ MODES = {
 }
 
 
-def run_pipeline(path: Path, data_dir: Path, batch_rows: int, mode: str, workers: int = 1) -> tuple[float, float]:
-    """The real flow in a child process: returns (seconds, peak RSS in MiB of the largest child so far)."""
+def run_pipeline(
+    path: Path, data_dir: Path, batch_rows: int, mode: str, workers: int = 1, repo: Path = REPO
+) -> tuple[float, float, float]:
+    """The real flow of checkout ``repo`` in a child process: returns (seconds, peak RSS in MiB of the largest child
+    so far, CPU seconds of this child)."""
     env = {
         **MODES[mode],
         **os.environ,
+        "PYTHONPATH": str(repo),
         "ARBFLOW__SOURCE__KIND": '"replay"',
         "ARBFLOW__SOURCE__PATHS": f'["{path}"]',
         "ARBFLOW__SOURCE__BATCH_ROWS": str(batch_rows),
@@ -139,12 +147,25 @@ def run_pipeline(path: Path, data_dir: Path, batch_rows: int, mode: str, workers
         "ARBFLOW__CLEANING__SYMBOLS": str(SYMBOLS).replace("'", '"'),
         "ARBFLOW__CROSS__SYMBOLS": str(SYMBOLS).replace("'", '"'),
     }
-    t = time.perf_counter()
+    before, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     cmd = [sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow", "-w", str(workers)]
-    subprocess.run(cmd, cwd=REPO, env=env, check=True)
-    seconds = time.perf_counter() - t
-    rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return seconds, rss_mib
+    subprocess.run(cmd, cwd=repo, env=env, check=True)
+    seconds, after = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return seconds, after.ru_maxrss / 1024, cpu_s
+
+
+def compare(path: Path, tmp: Path, args: argparse.Namespace) -> None:
+    """This checkout's flow and ``args.against``'s on the same file, alternating; wall and CPU seconds of each run."""
+    n = pl.scan_parquet(path).select(pl.len()).collect().item()
+    trees = {"this": REPO, "against": Path(args.against).resolve()}
+    for r in range(args.rounds):
+        for mode in args.modes.split(","):
+            for name, repo in trees.items():
+                out = tmp / f"ab-{name}-{mode}-{r}"
+                seconds, _, cpu_s = run_pipeline(path, out, args.batch_rows, mode, args.workers, repo)
+                print(f"round {r} {mode} {name:8s} ({repo}): {n / seconds:10,.0f} quotes/s, wall {seconds:.1f} s, "
+                      f"cpu {cpu_s:.1f} s", flush=True)  # fmt: skip
 
 
 def main() -> None:
@@ -153,14 +174,19 @@ def main() -> None:
     parser.add_argument("--batch-rows", type=int, default=500_000)
     parser.add_argument("--modes", default="core,full", help="comma-separated: core (issue 2 pipeline), full (default)")
     parser.add_argument("--workers", type=int, default=1, help="Bytewax workers in the flow process")
+    parser.add_argument("--against", help="another checkout whose flow runs on the same file, alternating")
+    parser.add_argument("--rounds", type=int, default=2, help="with --against: runs of each checkout per mode")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = generate(int(args.quotes), Path(tmp) / "market")
+        if args.against:
+            compare(path, Path(tmp), args)
+            return
         n = pl.scan_parquet(path).select(pl.len()).collect().item()
         results = {}
         for mode in args.modes.split(","):
             out = Path(tmp) / f"out-{mode}"
-            seconds, rss = run_pipeline(path, out, args.batch_rows, mode, args.workers)
+            seconds, rss, _ = run_pipeline(path, out, args.batch_rows, mode, args.workers)
             signals = pl.read_parquet(out / "lake" / "signals" / "**" / "*.parquet").height
             results[mode] = (seconds, rss, signals)
         ref_s, qualifying = polars_reference(path)

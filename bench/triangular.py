@@ -4,10 +4,11 @@
 
 Input: the default run's market (real Binance BTC/USDT + ETH/USDT bookTicker, OKX/HTX and ETH/BTC derived by the
 simulator), cut into source batches and passed through the core flow's ``check_batch`` (normalize, QingXi row checks,
-GX gate). Measured, per exchange, over all of Binance's 3,650 discovered cycles:
+GX gate) and its cleaning stage (QingXi stream checks). Measured, per exchange, over all of Binance's 3,650 discovered
+cycles:
 
 * ``evaluate_batch`` alone (vectorized, every update x every touched cycle), in quotes/s;
-* the whole triangular step (QingXi stream checks, evaluation, episodes, 1 s N-leg scans), in quotes/s;
+* the whole triangular step (evaluation, episodes, 1 s N-leg scans), in quotes/s;
 * the reference: the per-tick loop most users would write (dict of latest quotes, Python math per touched cycle with
   the same gates and lot checks, no output rows) over the same clean quotes; it must count the same evaluations
   and qualifying ones.
@@ -29,13 +30,15 @@ from arbflow.settings import load_settings
 from connectors.batches import RawBatch
 from connectors.simulator import sample_market
 from flows.common.batches import check_batch
+from flows.common.clean_stage import CleanRunner
+from flows.common.fanout import exchange_pieces
 from flows.triangular.evaluate import evaluate_batch
-from flows.triangular.step import ExchangeState, TriangularRunner, exchange_pieces, stream_checked
+from flows.triangular.step import ExchangeState, TriangularRunner
 from quality.gate import QualityGate
 
 
 def reference(rows: pl.DataFrame, runner: TriangularRunner) -> tuple[int, int]:
-    """Per-tick Python over the checked rows in order: (evaluations, qualifying). Like the vectorized step it only
+    """Per-tick Python over the clean and quarantined rows in order: (evaluations, qualifying). Like the vectorized step it only
     considers cycles whose three markets are quoted in the data, and applies the same gates and lot checks."""
     quoted = set(rows.filter(~pl.col("quarantined"))["symbol"].unique())
     touch: dict[str, list[dict]] = {}
@@ -107,15 +110,16 @@ def main() -> None:
         for i, s in enumerate(range(0, raw.height, args.batch_rows))
     ]
     print(f"{raw.height:,} quotes in {len(checked)} batches; check_batch (core flow) {time.perf_counter() - t0:.2f} s")
+    t0, stage, streams, clean = time.perf_counter(), CleanRunner(settings.cleaning), {}, []
+    for c in checked:
+        streams, [batch] = stage.step(streams, c)
+        clean.append(batch)
+    print(f"stream checks (core flow's cleaning stage) {time.perf_counter() - t0:.2f} s")
     for exchange in settings.triangular.exchanges:
         runner = TriangularRunner.from_settings(exchange, settings)
-        pieces = [piece for c in checked for ex, piece in exchange_pieces(c, [exchange])]
-        n = sum(p.passed.height for p in pieces)
-        streams: dict = {}
-        clean_batches = []
-        for piece in pieces:
-            streams, rows = stream_checked(streams, piece, runner.cleaning)
-            clean_batches.append(rows)
+        pieces = [piece for batch in clean for _, piece in exchange_pieces(batch, [exchange])]
+        n = sum(p.clean.height for p in pieces)
+        clean_batches = [piece.rows() for piece in pieces]
         t = time.perf_counter()
         state, evals, qualifying = None, 0, 0
         for rows in clean_batches:

@@ -2,7 +2,8 @@
 ``python -m bytewax.run "flows.arbitrage:build_flow('config/xyz.toml')"`` runs another.
 
     source (micro-batches) -> normalize + QingXi row checks -> Great Expectations gate (replay: one batch ahead)
-      -> key by symbol: QingXi stream checks -> CeLue cross-exchange spreads and signals
+      -> QingXi stream checks, once, in source order (one key) -> clean batches for every strategy
+      -> key by symbol: CeLue cross-exchange spreads and signals
       -> key by route: tumbling-window spread statistics (EventClock on the receive clock)
       -> key by symbol, per route: opportunity episodes, rejection reasons; sliding-window spread z-scores
       -> key by exchange: triangular cycles (configured + discovered), N-leg cycle scans, market making (off)
@@ -33,7 +34,9 @@ from connectors.readahead import ReadAheadSource
 from connectors.replay import ReplaySource, expand
 from connectors.runs import RunLog
 from connectors.simulator import sample_market, simulate
-from flows.common.batches import Checked, FeedDowns, SymbolBooks, check_batch, split_by_symbol
+from flows.common.batches import Checked, FeedDowns, check_batch
+from flows.common.clean_stage import clean_stage
+from flows.common.fanout import by_symbol
 from flows.common.heartbeat import beat_on
 from flows.common.publish import publish_signals
 from flows.cross import spreads, windows
@@ -71,10 +74,10 @@ class Inputs:
     """The source streams, whatever the source kind."""
 
     checked: Stream[Checked]  # batches after normalize, QingXi row checks and the quality gate
+    # live: the checked batches and feed downs in one stream, in arrival order, so a venue's down reaches the symbol
+    # step before the quotes that arrived after it; replay: ``checked``
+    ordered: Stream[Checked] | Stream[Checked | FeedDowns]
     tables: list[Stream[tuple[str, pl.DataFrame]]]  # rows the source writes itself (live: feed_events, books)
-    # live: symbol slices and feed downs (keyed by every cross symbol) in one stream, in arrival order, so a venue's
-    # down always reaches the symbol step before the quotes that arrived after it; None = split ``checked``
-    keyed: Stream[tuple[str, pl.DataFrame | FeedDowns | SymbolBooks]] | None
 
 
 def _inputs(flow: Dataflow, settings: Settings, gate: CompiledGate) -> Inputs:
@@ -85,22 +88,18 @@ def _inputs(flow: Dataflow, settings: Settings, gate: CompiledGate) -> Inputs:
         return check_batch(settings, gate, batch)
 
     if settings.source.kind != "live":
-        return Inputs(op.input("quotes", flow, ReadAheadSource(_replay_source(settings), check)), [], None)
-    from connectors.live_wiring import input_live, live_source
+        checked = op.input("quotes", flow, ReadAheadSource(_replay_source(settings), check))
+        return Inputs(checked, checked, [])
+    from connectors.live_wiring import input_live, live_source  # ccxt.pro's import costs ~0.5 s a replay never needs
 
     live = input_live("quotes", flow, live_source(settings.live))  # venues merged at one point, in arrival order
 
     def check_or_downs(item: RawBatch | pl.DataFrame) -> Checked | FeedDowns:
         return check(item) if isinstance(item, RawBatch) else FeedDowns(down_events(item))
 
-    def by_symbol(item: Checked | FeedDowns) -> list[tuple[str, pl.DataFrame | FeedDowns]]:
-        if isinstance(item, Checked):
-            return split_by_symbol(item)  # type: ignore[return-value]
-        return [(symbol, item) for symbol in settings.cross.symbols] if item.events.height else []
-
     ordered = op.map("qingxi_rows_and_gx", live.ordered, check_or_downs)
     checked = op.filter_map("checked", ordered, lambda item: item if isinstance(item, Checked) else None)
-    return Inputs(checked, [live.tables], op.flat_map("split_by_symbol", ordered, by_symbol))
+    return Inputs(checked, ordered, [live.tables])
 
 
 def _stats_rows(window: timedelta, late: bool):
@@ -143,10 +142,9 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     flow = Dataflow("arbitrage")
     inputs = _inputs(flow, settings, gate)
     checked = inputs.checked
-    keyed = inputs.keyed if inputs.keyed is not None else op.flat_map("split_by_symbol", checked, split_by_symbol)
-    per_symbol = op.stateful(
-        "qingxi_stream_and_celue_cross", keyed, lambda resume: SymbolLogic(settings, params, window, resume)
-    )
+    cleaned = clean_stage("qingxi_stream", inputs.ordered, settings.cleaning)
+    keyed = op.flat_map("split_by_symbol", cleaned.ordered, lambda item: by_symbol(item, settings.cross.symbols))
+    per_symbol = op.stateful("celue_cross", keyed, lambda resume: SymbolLogic(settings, params, window, resume))
     # Signals out first: Bytewax runs a worker's steps in the order they were added, so publishing is added before
     # every other consumer of these streams and a signal leaves before that round's risk, windows, triangular, lake.
     symbol_tables = op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables)
@@ -182,13 +180,14 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         risk_bundles = op.merge(
             "risk_bundles",
             op.map("checked_bundles", checked, lambda c: c.tables),
-            op.map("symbol_bundles", per_symbol, lambda kv: kv[1].tables),
+            op.map("symbol_bundles", per_symbol, lambda kv: kv[1].risk_bundle()),
         )
         risk_out.append(risk_tables("risk", risk_bundles, settings))
     outputs = op.merge(
         "all_tables",
         *inputs.tables,
         op.flat_map("checked_tables", checked, lambda c: c.tables),
+        cleaned.tables,
         quality_audit(
             "quality_audit",
             op.map("judged", checked, lambda c: (c.partition, c.batch_seq, c.judged)),
@@ -199,9 +198,9 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
         ),
         symbol_tables,
         *risk_out,
-        publish_signals("publish_triangular", triangular_tables("triangular", checked, settings), data_dir),
-        market_making_tables("market_making", checked, settings),
-        cross_venue_cycle_tables("venues", checked, settings),
+        publish_signals("publish_triangular", triangular_tables("triangular", cleaned.batches, settings), data_dir),
+        market_making_tables("market_making", cleaned.batches, settings),
+        cross_venue_cycle_tables("venues", cleaned.batches, settings),
         zscore_tables("zscores", op.filter_map("cross_spreads", per_symbol, lambda kv: kv[1].spreads), settings),
         op.map("window_rows", stats.down, _stats_rows(window, late=False)),
         op.map("late_window_rows", stats.late, _stats_rows(window, late=True)),

@@ -1,5 +1,8 @@
-"""Checked batches: a source batch after normalization, QingXi's stateless row checks and the quality gate, and its
-split into per-symbol items for the keyed steps (quotes, the books behind them, live feed downs)."""
+"""Checked batches: a source batch after normalization, QingXi's stateless row checks and the quality gate, and the
+items that travel with them to the keyed steps (the books behind a symbol's quotes, live feed downs).
+
+Every row keeps ``batch_row``, its position in the source batch: with ``batch_seq`` it is the source order, so steps
+that merge rows from different stages sort on a number instead of parsing ``quote_id``."""
 
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ from connectors.schema import QUOTE_COLUMNS
 from flows.common import cleaning
 from quality.compiled import CompiledGate
 
-Tables = list[tuple[str, pl.DataFrame]]
+Item = tuple[str, pl.DataFrame]  # (lake table name, rows)
+Tables = list[Item]
+ORDER = "batch_row"  # UInt32: the row's position in its source batch (RawBatch.frame)
+QUARANTINE_COLUMNS = ("quote_id", "exchange", "symbol", ORDER)
 
 
 @dataclass(frozen=True)
@@ -22,8 +28,9 @@ class Checked:
     """A batch after normalization, row checks and the quality gate."""
 
     batch_seq: int
-    passed: pl.DataFrame
+    passed: pl.DataFrame  # source order, with ``batch_seq`` and ``batch_row``
     tables: Tables  # rejected rows and validation runs, ready for the lake
+    quarantined: pl.DataFrame  # the rows rejected so far (normalize, row checks, gate): QUARANTINE_COLUMNS
     judged: pl.DataFrame | None = None  # the rows the quality gate judged, for the asynchronous GX audit
     partition: str = ""  # the source partition the batch came from (batch_seq counts per partition)
     books: pl.DataFrame | None = None  # replay of a book format: the books of the passed quotes (BOOKS_SCHEMA)
@@ -41,7 +48,7 @@ def rejected_rows(frame: pl.DataFrame, stage: str, batch_seq: int) -> pl.DataFra
 
 def check_batch(settings: Settings, gate: CompiledGate, batch: RawBatch) -> Checked:
     """Stateless QingXi: cast, row checks, then the quality suites (compiled; GX audits them off the hot path)."""
-    quotes, bad_types = normalize(batch.frame)
+    quotes, bad_types = _with_batch_rows(batch.frame, *normalize(batch.frame))
     ok, bad_rows = cleaning.check_rows(quotes, settings.cleaning, set(settings.venues))
     gated = gate.validate(f"{batch.partition}/{batch.batch_seq}", batch.batch_seq, ok)
     tables: Tables = [
@@ -55,7 +62,21 @@ def check_batch(settings: Settings, gate: CompiledGate, batch: RawBatch) -> Chec
         tables.append(("books", books_table(batch.books)))
         books = batch.books.join(gated.passed.select("quote_id"), on="quote_id", how="semi")
     passed = gated.passed.with_columns(pl.lit(batch.batch_seq).alias("batch_seq"))
-    return Checked(batch.batch_seq, passed, tables, ok, batch.partition, books)
+    quarantined = pl.concat([f.select(QUARANTINE_COLUMNS) for f in (bad_types, bad_rows, gated.failed)])
+    return Checked(batch.batch_seq, passed, tables, quarantined, ok, batch.partition, books)
+
+
+def _with_batch_rows(
+    raw: pl.DataFrame, quotes: pl.DataFrame, rejected: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``normalize``'s outputs with ``batch_row``. It keeps the row order, and ``quote_id`` is unique in a batch
+    (connectors/batches.py), so the rows it rejected are found by id; the common case (none) costs one column."""
+    if not rejected.height:
+        return quotes.with_row_index(ORDER), rejected.with_columns(pl.lit(None, dtype=pl.UInt32).alias(ORDER))
+    ids = raw.select(pl.col("quote_id").cast(pl.String)).with_row_index(ORDER)
+    bad = ids["quote_id"].is_in(rejected["quote_id"].implode())
+    kept = ids.filter(~bad)[ORDER]
+    return kept.to_frame().hstack(quotes), rejected.join(ids, on="quote_id", how="left", maintain_order="left")
 
 
 @dataclass(frozen=True)
@@ -63,17 +84,6 @@ class SymbolBooks:
     """Replay of a book format: the books behind one symbol's quotes of a batch (sent just before those quotes)."""
 
     books: pl.DataFrame
-
-
-def split_by_symbol(checked: Checked) -> list[tuple[str, pl.DataFrame | SymbolBooks]]:
-    parts = checked.passed.partition_by("symbol", maintain_order=True, as_dict=True)
-    books = {} if checked.books is None else checked.books.partition_by("symbol", as_dict=True)
-    out: list[tuple[str, pl.DataFrame | SymbolBooks]] = []
-    for key, part in parts.items():
-        if key in books:
-            out.append((key[0], SymbolBooks(books[key])))
-        out.append((key[0], part))
-    return out
 
 
 @dataclass(frozen=True)

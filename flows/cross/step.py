@@ -1,5 +1,6 @@
-"""The per-symbol step of CeLue cross-exchange arbitrage: QingXi's stream checks, then every venue pair evaluated on
-whole instants, episodes (which decide the signals), rejections, depth sizing and window partials."""
+"""The per-symbol step of CeLue cross-exchange arbitrage on one symbol's clean quotes (flows/common/clean_stage.py ran
+QingXi's stream checks): every venue pair evaluated on whole instants, episodes (which decide the signals),
+rejections, depth sizing and window partials."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import polars as pl
 from bytewax.operators import StatefulLogic
 
 from arbflow.settings import Settings
-from flows.common import cleaning
-from flows.common.batches import FeedDowns, SymbolBooks, Tables, rejected_rows
+from flows.common.batches import ORDER, FeedDowns, SymbolBooks, Tables
 from flows.common.rejections import Gates
 from flows.cross import episodes as cross_episodes
 from flows.cross import sizing as cross_depth
@@ -20,10 +20,9 @@ from flows.cross import spreads, windows
 
 @dataclass(frozen=True)
 class SymbolState:
-    """Keyed state of one symbol: QingXi's stream history, CeLue's latest book per venue, recent feed downs, the
-    episodes (which decide the signals), and the clean quotes of the trailing instant not evaluated yet."""
+    """Keyed state of one symbol: CeLue's latest book per venue, recent feed downs, the episodes (which decide the
+    signals), and the clean quotes of the trailing instant not evaluated yet."""
 
-    stream: cleaning.StreamState | None = None
     book: spreads.BookState = field(default_factory=spreads.BookState)
     downs: pl.DataFrame | None = None
     episodes: cross_episodes.CrossState | None = None
@@ -36,6 +35,11 @@ class SymbolOut:
     tables: Tables
     partials: list[windows.Partial]
     spreads: pl.DataFrame | None = None  # this slice's evaluations with route names (no ids), for the z-score windows
+    quotes: pl.DataFrame | None = None  # the slice's clean quotes: risk takes them with the signals they led to
+
+    def risk_bundle(self) -> Tables:
+        """The slice's quotes and signals as one bundle (flows/risk/wiring.py: risk needs them in one step)."""
+        return ([] if self.quotes is None else [("quotes_clean", self.quotes)]) + self.tables
 
 
 def process_symbol(
@@ -45,8 +49,9 @@ def process_symbol(
     state: SymbolState | None,
     item: pl.DataFrame | FeedDowns | SymbolBooks,
 ) -> tuple[SymbolState, SymbolOut]:
-    """Stateful QingXi stream checks, then CeLue cross-exchange evaluation, for one symbol's slice of a batch; or,
-    for a live feed going down, remember when (no quote received before it pairs with anything after it).
+    """CeLue cross-exchange evaluation of one symbol's clean quotes of a batch (source order, ``batch_seq`` and
+    ``batch_row``); or, for a live feed going down, remember when (no quote received before it pairs with anything
+    after it); or remember the books behind the quotes that follow.
 
     The slice's trailing instant (rows sharing its last event time) is held until the next slice or the end of
     input: the next batch may hold more updates of that instant, and an instant is evaluated whole."""
@@ -58,21 +63,14 @@ def process_symbol(
         if item.books["symbol"][0] not in settings.cross.symbols:
             return state, SymbolOut([], [])
         return replace(state, books=cross_depth.remember(state.books, item.books)), SymbolOut([], [])
-    quotes = item
-    batch_seq = int(quotes["batch_seq"][0])
-    stream, clean, rejected = cleaning.clean_stream(state.stream, quotes.drop("batch_seq"), settings.cleaning)
-    tables: Tables = [
-        ("quotes_rejected", rejected_rows(rejected.drop("ts_event"), "clean", batch_seq)),
-        ("quotes_clean", clean.with_columns(pl.lit(batch_seq).alias("batch_seq"))),  # risk marks to these
-    ]
-    state = replace(state, stream=stream)
-    if not clean.height or clean["symbol"][0] not in settings.cross.symbols:
-        return state, SymbolOut(tables, [])
+    if not item.height or item["symbol"][0] not in settings.cross.symbols:
+        return state, SymbolOut([], [], quotes=item)
+    clean = item.drop("batch_seq", ORDER)
     if state.pending is not None:
         clean = pl.concat([state.pending, clean])
     cut = spreads.trailing_instant(clean)
     state, out = _cross(settings, params, window, replace(state, pending=clean.slice(cut)), clean.head(cut))
-    return state, replace(out, tables=tables + out.tables)
+    return state, replace(out, quotes=item)
 
 
 def _cross(

@@ -1,15 +1,15 @@
 """Bytewax wiring of triangular arbitrage and its opportunity episodes: one stateful step per exchange.
 
-``flows/arbitrage.py`` calls :func:`triangular_tables` with the stream of checked batches (after normalization, row
-checks and the Great Expectations gate) and merges the returned ``(table_name, frame)`` items into its table stream.
+``flows/arbitrage.py`` calls :func:`triangular_tables` with the stream of clean batches (after normalization, row
+checks, the Great Expectations gate and the stream checks) and merges the returned ``(table_name, frame)`` items into its table stream.
 
-Why the checked batches and not the per-symbol clean quotes: a cycle spans several symbols, and the per-symbol steps
-run on different workers, so their outputs reach an exchange-keyed step in an arbitrary interleaving. A checked batch
-holds every symbol in processing order, and comes from the single replay/live partition in order. The exchange step
-therefore runs QingXi's stream checks itself (``cleaning.clean_stream``, the same pure function with the same rows,
-hence the same clean quotes) and evaluates the batch's updates in their original order. Quotes rejected anywhere
-(normalize, row checks, the gate, the stream checks) flag their symbol as ``quarantined_input`` until its next clean
-update.
+Why whole clean batches and not the per-symbol step's outputs: a cycle spans several symbols, and the per-symbol
+steps run on different workers, so their outputs reach an exchange-keyed step in an arbitrary interleaving. A clean
+batch (flows/common/clean_stage.py: QingXi's stream checks, run once on the checked batch) holds every symbol in
+processing order, and comes from the single replay/live partition in order; each exchange's piece of it
+(flows/common/fanout.py) is evaluated in that order. Quotes rejected anywhere (normalize, row checks, the gate, the
+stream checks) flag their symbol as ``quarantined_input`` until its next clean update: a piece carries their ids, put
+back in place by their ``batch_row``.
 
 Episodes are tracked in the same step (:func:`flows.common.episodes.advance`): exact starts and ends, including the
 evaluation showing the edge gone, which a ``SessionWindower`` (gap only) cannot see; the watermark is the batch's
@@ -25,106 +25,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
 
 import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
 
 from arbflow.errors import ConfigError
-from arbflow.settings import CleaningConfig, Settings
+from arbflow.settings import Settings
 from connectors import markets as offline_markets
 from connectors.markets.spot import Market, markets_from_ccxt
-from connectors.schema import POLARS_QUOTE_SCHEMA, QUOTE_COLUMNS, event_time
-from flows.common import cleaning, episodes
+from flows.common import episodes
+from flows.common.batches import Item
+from flows.common.clean_stage import Clean
 from flows.common.episodes import Run, as_utc
+from flows.common.fanout import Piece, exchange_pieces
 from flows.common.keyed import Runner, keyed_step
 from flows.triangular.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
 from flows.triangular.evaluate import TriangularParams, evaluate_batch
 from flows.triangular.markets import CycleBook, build_cycle_book
 from flows.triangular.state import TriangularState, empty_state, latest_at
 
-Item = tuple[str, pl.DataFrame]
-ROW_COLUMNS = (*QUOTE_COLUMNS, "quote_id")
-
-
-class CheckedBatch(Protocol):
-    """What flows/arbitrage.py's ``Checked`` offers (typed structurally to keep imports one-way)."""
-
-    batch_seq: int
-    passed: pl.DataFrame
-    tables: list[Item]
-
-
-@dataclass(frozen=True)
-class Piece:
-    """One exchange's share of a checked batch: rows that passed so far, and ids of rows quarantined upstream."""
-
-    exchange: str
-    passed: pl.DataFrame  # ROW_COLUMNS
-    quarantined: pl.DataFrame  # quote_id, exchange, symbol
-
-
-def exchange_pieces(checked: CheckedBatch, exchanges: Sequence[str]) -> list[tuple[str, Piece]]:
-    """Split a checked batch by exchange (keyed items for the stateful step); exchanges with no row are skipped."""
-    rejected = [f for name, f in checked.tables if name == "quotes_rejected" and f.height]
-    bad = (
-        pl.concat([f.select("quote_id", "exchange", "symbol") for f in rejected])
-        if rejected
-        else pl.DataFrame(schema={"quote_id": pl.String, "exchange": pl.String, "symbol": pl.String})
-    ).filter(pl.col("exchange").is_not_null() & pl.col("symbol").is_not_null())
-    out = []
-    for ex in exchanges:
-        passed = checked.passed.filter(pl.col("exchange") == ex).select(ROW_COLUMNS)
-        quarantined = bad.filter(pl.col("exchange") == ex)
-        if passed.height or quarantined.height:
-            out.append((ex, Piece(ex, passed, quarantined)))
-    return out
-
 
 @dataclass
 class ExchangeState:
-    """Per exchange: QingXi stream state per symbol, the evaluator's state, and the episodes still open."""
+    """Per exchange: the evaluator's state, and the episodes still open."""
 
     exchange: str | None = None
-    streams: dict[str, cleaning.StreamState] = field(default_factory=dict)
     tri: TriangularState = field(default_factory=empty_state)
     open_runs: dict[str, Run] = field(default_factory=dict)
     cycles_seen: frozenset[str] = frozenset()  # N-leg cycles found by the latest scan
     scan_slot: int | None = None  # receive-clock slot of the latest scan
-
-
-def _offset(quote_id: pl.Expr) -> pl.Expr:
-    """``<partition>/<offset>`` -> offset: the row's position in its source stream (processing order)."""
-    return quote_id.str.extract(r"/(\d+)$").cast(pl.Int64)
-
-
-def stream_checked(
-    streams: dict[str, cleaning.StreamState], piece: Piece, cfg: CleaningConfig
-) -> tuple[dict[str, cleaning.StreamState], pl.DataFrame]:
-    """QingXi's stream checks on one exchange's piece (per symbol, carried state), then every row back in source
-    order with ``quarantined``: rows rejected here or upstream keep only their ids (no prices)."""
-    streams = dict(streams)
-    clean_parts, bad_parts = [], [piece.quarantined]
-    for (symbol,), rows in piece.passed.group_by("symbol", maintain_order=True):
-        streams[symbol], clean, rejected = cleaning.clean_stream(
-            streams.get(symbol), rows.with_columns(event_time()), cfg
-        )
-        clean_parts.append(clean.select(ROW_COLUMNS))
-        bad_parts.append(rejected.select("quote_id", "exchange", "symbol"))
-    bad = pl.concat(bad_parts).unique("quote_id", keep="first", maintain_order=True)
-    typed = {c: POLARS_QUOTE_SCHEMA[c] for c in QUOTE_COLUMNS}
-    quarantined = bad.select(
-        *[pl.col(c) if c in bad.columns else pl.lit(None, dtype=t).alias(c) for c, t in typed.items()], "quote_id"
-    )
-    rows = pl.concat(
-        [
-            *(part.with_columns(pl.lit(False).alias("quarantined")) for part in clean_parts),
-            quarantined.with_columns(pl.lit(True).alias("quarantined")),
-        ],
-        how="vertical_relaxed",
-    )
-    return streams, rows.sort(_offset(pl.col("quote_id")), maintain_order=True, nulls_last=True)
 
 
 @dataclass(frozen=True)
@@ -133,12 +63,11 @@ class TriangularRunner:
 
     book: CycleBook
     params: TriangularParams
-    cleaning: CleaningConfig
     gap: timedelta
     min_duration: timedelta
     markets: dict[str, Market]
-    scan_ms: float = 1000.0
-    start_assets: tuple[str, ...] = ("USDT",)
+    scan_ms: float  # [triangular] ncycle_scan_ms
+    start_assets: tuple[str, ...]
 
     @staticmethod
     def from_settings(exchange: str, settings: Settings) -> TriangularRunner:
@@ -150,7 +79,6 @@ class TriangularRunner:
         return TriangularRunner(
             book=build_cycle_book(markets, paths, tri.discover, tri.start_assets),
             params=TriangularParams.from_config(exchange, tri, settings.episodes),
-            cleaning=settings.cleaning,
             gap=timedelta(milliseconds=settings.episodes.gap_timeout_ms),
             min_duration=timedelta(milliseconds=settings.episodes.min_duration_ms),
             markets=markets,
@@ -159,8 +87,8 @@ class TriangularRunner:
         )
 
     def step(self, state: ExchangeState, piece: Piece) -> tuple[ExchangeState, list[Item]]:
-        """Stream-check, evaluate every cycle each update touches, and advance the episodes."""
-        streams, rows = stream_checked(state.streams, piece, self.cleaning)
+        """Evaluate every cycle each update touches, and advance the episodes."""
+        rows = piece.rows()
         out = evaluate_batch(rows, state.tri, self.book, self.params)
         clean_times = rows.filter(~pl.col("quarantined"))["ts_recv"]
         watermark = as_utc(clean_times.max()) if clean_times.len() else None
@@ -173,7 +101,7 @@ class TriangularRunner:
             ("opportunities", ended),
             ("cycles_found", cycles),
         ]
-        new_state = ExchangeState(piece.exchange, streams, out.state, open_runs, seen, slot)
+        new_state = ExchangeState(piece.exchange, out.state, open_runs, seen, slot)
         return new_state, [t for t in tables if t[1].height]
 
     def _scans(self, rows: pl.DataFrame, state: ExchangeState) -> tuple[pl.DataFrame, frozenset[str], int | None]:
@@ -218,7 +146,7 @@ class TriangularRunner:
     def flush(self, state: ExchangeState) -> tuple[ExchangeState, list[Item]]:
         """End of input: the episodes still open end here (``ts_closed`` null)."""
         rows = episodes.flush(state.open_runs, self.min_duration)
-        done = ExchangeState(state.exchange, state.streams, state.tri, {}, state.cycles_seen, state.scan_slot)
+        done = ExchangeState(state.exchange, state.tri, {}, state.cycles_seen, state.scan_slot)
         return done, [("opportunities", rows)] if rows.height else []
 
 
@@ -250,16 +178,16 @@ def runners_for(settings: Settings, exchanges: Sequence[str]) -> dict[str, Trian
     return runners
 
 
-def triangular_tables(step_id: str, checked: Stream[CheckedBatch], settings: Settings) -> Stream[Item]:
+def triangular_tables(step_id: str, clean: Stream[Clean], settings: Settings) -> Stream[Item]:
     """Triangular signals, legs, rejections and episodes as ``(table_name, frame)`` items.
 
     Args:
         step_id: prefix of the steps added to the flow.
-        checked: the checked batches (``flows.common.batches.Checked``), in source order.
-        settings: [triangular], [episodes], [cleaning] and [venues] fees.
+        clean: the clean batches (``flows.common.clean_stage.Clean``), in source order.
+        settings: [triangular], [episodes] and [venues] fees.
     """
     exchanges = list(settings.triangular.exchanges) if settings.triangular.enabled else []
     runners = runners_for(settings, exchanges)
-    pieces = op.flat_map(f"{step_id}_by_exchange", checked, lambda c: exchange_pieces(c, exchanges))
+    pieces = op.flat_map(f"{step_id}_by_exchange", clean, lambda c: exchange_pieces(c, exchanges))
     out = keyed_step(f"{step_id}_evaluate", pieces, ExchangeRunners(runners))
     return op.key_rm(f"{step_id}_items", out)

@@ -1,9 +1,8 @@
 """Bytewax wiring of cross-venue N-leg cycle scans: arbitrage that moves assets between venues at a known cost.
 
 Only runs when ``[triangular] transfer_cost_bps`` names assets (asset -> cost of moving it between any two venues).
-One stateful step under a single key sees every venue: it takes the checked batches in source order, runs QingXi's
-stream checks per symbol (the same pure function and rows as the per-symbol step, hence the same clean quotes), keeps
-the latest clean quote of every (exchange, symbol), and once per ``[triangular] ncycle_scan_ms`` of receive clock
+One stateful step under a single key sees every venue: it takes the clean batches (flows/common/clean_stage.py) in
+source order, keeps the latest clean quote of every (exchange, symbol), and once per ``[triangular] ncycle_scan_ms`` of receive clock
 (at the first clean update of each slot, so scan points do not depend on batching) scans all venues' fresh quotes
 plus the transfer edges for negative cycles (flows/triangular/cycles.py). Cycles that use a transfer and clear ``[cross]
 min_net_edge_bps`` go to ``cycles_found`` when the previous scan did not have them; single-venue cycles are the
@@ -20,14 +19,14 @@ import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Stream
 
-from arbflow.settings import CleaningConfig, Settings
+from arbflow.settings import Settings
 from connectors import markets as offline_markets
 from connectors.markets.spot import Market, markets_from_ccxt
-from connectors.schema import POLARS_QUOTE_SCHEMA, event_time
-from flows.common import cleaning
+from connectors.schema import POLARS_QUOTE_SCHEMA
+from flows.common.batches import Item
+from flows.common.clean_stage import Clean
 from flows.common.keyed import Runner, keyed_step
 from flows.triangular.cycles import FoundCycle, build_graph, cycle_rows, find_negative_cycles
-from flows.triangular.step import ROW_COLUMNS, CheckedBatch, Item
 
 KEYS = ("exchange", "symbol")
 LAST_SCHEMA: dict[str, pl.DataType] = {
@@ -37,9 +36,8 @@ LAST_SCHEMA: dict[str, pl.DataType] = {
 
 @dataclass
 class VenuesState:
-    """QingXi stream state per symbol, the latest clean quote per (exchange, symbol), the last scan's cycles."""
+    """The latest clean quote per (exchange, symbol), the last scan's cycles and receive-clock slot."""
 
-    streams: dict[str, cleaning.StreamState] = field(default_factory=dict)
     last: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LAST_SCHEMA))
     seen: frozenset[str] = frozenset()
     slot: int | None = None
@@ -65,10 +63,9 @@ def snapshots(clean: pl.DataFrame, last: pl.DataFrame, positions: list[int]) -> 
 
 
 @dataclass(frozen=True)
-class VenuesRunner(Runner[CheckedBatch, Item, VenuesState]):
+class VenuesRunner(Runner[pl.DataFrame, Item, VenuesState]):
     markets: dict[str, dict[str, Market]]
     transfer_cost_bps: Mapping[str, float]
-    cleaning: CleaningConfig
     min_net_edge_bps: float
     max_quote_age_ms: float
     scan_ms: float
@@ -85,7 +82,6 @@ class VenuesRunner(Runner[CheckedBatch, Item, VenuesState]):
         return VenuesRunner(
             markets=markets,
             transfer_cost_bps=dict(settings.triangular.transfer_cost_bps),
-            cleaning=settings.cleaning,
             min_net_edge_bps=settings.cross.min_net_edge_bps,
             max_quote_age_ms=settings.cross.max_quote_age_ms,
             scan_ms=settings.triangular.ncycle_scan_ms,
@@ -100,15 +96,9 @@ class VenuesRunner(Runner[CheckedBatch, Item, VenuesState]):
         moves = any(label.startswith("transfer:") for label in cycle.labels)
         return moves and cycle.net_edge_bps >= self.min_net_edge_bps
 
-    def step(self, state: VenuesState, checked: CheckedBatch) -> tuple[VenuesState, list[Item]]:
-        passed = checked.passed.select(ROW_COLUMNS).with_row_index("_i")
-        streams, parts = dict(state.streams), []
-        for (symbol,), rows in passed.group_by("symbol", maintain_order=True):
-            streams[symbol], clean, _ = cleaning.clean_stream(
-                streams.get(symbol), rows.with_columns(event_time()), self.cleaning
-            )
-            parts.append(clean.select("_i", *LAST_SCHEMA))
-        clean = pl.concat(parts).sort("_i") if parts else pl.DataFrame(schema={"_i": pl.UInt32, **LAST_SCHEMA})
+    def step(self, state: VenuesState, quotes: pl.DataFrame) -> tuple[VenuesState, list[Item]]:
+        """One clean batch (``Clean.quotes``, source order): the scans of the slots it starts, and the latest quotes."""
+        clean = quotes.select("quote_id", *LAST_SCHEMA)
         slot_us = int(self.scan_ms * 1000)
         starts = (
             clean.with_row_index("_p")
@@ -118,12 +108,11 @@ class VenuesRunner(Runner[CheckedBatch, Item, VenuesState]):
         )
         if self.scan_ms <= 0 or starts.height == 0:
             _, after = snapshots(clean, state.last, [])
-            return VenuesState(streams, after, state.seen, state.slot), []
+            return VenuesState(after, state.seen, state.slot), []
         snaps, after = snapshots(clean, state.last, starts["_p"].cast(pl.Int64).to_list())
-        ids = passed["quote_id"]
         found_rows, seen = [], state.seen
         by_snap = snaps.partition_by("snap", as_dict=True, maintain_order=True)
-        for k, (i, ts_scan) in enumerate(starts.select("_i", "ts_recv").iter_rows()):
+        for k, (quote_id, ts_scan) in enumerate(starts.select("quote_id", "ts_recv").iter_rows()):
             part = by_snap.get((k,))
             fresh = (
                 part.filter(pl.col("ts_recv") >= ts_scan - timedelta(milliseconds=self.max_quote_age_ms))
@@ -134,17 +123,17 @@ class VenuesRunner(Runner[CheckedBatch, Item, VenuesState]):
             found = (
                 find_negative_cycles(graph, start_assets=self.start_assets, accept=self._reportable) if graph else []
             )
-            found_rows += [(f"venues/{ids[i]}", ts_scan, f) for f in found if f.route not in seen]
+            found_rows += [(f"venues/{quote_id}", ts_scan, f) for f in found if f.route not in seen]
             seen = frozenset(f.route for f in found)
         rows = cycle_rows(found_rows)
-        state_after = VenuesState(streams, after, seen, int(starts["_slot"][-1]))
+        state_after = VenuesState(after, seen, int(starts["_slot"][-1]))
         return state_after, [("cycles_found", rows)] if rows.height else []
 
 
-def cross_venue_cycle_tables(step_id: str, checked: Stream[CheckedBatch], settings: Settings) -> Stream[Item]:
+def cross_venue_cycle_tables(step_id: str, clean: Stream[Clean], settings: Settings) -> Stream[Item]:
     """``cycles_found`` items for cycles that move assets between venues (none without transfer costs)."""
     enabled = bool(settings.triangular.transfer_cost_bps) and settings.triangular.ncycle_scan_ms > 0
     runner = VenuesRunner.from_settings(settings)
-    keyed = op.flat_map(f"{step_id}_all_venues", checked, lambda c: [("venues", c)] if enabled else [])
+    keyed = op.flat_map(f"{step_id}_all_venues", clean, lambda c: [("venues", c.quotes)] if enabled else [])
     out = keyed_step(f"{step_id}_scan", keyed, runner)
     return op.key_rm(f"{step_id}_items", out)

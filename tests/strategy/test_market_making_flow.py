@@ -14,6 +14,7 @@ from arbflow.settings import Settings, load_settings
 from connectors.batches import RawBatch
 from connectors.simulator import simulate
 from flows.common.batches import check_batch
+from flows.common.clean_stage import clean_stage
 from flows.market_making.step import market_making_tables
 from quality.gate import QualityGate
 
@@ -36,7 +37,11 @@ def run(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     sink: list = []
     flow = Dataflow("mm")
     checked = op.map("check", op.input("raw", flow, TestingSource(batches)), lambda b: check_batch(settings, gate, b))
-    op.output("out", market_making_tables("mm", checked, settings), TestingSink(sink))
+    op.output(
+        "out",
+        market_making_tables("mm", clean_stage("clean", checked, settings.cleaning).batches, settings),
+        TestingSink(sink),
+    )
     run_main(flow)
     signals = pl.concat([f for _, f in sink]) if sink else pl.DataFrame()
     return quotes, market.anomalies, signals

@@ -1,6 +1,7 @@
 """Issue 11 acceptance: a synthetic snapshot market (three venues on a 1 s grid, every venue stamped the same second)
 with planted runs, dropouts shorter and longer than the gap timeout and a same-instant double update, through the
-core flow's own steps (check_batch with the real GX gate, split_by_symbol, SymbolLogic with its end of input).
+core flow's own steps (check_batch with the real GX gate, the stream checks, by_symbol, SymbolLogic with its end
+of input).
 
 Route binance -> okx (fees 0, min net edge 1 bps) qualifies at 5 bps in three planted runs; htx never lets a route
 qualify. Gates: quote age and skew 500 ms, so a venue missing from a second makes the route stale for that second;
@@ -23,7 +24,9 @@ import pytest
 
 from arbflow.settings import Settings, load_settings
 from connectors.batches import RawBatch
-from flows.common.batches import check_batch, split_by_symbol
+from flows.common.batches import check_batch
+from flows.common.clean_stage import CleanRunner
+from flows.common.fanout import by_symbol
 from flows.cross.spreads import SpreadParams
 from flows.cross.step import SymbolLogic
 from quality.gate import QualityGate
@@ -83,14 +86,17 @@ def run(market: pl.DataFrame, batch_rows: int) -> dict[str, pl.DataFrame]:
     cfg, gate = settings(), QualityGate()
     params = SpreadParams({v: 0.0 for v in RECV_MS}, 1.0, 500.0, 500.0, cfg.cross.max_position_usdt)
     logic = SymbolLogic(cfg, params, timedelta(seconds=cfg.windows.stats_window_s), None)
-    outs = []
+    stage = CleanRunner(cfg.cleaning)
+    streams, outs, stage_tables = stage.initial(), [], []
     for seq, start in enumerate(range(0, market.height, batch_rows)):
         checked = check_batch(cfg, gate, RawBatch(seq, "snapshot", market.slice(start, batch_rows)))
         assert checked.passed.height == min(batch_rows, market.height - start)  # nothing quarantined
-        for _symbol, part in split_by_symbol(checked):
+        streams, [clean] = stage.step(streams, checked)
+        stage_tables += clean.tables
+        for _symbol, part in by_symbol(clean, cfg.cross.symbols):
             outs += logic.on_item(part)[0]
     outs += logic.on_eof()[0]
-    items = [item for out in outs for item in out.tables if item[1].height]
+    items = [item for item in stage_tables + [i for out in outs for i in out.tables] if item[1].height]
     names = {name for name, _ in items}
     return {n: pl.concat([f for m, f in items if m == n], how="diagonal_relaxed") for n in names}
 

@@ -20,6 +20,7 @@ from connectors.batches import RawBatch
 from connectors.lake import table_schemas, to_arrow
 from connectors.simulator import SimResult, simulate
 from flows.common.batches import check_batch
+from flows.common.clean_stage import clean_stage
 from flows.triangular.step import runners_for, triangular_tables
 from quality.gate import QualityGate
 
@@ -51,11 +52,16 @@ def batches_of(market: SimResult, batch_rows: int) -> list[RawBatch]:
 
 
 def build(settings: Settings, items: list, sink: list) -> Dataflow:
-    """Source -> the core flow's check_batch (normalize, QingXi row checks, GX gate) -> triangular_tables."""
+    """Source -> the core flow's check_batch (normalize, QingXi row checks, GX gate) -> stream checks ->
+    triangular_tables."""
     gate = QualityGate()
     flow = Dataflow("triangular")
     checked = op.map("check", op.input("raw", flow, TestingSource(items)), lambda b: check_batch(settings, gate, b))
-    op.output("out", triangular_tables("tri", checked, settings), TestingSink(sink))
+    op.output(
+        "out",
+        triangular_tables("tri", clean_stage("clean", checked, settings.cleaning).batches, settings),
+        TestingSink(sink),
+    )
     return flow
 
 

@@ -15,6 +15,7 @@ from connectors.batches import RawBatch
 from connectors.lake import table_schemas, to_arrow
 from connectors.simulator import SimResult, simulate
 from flows.common.batches import check_batch
+from flows.common.clean_stage import clean_stage
 from flows.triangular.venues import cross_venue_cycle_tables
 from quality.gate import QualityGate
 
@@ -38,7 +39,11 @@ def run(settings: Settings, market: SimResult, batch_rows: int) -> pl.DataFrame:
     sink: list = []
     flow = Dataflow("venues")
     checked = op.map("check", op.input("raw", flow, TestingSource(batches)), lambda b: check_batch(settings, gate, b))
-    op.output("out", cross_venue_cycle_tables("venues", checked, settings), TestingSink(sink))
+    op.output(
+        "out",
+        cross_venue_cycle_tables("venues", clean_stage("clean", checked, settings.cleaning).batches, settings),
+        TestingSink(sink),
+    )
     run_main(flow)
     assert {name for name, _ in sink} <= {"cycles_found"}
     return pl.concat([f for _, f in sink]) if sink else pl.DataFrame()
