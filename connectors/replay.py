@@ -97,7 +97,7 @@ def _scan(path: Path, fmt: Format) -> tuple[bool, int | None]:
             continue
         ordered = ordered and int(key[0]) >= last and key.is_sorted()
         low = int(key.min()) if low is None else min(low, int(key.min()))  # type: ignore[arg-type]
-        last = int(key[-1])  # type: ignore[arg-type]
+        last = int(key[-1])
     return ordered, low
 
 
