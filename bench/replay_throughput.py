@@ -19,12 +19,16 @@ process): on a shared machine the CPU seconds of alternating runs compare two ve
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
 from itertools import permutations
 from pathlib import Path
 
@@ -35,13 +39,15 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 from harness import FEES_BPS, REPO, SYMBOLS, VENUES
 
 from arbflow.settings import load_settings
-from connectors.simulator import simulate
+from connectors.simulator import DEFAULT_START, simulate
 
 MIN_NET, MAX_AGE_MS, MAX_SKEW_MS = 30.0, 1000.0, 500.0
+SEQ_PER_HOUR = 10**12  # venue sequence ids of hour h start at h * this (a simulated hour stays far below)
 
 
-def generate(n_quotes: int, out: Path) -> Path:
-    duration_s = 3600.0
+def generate(n_quotes: int, out: Path, duration_s: float = 3600.0, hour: int = 0) -> Path:
+    """The benchmark market: ``n_quotes`` over ``duration_s``, starting ``hour`` hours after the simulator's start
+    (its own seed and sequence ids above the earlier hours', so consecutive hours replay as one longer market)."""
     rate = n_quotes / (len(VENUES) * len(SYMBOLS) * duration_s)
     cfg = load_settings(environ={}).simulator.model_copy(
         update={
@@ -52,14 +58,24 @@ def generate(n_quotes: int, out: Path) -> Path:
             "cross_opportunities": 40,
             "fee_eaten_opportunities": 20,
             "anomaly_rate": 0.0002,
-            "seed": 1,
+            "seed": 1 + hour,
         }
     )
     t = time.perf_counter()
-    result = simulate(cfg, FEES_BPS, MIN_NET)
+    result = simulate(cfg, FEES_BPS, MIN_NET, start=DEFAULT_START + timedelta(hours=hour))
+    if hour:
+        result = replace(result, quotes=result.quotes.with_columns(pl.col("seq") + hour * SEQ_PER_HOUR))
     path = result.write(out)
     print(f"simulator: {result.quotes.height:,} quotes in {time.perf_counter() - t:.1f} s (written to {path})")
     return path
+
+
+def generate_apart(n_quotes: int, out: Path, duration_s: float = 3600.0, hour: int = 0) -> Path:
+    """``generate`` in a fresh process. Simulating 10M quotes takes ~2.7 GiB, and a child's ``ru_maxrss`` starts at
+    its parent's peak RSS (Linux records the parent's high-water mark at fork/exec): generated here, the market
+    would inflate every flow process's peak that follows."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(generate, n_quotes, out, duration_s, hour).result()
 
 
 def polars_reference(path: Path) -> tuple[float, int]:
@@ -131,28 +147,38 @@ MODES = {
 }
 
 
-def run_pipeline(
-    path: Path, data_dir: Path, batch_rows: int, mode: str, workers: int = 1, repo: Path = REPO
-) -> tuple[float, float, float]:
-    """The real flow of checkout ``repo`` in a child process: returns (seconds, peak RSS in MiB of the largest child
-    so far, CPU seconds of this child)."""
-    env = {
+def pipeline_env(paths: list[Path], data_dir: Path, batch_rows: int, mode: str) -> dict[str, str]:
+    """The environment that points the default config at the files ``paths`` with ``mode``'s switches."""
+    return {
         **MODES[mode],
         **os.environ,
         "PYTHONPATH": str(repo),
         "ARBFLOW__SOURCE__KIND": '"replay"',
-        "ARBFLOW__SOURCE__PATHS": f'["{path}"]',
+        "ARBFLOW__SOURCE__PATHS": json.dumps([str(p) for p in paths]),
         "ARBFLOW__SOURCE__BATCH_ROWS": str(batch_rows),
         "ARBFLOW__SINKS__DATA_DIR": f'"{data_dir}"',
         "ARBFLOW__CLEANING__SYMBOLS": str(SYMBOLS).replace("'", '"'),
         "ARBFLOW__CROSS__SYMBOLS": str(SYMBOLS).replace("'", '"'),
     }
-    before, t = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    cmd = [sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow", "-w", str(workers)]
-    subprocess.run(cmd, cwd=repo, env=env, check=True)
-    seconds, after = time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return seconds, after.ru_maxrss / 1024, cpu_s
+
+
+def flow_command(workers: int) -> list[str]:
+    return [sys.executable, "-m", "bytewax.run", "flows.arbitrage:flow", "-w", str(workers)]
+
+
+def run_pipeline(
+    path: Path, data_dir: Path, batch_rows: int, mode: str, workers: int = 1, repo: Path = REPO
+) -> tuple[float, float, float]:
+    """The real flow of checkout ``repo`` in a child process: returns (seconds, that child's peak RSS in MiB, its CPU
+    seconds)."""
+    t = time.perf_counter()
+    env = pipeline_env([path], data_dir, batch_rows, mode)
+    child = subprocess.Popen(flow_command(workers), cwd=repo, env=env)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not the max over every child so far
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, child.args)
+    return time.perf_counter() - t, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def compare(path: Path, tmp: Path, args: argparse.Namespace) -> None:
@@ -171,14 +197,15 @@ def compare(path: Path, tmp: Path, args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quotes", type=float, default=10e6)
-    parser.add_argument("--batch-rows", type=int, default=500_000)
+    default_rows = load_settings(environ={}).source.batch_rows
+    parser.add_argument("--batch-rows", type=int, default=default_rows, help="default: the config's source.batch_rows")
     parser.add_argument("--modes", default="core,full", help="comma-separated: core (issue 2 pipeline), full (default)")
     parser.add_argument("--workers", type=int, default=1, help="Bytewax workers in the flow process")
     parser.add_argument("--against", help="another checkout whose flow runs on the same file, alternating")
     parser.add_argument("--rounds", type=int, default=2, help="with --against: runs of each checkout per mode")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = generate(int(args.quotes), Path(tmp) / "market")
+        path = generate_apart(int(args.quotes), Path(tmp) / "market")
         if args.against:
             compare(path, Path(tmp), args)
             return

@@ -6,8 +6,10 @@ whole stream, which makes every keyed operator downstream deterministic whatever
 from the keyed steps after it. The snapshot is the next row offset; resuming re-reads the files and seeks to it.
 
 Memory does not grow with the input: each file is read in chunks (Parquet row batches, CSV line blocks) and the files
-are k-way merged, holding about one chunk per file. A file whose rows are not in receive order (checked by a first
-pass over its receive clock) is sorted on its own, so memory is bounded by that file; that is logged.
+are k-way merged, holding about one chunk per file open. A first pass over each file finds its smallest receive time
+and whether its rows are in receive order; a file is opened only once the merge reaches that time, so a long
+recording split into consecutive files holds one or two of them at a time. A file not in receive order is sorted on
+its own, so memory is bounded by that file; that is logged.
 
 CSV files are read as text and handed on untouched: casting (and quarantining what does not cast, or a line with the
 wrong number of fields) is the normalize step's job, so a malformed recording produces rejected rows, not a crashed
@@ -20,6 +22,7 @@ import glob as globlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -76,21 +79,29 @@ def _keyed(path: Path, fmt: Format, index: int) -> Iterator[pl.DataFrame]:
         yield chunk.with_columns(key, pl.lit(index, dtype=pl.Int64).alias("_file"), rows.alias("_row"))
 
 
-def _in_order(path: Path, fmt: Format) -> bool:
-    """A first pass over the receive clock only: are the file's rows already in receive order?"""
-    last = _NO_BOUND
+@dataclass(frozen=True)
+class _FileStream:
+    """One file's merge keys and chunks: ``low`` bounds every key of the file from below (None: no rows), so the merge
+    opens the file only once its rows can be next."""
+
+    low: int | None
+    chunks: Iterator[pl.DataFrame]
+
+
+def _scan(path: Path, fmt: Format) -> tuple[bool, int | None]:
+    """A first pass over the file's chunks: (rows in receive order?, smallest key or None when there are none)."""
+    last, low, ordered = _NO_BOUND, None, True
     for chunk in _keyed(path, fmt, 0):
         key = chunk["_ts_us"]
-        if key.len() and (int(key[0]) < last or not key.is_sorted()):
-            return False
-        last = int(key[-1]) if key.len() else last
-    return True
+        if not key.len():
+            continue
+        ordered = ordered and int(key[0]) >= last and key.is_sorted()
+        low = int(key.min()) if low is None else min(low, int(key.min()))  # type: ignore[arg-type]
+        last = int(key[-1])
+    return ordered, low
 
 
-def _file_chunks(path: Path, fmt: Format, index: int) -> Iterator[pl.DataFrame]:
-    if fmt.streams and _in_order(path, fmt):
-        yield from _keyed(path, fmt, index)
-        return
+def _sorted_chunks(path: Path, fmt: Format, index: int) -> Iterator[pl.DataFrame]:
     log.warning("replay file %s (%s) is not in receive order: sorting it in memory", path, fmt.name)
     chunks = list(_keyed(path, fmt, index))
     if chunks:
@@ -98,16 +109,26 @@ def _file_chunks(path: Path, fmt: Format, index: int) -> Iterator[pl.DataFrame]:
         yield from (whole.slice(s, CHUNK_ROWS) for s in range(0, whole.height, CHUNK_ROWS))
 
 
+def _file_stream(path: Path, fmt: Format, index: int) -> _FileStream:
+    """Chunks come lazily; a format that needs the whole file has no known bound and is read at the start."""
+    if not fmt.streams:
+        return _FileStream(_NO_BOUND, _sorted_chunks(path, fmt, index))
+    ordered, low = _scan(path, fmt)
+    return _FileStream(low, _keyed(path, fmt, index) if ordered else _sorted_chunks(path, fmt, index))
+
+
 class _Merge:
-    """k-way merge of per-file sorted chunk streams by (``_ts_us``, file index, row), one chunk per file in hand.
+    """k-way merge of per-file sorted chunk streams by (``_ts_us``, file index, row), one chunk per open file in hand.
 
     A buffered row is safe to release once no unread row of another file can sort before it: every other file's
-    unread rows have keys at least that file's last read key.
+    unread rows have keys at least that file's bound (its last read key, or before any read its smallest key). A file
+    is first read when its bound is the lowest, so consecutive files (a capture split by hour or day) are open one or
+    two at a time, whatever their number.
     """
 
-    def __init__(self, streams: list[Iterator[pl.DataFrame]]) -> None:
-        self.streams = streams
-        self.bounds: list[int | None] = [_NO_BOUND] * len(streams)  # None: exhausted
+    def __init__(self, streams: list[_FileStream]) -> None:
+        self.streams = [s.chunks for s in streams]
+        self.bounds: list[int | None] = [s.low for s in streams]  # None: exhausted
         self.pending: pl.DataFrame | None = None
 
     def _pull(self) -> None:
@@ -149,7 +170,7 @@ class _Merge:
 
 def merged_stream(files: Sequence[Path], formats: Sequence[Format]) -> _Merge:
     """All files merged in receive order (rows carry ``_ts_us`` for pacing, ``_file``, ``_row``)."""
-    return _Merge([_file_chunks(p, f, i) for i, (p, f) in enumerate(zip(files, formats, strict=True))])
+    return _Merge([_file_stream(p, f, i) for i, (p, f) in enumerate(zip(files, formats, strict=True))])
 
 
 def with_quote_ids(frame: pl.DataFrame, partition: str, offset: int) -> pl.DataFrame:

@@ -172,6 +172,36 @@ def test_streamed_merge_is_the_full_sort_order_with_ties_and_an_unsorted_file(tm
     assert got.select("exchange", "bid_px").equals(want.select("exchange", "bid_px"))
 
 
+def test_consecutive_files_are_opened_one_or_two_at_a_time_in_the_full_sort_order(tmp_path, monkeypatch) -> None:
+    """A recording split into consecutive files (per hour or day) holds rows of at most two files: memory does not
+    grow with the number of files. Neighbours share their boundary instant, so ties across files are merged too."""
+    monkeypatch.setattr(replay, "CHUNK_ROWS", 37)
+    files, frames = [], []
+    for i in range(6):
+        ts = [1_700_000_000_000_000 + (i * 99 + k) * 1_000 for k in range(100)]  # last of i == first of i + 1
+        frames.append(
+            _market(random.Random(i), 100, "binance").with_columns(
+                pl.Series("ts_recv", ts).cast(pl.Datetime("us", "UTC"))
+            )
+        )
+        files.append(tmp_path / f"h{i}.parquet")
+        frames[-1].write_parquet(files[-1], row_group_size=50)
+    merge = replay.merged_stream(files, [replay.resolve(f, None) for f in files])
+    got, held = [], []
+    while (rows := merge.take(64)) is not None:
+        got.append(rows)
+        held.append(0 if merge.pending is None else merge.pending["_file"].n_unique())
+    want = pl.concat(
+        [f.with_columns(pl.lit(i).alias("_f"), pl.int_range(pl.len()).alias("_r")) for i, f in enumerate(frames)]
+    ).sort("ts_recv", "_f", "_r")
+    assert (
+        pl.concat(got)
+        .select("bid_px", "_file")
+        .equals(want.select("bid_px", pl.col("_f").cast(pl.Int64).alias("_file")))
+    )
+    assert max(held) <= 2
+
+
 def test_resume_at_an_offset_gives_exactly_the_rest(tmp_path: Path) -> None:
     files = [TARDIS_QUOTES, TARDIS_BOOK5, HFTBACKTEST]
     whole = drain(ReplaySource(files, batch_rows=25, speed=0.0))
