@@ -147,7 +147,7 @@ MODES = {
 }
 
 
-def pipeline_env(paths: list[Path], data_dir: Path, batch_rows: int, mode: str) -> dict[str, str]:
+def pipeline_env(paths: list[Path], data_dir: Path, batch_rows: int, mode: str, repo: Path = REPO) -> dict[str, str]:
     """The environment that points the default config at the files ``paths`` with ``mode``'s switches."""
     return {
         **MODES[mode],
@@ -172,7 +172,7 @@ def run_pipeline(
     """The real flow of checkout ``repo`` in a child process: returns (seconds, that child's peak RSS in MiB, its CPU
     seconds)."""
     t = time.perf_counter()
-    env = pipeline_env([path], data_dir, batch_rows, mode)
+    env = pipeline_env([path], data_dir, batch_rows, mode, repo)
     child = subprocess.Popen(flow_command(workers), cwd=repo, env=env)
     _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not the max over every child so far
     child.returncode = os.waitstatus_to_exitcode(status)
