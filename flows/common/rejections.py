@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from connectors.schema import polars_schema
-from flows.common.episodes import route_groups
+from flows.common.edges import route_groups
 
 REASONS: tuple[str, ...] = (
     "quarantined_input",

@@ -1,2 +1,3 @@
-"""CeLue cross-exchange arbitrage: per-symbol evaluation of every venue pair (``spreads``), depth sizing
-(``sizing``), opportunity episodes and rejections (``episodes``), spread windows and z-scores, and the keyed step."""
+"""CeLue cross-exchange arbitrage: every ordered venue pair of one symbol evaluated on whole instants (``spreads``,
+its index arrays in ``pairs``), depth sizing (``sizing``), signals, episodes and rejections (``episodes``), spread
+windows (``windows``) and z-scores (``moments``, ``zscores``), and the keyed step (``step``)."""

@@ -5,7 +5,7 @@ processing order) and keeps the returned :class:`CrossState` next to its book st
 its other tables. The spread rows' own ``is_signal`` (fresh, size > 0, net edge over the threshold) decides what
 qualifies; routes are ``<symbol>/<buy>/<sell>`` as in spread_stats.
 
-One state machine (:func:`flows.common.episodes.edge_events`) decides both the signals and the episodes: a signal is the
+One state machine (:func:`flows.common.edges.edge_events`) decides both the signals and the episodes: a signal is the
 first qualifying evaluation of an episode and carries its id, so ``signals`` and ``opportunities`` agree one to one.
 Only a *fresh* evaluation whose net edge is under the threshold closes an episode; a stale or skewed one (a venue's
 quote missing from a snapshot second) is neutral, and the gap timeout ends an opportunity nobody re-confirms.
@@ -20,9 +20,10 @@ import numpy as np
 import polars as pl
 
 from flows.common import episodes
-from flows.common.episodes import Run, as_utc, code_groups, edge_marks, event_frame, route_groups
+from flows.common.edges import code_groups, edge_marks, event_frame, route_groups
+from flows.common.episodes import Run, as_utc
 from flows.common.rejections import CROSS_ROUTE, Gates, cross_rejection_rows, reason_codes, reason_marks, with_checks
-from flows.cross.spreads import Evaluation, signals_from
+from flows.cross.spreads import Evaluation
 
 Item = tuple[str, pl.DataFrame]
 
@@ -113,6 +114,30 @@ def cross_tables(
     signals = signals_from(rows.filter(pl.Series(marks.starts[wanted])))
     out = CrossOut(pl.Series("starts", marks.starts), signals, [t for t in tables if t[1].height])
     return CrossState(marks.open_after, reasons, open_runs, marks.evaluated_after or {}), out
+
+
+def signals_from(rows: pl.DataFrame) -> pl.DataFrame:
+    """Signal rows (the ``signals`` table) from the spread rows where an opportunity starts, with its episode id."""
+    return rows.select(
+        pl.concat_str([pl.lit("cross/"), pl.col("spread_id")]).alias("signal_id"),
+        pl.lit("cross").alias("strategy"),
+        "symbol",
+        "buy_exchange",
+        "sell_exchange",
+        pl.col("ts_eval").alias("ts_signal"),
+        "buy_px",
+        "sell_px",
+        "qty",
+        (pl.col("qty") * pl.col("buy_px")).alias("notional_quote"),
+        "gross_edge_bps",
+        "net_edge_bps",
+        "expected_profit_quote",
+        "age_ms",
+        "skew_ms",
+        "buy_quote_id",
+        "sell_quote_id",
+        pl.format("cross/{}/{}/{}/{}", "symbol", "buy_exchange", "sell_exchange", "spread_id").alias("episode_id"),
+    )
 
 
 def flush(state: CrossState, min_duration: timedelta) -> list[Item]:

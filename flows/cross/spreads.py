@@ -11,7 +11,7 @@ clean quote at ``t``::
 The evaluation is *fresh* when the older leg was received at most ``max_quote_age_ms`` before ``t`` (receive clock,
 immune to venue clock drift) and the legs' event times differ by at most ``max_skew_ms``. It *qualifies* when fresh,
 ``qty > 0`` and ``net_edge_bps >= min_net_edge_bps``. Which qualifying evaluation is a **signal** (an opportunity
-starts) is decided by the episode state machine (flows/common/episodes.py ``edge_events``), not here.
+starts) is decided by the episode state machine (flows/common/edges.py ``edge_events``), not here.
 
 **Atomic instants.** Updates are applied an *instant* at a time: consecutive rows with the same event time
 (``ts_event`` = ts_exchange, else ts_recv), e.g. several venues' 1 s snapshots stamped the same second. A route is
@@ -34,6 +34,7 @@ import polars as pl
 
 from connectors.exchanges.feed_state import stale_leg
 from connectors.schema import columns
+from flows.cross.pairs import Pairs
 
 LEG_FIELDS = ("bid_px", "bid_qty", "ask_px", "ask_qty", "ts_recv", "ts_event", "quote_id")
 SPREAD_COLUMNS = columns("spreads")
@@ -123,7 +124,7 @@ def evaluate(
     venues, code = _venue_codes(batch["exchange"], known)
     routes = list(permutations(venues, 2))
     n_hist = 0 if state.last is None else state.last.height
-    pairs = _Pairs(venues, routes, code, n_hist, (shared + n_hist, shared_end + n_hist))
+    pairs = Pairs(venues, routes, code, n_hist, (shared + n_hist, shared_end + n_hist))
     ts_dtype = pl.Datetime("us", batch["ts_recv"].dtype.time_zone)  # type: ignore[attr-defined]
     m = _metrics(batch, pairs, p, ts_dtype)
     ts_eval = pl.Series("ts_eval", m.pop("t_eval_us")).cast(ts_dtype)
@@ -184,7 +185,7 @@ def _instants(quotes: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, np.ndarra
     return quotes, rows, ends
 
 
-def _metrics(batch: pl.DataFrame, pairs: _Pairs, p: SpreadParams, ts_dtype: pl.Datetime) -> dict[str, np.ndarray]:
+def _metrics(batch: pl.DataFrame, pairs: Pairs, p: SpreadParams, ts_dtype: pl.Datetime) -> dict[str, np.ndarray]:
     """Per lean row: ``t_eval_us`` (receive clock, µs) and the numbers of SPREAD_COLUMNS from ``buy_px`` to
     ``expected_profit_quote``, in that order (the module docstring's formulas).
 
@@ -266,73 +267,6 @@ def _bps(ratio: np.ndarray) -> np.ndarray:
     return ratio
 
 
-class _Pairs:
-    """The evaluations of a batch (state rows first) as index arrays, and where each venue's latest quote is.
-
-    Lean rows are (update, route touching the updated venue) for the rows after the ``n_hist`` state rows, ordered by
-    update then route, whose two legs are both known at the end of the update's instant, and where the update is the
-    instant's last of its venue and comes after the other leg (so each route is evaluated once per instant, by its
-    last update). Each route touching venue ``c`` has a fixed slot among the ``2 (V - 1)`` routes touching it, so the
-    rows are an (update, slot) grid, minus those cells.
-
-    Attributes:
-        pos, route, buy, sell, other: per lean row, the update's row, the route (index into ``routes``), the rows of
-            the buy and sell legs' quotes, and the row of the leg that is not the update.
-        latest: ``latest[v, i]`` is the row of venue ``v``'s latest quote at row ``i`` (-1 before its first quote).
-        shared: the rows of instants of several rows, and the last row of each one's instant.
-    """
-
-    def __init__(
-        self,
-        venues: list[str],
-        routes: list[tuple[str, str]],
-        code: np.ndarray,
-        n_hist: int,
-        shared: tuple[np.ndarray, np.ndarray],
-    ) -> None:
-        n_venues, n = len(venues), len(code)
-        self.routes, self.shared = routes, shared
-        buy_venue = np.array([venues.index(b) for b, _ in routes], dtype=np.int64)
-        sell_venue = np.array([venues.index(s) for _, s in routes], dtype=np.int64)
-        self.latest = np.where(code == np.arange(n_venues)[:, None], np.arange(n), -1)
-        np.maximum.accumulate(self.latest, axis=1, out=self.latest)
-        # slot_route[c, k]: the k-th route touching venue c; slot_buys: c is its buying venue.
-        slot_route = np.array(
-            [[r for r in range(len(routes)) if c in (buy_venue[r], sell_venue[r])] for c in range(n_venues)],
-            dtype=np.int64,
-        ).reshape(n_venues, -1)
-        slot_buys = buy_venue[slot_route] == np.arange(n_venues)[:, None]
-        slot_other = np.where(slot_buys, sell_venue[slot_route], buy_venue[slot_route])
-        n_slots = slot_route.shape[1]
-
-        upd = np.arange(n_hist, n)
-        venue = code[upd]
-        # Flat (update-major) arrays: numpy broadcasting over a 2 (V - 1) wide grid runs a tiny inner loop per row.
-        pos = np.repeat(upd, n_slots)
-        other_venue = slot_other.take(venue, axis=0).ravel()
-        other = other_venue * n
-        other += pos
-        other = self.latest.take(other)  # the other venue's latest quote at the update
-        rows, end = shared
-        if rows.size:  # updates in an instant of several rows: the other leg once the whole instant is applied
-            cells = ((rows - n_hist)[:, None] * n_slots + np.arange(n_slots)).ravel()
-            end = np.repeat(end, n_slots)
-            other[cells] = self.latest[other_venue.take(cells), end]
-        # buy = the update where its venue buys, else the other leg; sell = the other one (integer arithmetic is
-        # cheaper than two np.where)
-        shift = pos - other
-        shift *= slot_buys.take(venue, axis=0).ravel()
-        buy, sell = other + shift, pos - shift
-        columns = [pos, slot_route.take(venue, axis=0).ravel(), buy, sell, other]
-        keep = other >= 0
-        if rows.size:  # the instant's last update of the route's venues evaluates it, once
-            at = pos.take(cells)
-            keep[cells] &= (other.take(cells) < at) & (self.latest[code.take(at), end] == at)
-        if not keep.all():
-            columns = [c[keep] for c in columns]
-        self.pos, self.route, self.buy, self.sell, self.other = columns
-
-
 def _feed_down(
     route: np.ndarray,
     legs: tuple[np.ndarray, np.ndarray],
@@ -349,27 +283,3 @@ def _feed_down(
         frame = pl.DataFrame({"exchange": names.gather(route), "leg": ts_recv.gather(idx), "at": ts_eval})
         stale.append(stale_leg(frame, downs, "exchange", "leg", "at").to_numpy())
     return stale[0] | stale[1]
-
-
-def signals_from(rows: pl.DataFrame) -> pl.DataFrame:
-    """Signal rows (the ``signals`` table) from the spread rows where an opportunity starts, with its episode id."""
-    return rows.select(
-        pl.concat_str([pl.lit("cross/"), pl.col("spread_id")]).alias("signal_id"),
-        pl.lit("cross").alias("strategy"),
-        "symbol",
-        "buy_exchange",
-        "sell_exchange",
-        pl.col("ts_eval").alias("ts_signal"),
-        "buy_px",
-        "sell_px",
-        "qty",
-        (pl.col("qty") * pl.col("buy_px")).alias("notional_quote"),
-        "gross_edge_bps",
-        "net_edge_bps",
-        "expected_profit_quote",
-        "age_ms",
-        "skew_ms",
-        "buy_quote_id",
-        "sell_quote_id",
-        pl.format("cross/{}/{}/{}/{}", "symbol", "buy_exchange", "sell_exchange", "spread_id").alias("episode_id"),
-    )

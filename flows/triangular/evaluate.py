@@ -26,7 +26,7 @@ import polars as pl
 
 from arbflow.settings import EpisodesConfig, TriangularConfig
 from connectors.schema import columns
-from flows.common.episodes import edge_events
+from flows.common.edges import edge_events
 from flows.common.rejections import Gates, classify, reason_starts, rejection_rows
 from flows.triangular.markets import LEGS, CycleBook
 from flows.triangular.state import PRICE_STATE, STATE_SCHEMA, TriangularState, empty_state, history, positioned

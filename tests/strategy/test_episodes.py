@@ -13,16 +13,8 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from flows.common.episodes import (
-    EVENT_SCHEMA,
-    Run,
-    advance,
-    edge_events,
-    episode_row,
-    flush,
-    merge,
-    runs,
-)
+from flows.common.edges import EVENT_SCHEMA, edge_events
+from flows.common.episodes import Run, advance, episode_row, flush, merge, runs
 from flows.cross.moments import Moments, rolling_zscore
 
 T0 = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)

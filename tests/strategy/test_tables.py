@@ -11,7 +11,8 @@ import pytest
 from arbflow.settings import load_settings
 from connectors.lake import table_schemas, to_arrow
 from connectors.markets.spot import Market
-from flows.common.episodes import EVENT_SCHEMA, episode_row, flush, runs
+from flows.common.edges import EVENT_SCHEMA
+from flows.common.episodes import episode_row, flush, runs
 from flows.common.rejections import Gates, rejections_from_spreads
 from flows.cross.moments import Moments, moment_partials, zscore_row
 from flows.market_making.quotes import paper_quotes
