@@ -38,9 +38,10 @@ from flows.common.batches import Checked, FeedDowns, check_batch
 from flows.common.clean_stage import clean_stage
 from flows.common.fanout import by_symbol
 from flows.common.heartbeat import beat_on
+from flows.common.keyed import keyed_step
 from flows.common.publish import publish_signals
 from flows.cross import spreads, windows
-from flows.cross.step import SymbolLogic
+from flows.cross.step import CrossRunner
 from flows.cross.zscores import zscore_tables
 from flows.market_making.step import market_making_tables
 from flows.risk.wiring import risk_tables
@@ -144,7 +145,7 @@ def build_flow(config_path: str | Path | None = None, settings: Settings | None 
     checked = inputs.checked
     cleaned = clean_stage("qingxi_stream", inputs.ordered, settings.cleaning)
     keyed = op.flat_map("split_by_symbol", cleaned.ordered, lambda item: by_symbol(item, settings.cross.symbols))
-    per_symbol = op.stateful("celue_cross", keyed, lambda resume: SymbolLogic(settings, params, window, resume))
+    per_symbol = keyed_step("celue_cross", keyed, CrossRunner(settings, params, window))
     # Signals out first: Bytewax runs a worker's steps in the order they were added, so publishing is added before
     # every other consumer of these streams and a signal leaves before that round's risk, windows, triangular, lake.
     symbol_tables = op.flat_map("symbol_tables", per_symbol, lambda kv: kv[1].tables)

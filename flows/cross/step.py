@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import polars as pl
-from bytewax.operators import StatefulLogic
 
 from arbflow.settings import Settings
 from flows.common.batches import ORDER, FeedDowns, SymbolBooks, Tables
+from flows.common.keyed import Runner
 from flows.common.rejections import Gates
 from flows.cross import episodes as cross_episodes
 from flows.cross import sizing as cross_depth
@@ -106,33 +106,31 @@ def _cross(
     return replace(state, book=book, downs=downs, episodes=lifetimes, books=books), SymbolOut(tables, partials, zscores)
 
 
-class SymbolLogic(StatefulLogic[pl.DataFrame | FeedDowns | SymbolBooks, SymbolOut, SymbolState]):
-    """``process_symbol`` per item; at end of input, the held instant is evaluated and the episodes still open are
-    written (``ts_closed`` null)."""
+@dataclass(frozen=True)
+class CrossRunner(Runner[pl.DataFrame | FeedDowns | SymbolBooks, SymbolOut, SymbolState]):
+    """``process_symbol`` per item of a symbol (flows/common/keyed.py makes it the Bytewax step); at end of input, the
+    held instant is evaluated and the episodes still open are written (``ts_closed`` null)."""
 
-    def __init__(
-        self, settings: Settings, params: spreads.SpreadParams, window: timedelta, resume: SymbolState | None
-    ) -> None:
-        self.settings, self.params, self.window = settings, params, window
-        self.state = resume or SymbolState()
+    settings: Settings
+    params: spreads.SpreadParams
+    window: timedelta
 
-    def on_item(self, value: pl.DataFrame | FeedDowns | SymbolBooks) -> tuple[list[SymbolOut], bool]:
-        self.state, out = process_symbol(self.settings, self.params, self.window, self.state, value)
-        return [out], StatefulLogic.RETAIN
+    def initial(self) -> SymbolState:
+        return SymbolState()
 
-    def on_eof(self) -> tuple[list[SymbolOut], bool]:
+    def step(
+        self, state: SymbolState, item: pl.DataFrame | FeedDowns | SymbolBooks
+    ) -> tuple[SymbolState, list[SymbolOut]]:
+        state, out = process_symbol(self.settings, self.params, self.window, state, item)
+        return state, [out]
+
+    def flush(self, state: SymbolState) -> tuple[SymbolState, list[SymbolOut]]:
         outs: list[SymbolOut] = []
-        if self.state.pending is not None:
-            pending = self.state.pending
-            self.state, out = _cross(
-                self.settings, self.params, self.window, replace(self.state, pending=None), pending
-            )
+        if state.pending is not None:
+            state, out = _cross(self.settings, self.params, self.window, replace(state, pending=None), state.pending)
             outs.append(out)
-        if self.state.episodes is not None and self.settings.episodes.enabled:
+        if state.episodes is not None and self.settings.episodes.enabled:
             min_duration = timedelta(milliseconds=self.settings.episodes.min_duration_ms)
-            outs.append(SymbolOut(cross_episodes.flush(self.state.episodes, min_duration), []))
-            self.state = replace(self.state, episodes=replace(self.state.episodes, open_runs={}))
-        return outs, StatefulLogic.RETAIN
-
-    def snapshot(self) -> SymbolState:
-        return self.state
+            outs.append(SymbolOut(cross_episodes.flush(state.episodes, min_duration), []))
+            state = replace(state, episodes=replace(state.episodes, open_runs={}))
+        return state, outs

@@ -1,6 +1,6 @@
 """Issue 11 acceptance: a synthetic snapshot market (three venues on a 1 s grid, every venue stamped the same second)
 with planted runs, dropouts shorter and longer than the gap timeout and a same-instant double update, through the
-core flow's own steps (check_batch with the real GX gate, the stream checks, by_symbol, SymbolLogic with its end
+core flow's own steps (check_batch with the real GX gate, the stream checks, by_symbol, CrossRunner with its end
 of input).
 
 Route binance -> okx (fees 0, min net edge 1 bps) qualifies at 5 bps in three planted runs; htx never lets a route
@@ -28,7 +28,7 @@ from flows.common.batches import check_batch
 from flows.common.clean_stage import CleanRunner
 from flows.common.fanout import by_symbol
 from flows.cross.spreads import SpreadParams
-from flows.cross.step import SymbolLogic
+from flows.cross.step import CrossRunner
 from quality.gate import QualityGate
 
 T0 = datetime(2024, 8, 8, 12, 0, tzinfo=UTC)
@@ -85,7 +85,8 @@ def run(market: pl.DataFrame, batch_rows: int) -> dict[str, pl.DataFrame]:
     """The market cut into source batches of ``batch_rows``, through the flow's per-batch and per-symbol steps."""
     cfg, gate = settings(), QualityGate()
     params = SpreadParams({v: 0.0 for v in RECV_MS}, 1.0, 500.0, 500.0, cfg.cross.max_position_usdt)
-    logic = SymbolLogic(cfg, params, timedelta(seconds=cfg.windows.stats_window_s), None)
+    logic = CrossRunner(cfg, params, timedelta(seconds=cfg.windows.stats_window_s))
+    symbol_states: dict[str, object] = {}
     stage = CleanRunner(cfg.cleaning)
     streams, outs, stage_tables = stage.initial(), [], []
     for seq, start in enumerate(range(0, market.height, batch_rows)):
@@ -93,9 +94,11 @@ def run(market: pl.DataFrame, batch_rows: int) -> dict[str, pl.DataFrame]:
         assert checked.passed.height == min(batch_rows, market.height - start)  # nothing quarantined
         streams, [clean] = stage.step(streams, checked)
         stage_tables += clean.tables
-        for _symbol, part in by_symbol(clean, cfg.cross.symbols):
-            outs += logic.on_item(part)[0]
-    outs += logic.on_eof()[0]
+        for symbol, part in by_symbol(clean, cfg.cross.symbols):
+            symbol_states[symbol], out = logic.step(symbol_states.get(symbol) or logic.initial(), part)
+            outs += out
+    for symbol in sorted(symbol_states):
+        outs += logic.flush(symbol_states[symbol])[1]
     items = [item for item in stage_tables + [i for out in outs for i in out.tables] if item[1].height]
     names = {name for name, _ in items}
     return {n: pl.concat([f for m, f in items if m == n], how="diagonal_relaxed") for n in names}
