@@ -125,7 +125,8 @@ def audit_chunk(gx_gate: QualityGate, compiled: CompiledGate, chunk: Chunk) -> p
 
 class AuditLogic(StatefulLogic[tuple[str, int, pl.DataFrame], pl.DataFrame, AuditState]):
     """One partition's audit: accumulate judged batches, cut chunks by data, run GX in the audit process, emit in chunk
-    order."""
+    order. Its own StatefulLogic, not a flows/common/keyed.py runner: a snapshot must look at the audit process's
+    finished results, which a pure ``step(state, item)`` cannot."""
 
     def __init__(
         self, rows: int, interval: timedelta, suites_dir: str | None, resume: AuditState | None, every: int = 1
