@@ -14,7 +14,7 @@ applies and ``reasons`` lists them all:
 - ``risk_block``: risk limits refuse the trade (or its value in USDT cannot be checked against them).
 
 A would-be opportunity usually persists for many updates with the same verdict; the table keeps one row when a
-route's reason starts or changes (:func:`reason_starts`), not one per tick.
+route's reason starts or changes (:func:`reason_marks`), not one per tick.
 
 Pure functions over Polars frames: the same gates decide signals and rejections, so the two can never disagree.
 """
@@ -109,21 +109,23 @@ def with_reasons(frame: pl.DataFrame, gates: Gates) -> pl.DataFrame:
     return frame.with_columns(codes.list.drop_nulls().alias("reasons"))
 
 
-def reason_codes(frame: pl.DataFrame, gates: Gates) -> np.ndarray:
-    """Per row, the index + 1 in :data:`REASONS` of the first failing gate where the gross edge is positive, else 0:
-    the ``reason`` of :func:`classify` as small integers, for :func:`reason_marks` (no strings per row)."""
+def verdicts(frame: pl.DataFrame, gates: Gates) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`classify` as arrays, with no strings per row: per row whether every gate passes (``is_signal``), and
+    the index + 1 in :data:`REASONS` of the first failing gate where the gross edge is positive, else 0 (``reason``),
+    for :func:`reason_marks`."""
     failing = _failing(frame, gates)
     flags = frame.select(pl.col("gross_edge_bps") > 0, *[e.alias(c) for c, e in failing.items()]).to_numpy()
     positive, fails = flags[:, 0].astype(bool), flags[:, 1:].astype(bool)
-    first = np.where(fails.any(axis=1), fails.argmax(axis=1) + 1, 0)
-    return np.where(positive, first, 0).astype(np.int8)
+    failed = fails.any(axis=1)
+    first = np.where(failed, fails.argmax(axis=1) + 1, 0)
+    return ~failed, np.where(positive, first, 0).astype(np.int8)
 
 
 def reason_marks(
     groups: list[tuple[str, np.ndarray]], codes: np.ndarray, before: Mapping[str, str]
 ) -> tuple[np.ndarray, dict[str, str]]:
-    """Where a route's reason starts or changes (``codes`` from :func:`reason_codes`; ``groups``: each route's rows
-    in processing order, flows/common/episodes.py ``route_groups``), and each route's last reason after the batch."""
+    """Where a route's reason starts or changes (``codes`` from :func:`verdicts`; ``groups``: each route's rows
+    in processing order, flows/common/edges.py ``route_groups``), and each route's last reason after the batch."""
     starts = np.zeros(codes.size, dtype=bool)
     after = dict(before)
     for route, rows in groups:
@@ -135,24 +137,6 @@ def reason_marks(
         else:
             after.pop(route, None)
     return starts, after
-
-
-def reason_starts(
-    classified: pl.DataFrame, key: pl.Expr, before: Mapping[str, str]
-) -> tuple[pl.Series, dict[str, str]]:
-    """Where a route's rejection reason starts or changes, in processing order.
-
-    Args:
-        classified: output of :func:`classify`, rows in processing order.
-        key: the route key per row.
-        before: each route's reason at its last evaluation in earlier batches (routes without one are absent).
-
-    Returns:
-        ``(starts, after)``: a boolean per row, and the routes' last reasons after this batch.
-    """
-    codes = classified["reason"].replace_strict(CODES, default=0, return_dtype=pl.Int8).fill_null(0).to_numpy()
-    starts, after = reason_marks(route_groups(classified.select(key.alias("_key"))["_key"]), codes, before)
-    return pl.Series("s", starts), after
 
 
 CROSS_ROUTE = pl.format("{}/{}/{}", "symbol", "buy_exchange", "sell_exchange")
@@ -204,7 +188,7 @@ def rejections_from_spreads(
     """
     frame = with_checks(spreads, min_qty_base, min_notional_quote, risk_ok, quarantined)
     groups = route_groups(frame.select(CROSS_ROUTE.alias("route"))["route"])
-    starts, after = reason_marks(groups, reason_codes(frame, gates), before or {})
+    starts, after = reason_marks(groups, verdicts(frame, gates)[1], before or {})
     return cross_rejection_rows(frame.filter(pl.Series(starts)), gates), after
 
 
@@ -228,7 +212,7 @@ def rejection_rows(classified: pl.DataFrame, gates: Gates, strategy: str, id_col
     """Rows of the ``rejections`` table: classified evaluations with a positive gross edge that are not signals.
 
     Args:
-        classified: output of :func:`classify` (usually filtered by :func:`reason_starts`) with ``route,
+        classified: output of :func:`classify` (usually filtered by :func:`reason_marks`) with ``route,
             buy_exchange, sell_exchange, ts_eval, qty, notional_quote, trigger_id`` and the id column.
         gates: the thresholds ``classified`` was classified with (to list every failing code).
         strategy: ``cross`` or ``triangular``; prefixes the deterministic ``rejection_id``.

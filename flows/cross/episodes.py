@@ -22,7 +22,7 @@ import polars as pl
 from flows.common import episodes
 from flows.common.edges import code_groups, edge_marks, event_frame, route_groups
 from flows.common.episodes import Run, as_utc
-from flows.common.rejections import CROSS_ROUTE, Gates, cross_rejection_rows, reason_codes, reason_marks, with_checks
+from flows.common.rejections import CROSS_ROUTE, Gates, cross_rejection_rows, reason_marks, verdicts, with_checks
 from flows.cross.spreads import Evaluation
 
 Item = tuple[str, pl.DataFrame]
@@ -92,7 +92,7 @@ def cross_tables(
         groups, ts_us, numbers["is_signal"].to_numpy(), closing, state.open, gap_timeout, state.evaluated
     )
     checked = with_checks(numbers, min_qty_base, min_notional_quote)
-    reason_changes, reasons = reason_marks(groups, reason_codes(checked, gates), state.reasons)
+    reason_changes, reasons = reason_marks(groups, verdicts(checked, gates)[1], state.reasons)
     wanted = marks.events | marks.starts | reason_changes
     rows = rows_at(wanted)
     events = event_frame(

@@ -26,8 +26,8 @@ import polars as pl
 
 from arbflow.settings import EpisodesConfig, TriangularConfig
 from connectors.schema import columns
-from flows.common.edges import edge_events
-from flows.common.rejections import Gates, classify, reason_starts, rejection_rows
+from flows.common.edges import code_groups, edge_marks, event_frame
+from flows.common.rejections import Gates, classify, reason_marks, rejection_rows, verdicts
 from flows.triangular.markets import LEGS, CycleBook
 from flows.triangular.state import PRICE_STATE, STATE_SCHEMA, TriangularState, empty_state, history, positioned
 
@@ -187,13 +187,7 @@ def _finish(evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, par
     qty_lot = np.where(step > 0, np.floor(qty_base / safe_step + 1e-9) * safe_step, qty_base)
     net_rate = np.prod(rates, axis=1)
     ts_recv, ts_event = leg_us("ts_recv"), leg_us("ts_event")
-    lean = evals.select(
-        "pos",
-        (pl.lit(f"{params.exchange}:") + pl.col("route")).alias("route"),
-        "ts_eval",
-        "trigger_id",
-        (pl.col("trigger_id") + "/" + pl.col("route")).alias("event_id"),
-    ).with_columns(
+    lean = evals.select("pos", "cycle_idx", "ts_eval", "trigger_id").with_columns(
         pl.Series("gross_edge_bps", (np.prod(gross_rate, axis=1) - 1.0) * 1e4, pl.Float64),
         pl.Series("net_edge_bps", (net_rate - 1.0) * 1e4, pl.Float64),
         pl.Series("size_quote", start, pl.Float64),
@@ -205,28 +199,47 @@ def _finish(evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, par
         pl.Series("age_ms", (evals["ts_eval"].dt.epoch("us").to_numpy() - ts_recv.min(axis=1)) / 1000.0, pl.Float64),
         pl.Series("skew_ms", (ts_event.max(axis=1) - ts_event.min(axis=1)) / 1000.0, pl.Float64),
     )
-    classified = classify(lean, params.gates).with_columns(
-        pl.col("ts_eval").alias("ts_event"), (pl.col("net_edge_bps") < params.min_net_edge_bps).alias("is_closing")
+    # the state machines on numbers (cycle indexes, flags); route and id strings only for the rows they mark
+    routes = dict(evals.select("cycle_idx", "route").unique("cycle_idx").iter_rows())
+    codes = lean["cycle_idx"].to_numpy()
+    cycle_routes = [routes.get(c, "") for c in range(int(codes.max()) + 1 if n else 0)]
+    names = [f"{params.exchange}:{r}" for r in cycle_routes]
+    groups = code_groups(codes, names)
+    is_signal, reason = verdicts(lean, params.gates)
+    closing = lean["net_edge_bps"].to_numpy() < params.min_net_edge_bps
+    ts_us = lean["ts_eval"].dt.epoch("us").to_numpy()
+    marks = edge_marks(groups, ts_us, is_signal, closing, state.open, timedelta(milliseconds=params.gap_timeout_ms))
+    is_rising = marks.starts
+    is_rejected, reasons_after = reason_marks(groups, reason, state.reasons)
+    idx = np.flatnonzero(is_rising | is_rejected | marks.events)
+    at = lean["cycle_idx"].gather(idx)
+    route, cycle_route = (
+        pl.Series("route", names, pl.String).gather(at),
+        pl.Series(cycle_routes, dtype=pl.String).gather(at),
     )
-    edges = edge_events(classified, "triangular", state.open, timedelta(milliseconds=params.gap_timeout_ms))
-    is_rising = edges.starts.to_numpy()
-    starts, reasons_after = reason_starts(classified, pl.col("route"), state.reasons)
-    is_rejected = starts.to_numpy()
-    idx = np.flatnonzero(is_rising | is_rejected)
+    marked = classify(
+        lean[idx].with_columns(route, (pl.col("trigger_id") + "/" + cycle_route).alias("event_id")), params.gates
+    ).with_columns(pl.col("ts_eval").alias("ts_event"))
+    events = event_frame(marked.filter(pl.Series(marks.events[idx])), "triangular")
+    keep = pl.Series(is_rising[idx] | is_rejected[idx])
     leg_names = [f"leg{k}_{c}" for k in range(LEGS) for c in ("symbol", "buy", "fee_bps", "quote_id")]
-    detail = pl.concat([classified[idx], evals.select(leg_names)[idx]], how="horizontal").with_columns(
-        *[
-            pl.Series(f"leg{k}_{name}", values[idx, k], pl.Float64)
-            for name, values in (
-                ("px", px),
-                ("qty", qty_base),
-                ("qty_lot", qty_lot),
-                ("input", inputs),
-                ("output", inputs * rates),
-            )
-            for k in range(LEGS)
-        ],
-        pl.Series("_rising", is_rising[idx], pl.Boolean),
+    detail = (
+        pl.concat([marked, evals.select(leg_names)[idx]], how="horizontal")
+        .with_columns(
+            *[
+                pl.Series(f"leg{k}_{name}", values[idx, k], pl.Float64)
+                for name, values in (
+                    ("px", px),
+                    ("qty", qty_base),
+                    ("qty_lot", qty_lot),
+                    ("input", inputs),
+                    ("output", inputs * rates),
+                )
+                for k in range(LEGS)
+            ],
+            pl.Series("_rising", is_rising[idx], pl.Boolean),
+        )
+        .filter(keep)
     )
     signals = detail.filter(pl.col("_rising"))
     return TriangularOut(
@@ -243,8 +256,8 @@ def _finish(evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, par
             strategy="triangular",
             id_column="event_id",
         ),
-        edge_events=edges.events,
-        state=TriangularState(last, edges.open_after, reasons_after),
+        edge_events=events,
+        state=TriangularState(last, marks.open_after, reasons_after),
         evaluations=n,
     )
 
