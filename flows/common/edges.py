@@ -11,7 +11,7 @@ the receive clock of the evaluation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -163,7 +163,7 @@ def route_groups(route: pl.Series) -> list[tuple[str, np.ndarray]]:
     return [(name, rows.to_numpy()) for name, rows in zip(groups["route"].to_list(), groups["_row"], strict=True)]
 
 
-def code_groups(codes: np.ndarray, names: list[str]) -> list[tuple[str, np.ndarray]]:
+def code_groups(codes: np.ndarray, names: Sequence[str] | pl.Series) -> list[tuple[str, np.ndarray]]:
     """:func:`route_groups` for rows that carry an index into ``names`` instead of a string (lean evaluations)."""
     if not codes.size:
         return []

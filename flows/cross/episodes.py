@@ -91,6 +91,8 @@ def cross_tables(
     marks = edge_marks(
         groups, ts_us, numbers["is_signal"].to_numpy(), closing, state.open, gap_timeout, state.evaluated
     )
+    eval_no = marks.eval_no
+    assert eval_no is not None, "cross counts evaluations (state.evaluated)"
     checked = with_checks(numbers, min_qty_base, min_notional_quote)
     reason_changes, reasons = reason_marks(groups, verdicts(checked, gates)[1], state.reasons)
     wanted = marks.events | marks.starts | reason_changes
@@ -101,7 +103,7 @@ def cross_tables(
             pl.col("spread_id").alias("event_id"),
             pl.col("ts_eval").alias("ts_event"),
             (pl.col("qty") * pl.col("buy_px")).alias("size_quote"),
-            pl.Series("eval_no", marks.eval_no[wanted] if marks.eval_no is not None else np.zeros(rows.height)),
+            pl.Series("eval_no", eval_no[wanted]),
         ).filter(pl.Series(marks.events[wanted])),
         "cross",
     )

@@ -150,11 +150,14 @@ def evaluate_batch(
     )
     evals = evals.join_asof(mids, on="pos", by="value_symbol", strategy="backward", check_sortedness=False)
     evals = evals.filter(pl.all_horizontal([pl.col(f"leg{k}_bid_px").is_not_null() for k in range(LEGS)]))
-    return _finish(evals, last, state, params)
+    return _finish(evals, last, state, params, book.cycles["route"])
 
 
-def _finish(evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, params: TriangularParams) -> TriangularOut:
-    """The cycle math on joined evaluations (one row per update x cycle, all legs present).
+def _finish(
+    evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, params: TriangularParams, cycle_routes: pl.Series
+) -> TriangularOut:
+    """The cycle math on joined evaluations (one row per update x cycle, all legs present); ``cycle_routes``: the
+    book's routes by ``cycle_idx``.
 
     Everything every evaluation needs is NumPy over (n, legs) arrays; per-leg detail columns are built only for the
     few rows that become signals or rejections.
@@ -200,11 +203,8 @@ def _finish(evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, par
         pl.Series("skew_ms", (ts_event.max(axis=1) - ts_event.min(axis=1)) / 1000.0, pl.Float64),
     )
     # the state machines on numbers (cycle indexes, flags); route and id strings only for the rows they mark
-    routes = dict(evals.select("cycle_idx", "route").unique("cycle_idx").iter_rows())
-    codes = lean["cycle_idx"].to_numpy()
-    cycle_routes = [routes.get(c, "") for c in range(int(codes.max()) + 1 if n else 0)]
-    names = [f"{params.exchange}:{r}" for r in cycle_routes]
-    groups = code_groups(codes, names)
+    names = cycle_routes.to_frame("route").select(pl.lit(f"{params.exchange}:") + pl.col("route")).to_series()
+    groups = code_groups(lean["cycle_idx"].to_numpy(), names)
     is_signal, reason = verdicts(lean, params.gates)
     closing = lean["net_edge_bps"].to_numpy() < params.min_net_edge_bps
     ts_us = lean["ts_eval"].dt.epoch("us").to_numpy()
@@ -213,12 +213,11 @@ def _finish(evals: pl.DataFrame, last: pl.DataFrame, state: TriangularState, par
     is_rejected, reasons_after = reason_marks(groups, reason, state.reasons)
     idx = np.flatnonzero(is_rising | is_rejected | marks.events)
     at = lean["cycle_idx"].gather(idx)
-    route, cycle_route = (
-        pl.Series("route", names, pl.String).gather(at),
-        pl.Series(cycle_routes, dtype=pl.String).gather(at),
-    )
     marked = classify(
-        lean[idx].with_columns(route, (pl.col("trigger_id") + "/" + cycle_route).alias("event_id")), params.gates
+        lean[idx].with_columns(
+            names.gather(at).alias("route"), (pl.col("trigger_id") + "/" + cycle_routes.gather(at)).alias("event_id")
+        ),
+        params.gates,
     ).with_columns(pl.col("ts_eval").alias("ts_event"))
     events = event_frame(marked.filter(pl.Series(marks.events[idx])), "triangular")
     keep = pl.Series(is_rising[idx] | is_rejected[idx])
